@@ -1,0 +1,97 @@
+"""``python -m core``: the command line over the same engine API the dashboard uses."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Sequence
+
+from . import DATASETS
+
+
+def _tqdm(iterable, **kw):
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, dynamic_ncols=True, **kw)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .training import recipe, train, with_overrides
+
+    command = "python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
+    for which in ([a.model] if a.model else [1, 2]):
+        cfg = with_overrides(recipe(a.dataset, which, a.full_size), epochs=a.epochs, batch_size=a.batch_size,
+                             lr=a.lr, seed=a.seed, limit=a.limit, data_root=a.data_root)
+        entry = train(cfg, progress=_tqdm, command=command)
+        print(f"{a.dataset} model {which} ({entry['arch']}): test accuracy {entry['test_accuracy']:.2f}% "
+              f"after {entry['epochs']} epochs, {entry['train_seconds']:.0f}s → artifacts/{entry['weights']}")
+    return 0
+
+
+def cmd_evaluate_models(a: argparse.Namespace) -> int:
+    from .evaluation import evaluate_models, format_table1
+
+    rows = [r for d in ([a.dataset] if a.dataset else DATASETS) for r in evaluate_models(d, a.data_root)]
+    print("Table I — test accuracy (CIFAR-10: JPEG re-encoded test set; paper: original data, full-size models)")
+    print(format_table1(rows))
+    return 0
+
+
+def cmd_make_samples(a: argparse.Namespace) -> int:
+    from .data import make_samples
+    from .manifest import register_file
+
+    for d in [a.dataset] if a.dataset else DATASETS:
+        path = make_samples(d, a.data_root)
+        register_file(path, f"python -m core make-samples --dataset {d}")
+        print(f"wrote {path}")
+    return 0
+
+
+BENCHMARKS = {  # name → module with `main(args) -> int`, each printing figures and ratios against a baseline
+    "attacks": "core.benchmarks.attacks",
+    "detect": "core.benchmarks.detect",
+    "app": "core.benchmarks.app",
+}
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(BENCHMARKS[a.target]).main(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core", description="Mismatch Lab engine: bi-model decision-mismatch adversarial detection.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help: str, dataset_required: bool = True) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help, description=help)
+        s.add_argument("--dataset", choices=DATASETS, required=dataset_required)
+        s.add_argument("--data-root", default=None, help="data root (default: $ADV_DATA_ROOT, else torchvision download)")
+        s.set_defaults(func=func)
+        return s
+
+    t = add("train", cmd_train, "train model 1 and/or 2 (checkpoint each epoch, resume after a kill)")
+    t.add_argument("--model", type=int, choices=(1, 2), default=None, help="which model (default: both)")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
+    t.add_argument("--full-size", action="store_true", help="CIFAR-10: the paper's full VGG16 and ResNet-50 (for a GPU)")
+    add("evaluate-models", cmd_evaluate_models, "Table I: test accuracy of both models, ours beside the paper's", False)
+    add("make-samples", cmd_make_samples, "write the shipped class-balanced test samples (200 per dataset)", False)
+    b = add("bench", cmd_bench, "speed benchmarks, each against a baseline in the same process", False)
+    b.add_argument("target", choices=tuple(BENCHMARKS))
+    b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
