@@ -107,6 +107,7 @@ def train(cfg: TrainConfig, progress: Callable[..., Any] | None = None, command:
     ``progress(iterable, **kw)`` wraps the batch loop (tqdm in the CLI).  Returns the manifest entry.
     """
     x_train, y_train = load_split(cfg.dataset, "train", cfg.data_root, cfg.limit)
+    torch.manual_seed(cfg.seed)  # initial weights depend on the seed alone
     model = build_model(cfg.dataset, cfg.spec)
     if cfg.dataset == "cifar10":
         model = model.to(memory_format=torch.channels_last)

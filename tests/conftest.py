@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny on-disk data sets in both layouts, and an isolated artifacts/cache dir."""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an uncompressed IDX file (the MNIST format) for uint8 images or labels."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_data_root(tmp_path: Path) -> Path:
+    """A data root holding a 100/50-image MNIST (IDX) and a 40/20-image CIFAR-10 (ImageFolder PNG)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", 100), ("t10k", 50)):
+        y = np.arange(n) % 10
+        x = rng.integers(0, 40, (n, 28, 28))
+        for i, label in enumerate(y):  # a bright bar whose position encodes the label: learnable
+            x[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
+    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    for split, per_class in (("train", 4), ("test", 2)):
+        for label, name in enumerate(classes):
+            folder = tmp_path / "data" / "cifar10" / split / name
+            folder.mkdir(parents=True)
+            for k in range(per_class):
+                img = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+                img[:, :, label % 3] = 25 * label
+                Image.fromarray(img).save(folder / f"{k:04d}.png")
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of artifacts/ and an empty cache, so tests never touch the shipped files."""
+    art = tmp_path / "artifacts"
+    shutil.copytree(REPO / "artifacts", art, ignore=shutil.ignore_patterns("adversarial", "embeddings"))
+    monkeypatch.setenv("ADV_ARTIFACTS", str(art))
+    monkeypatch.setenv("ADV_CACHE_DIR", str(tmp_path / "cache"))
+    from core.paper import paper_results
+
+    paper_results.cache_clear()
+    return art
+
+
+@pytest.fixture
+def data_root() -> Path:
+    """The real data root, for tests marked ``data``."""
+    root = os.environ.get("ADV_DATA_ROOT")
+    if not root or not Path(root).exists():
+        pytest.skip("ADV_DATA_ROOT is not set to the real data")
+    return Path(root)

@@ -1,0 +1,65 @@
+import json
+
+import pytest
+import torch
+
+from core import cli, models
+from core.training import recipe, train, with_overrides
+
+
+def _weights(art):
+    return torch.load(art / "models" / "mnist" / "model_1.pt", weights_only=True)
+
+
+def test_cli_trains_one_batch_and_ships(tiny_data_root, isolated, capsys):
+    rc = cli.main(["train", "--dataset", "mnist", "--model", "1", "--epochs", "1", "--limit", "64",
+                   "--data-root", str(tiny_data_root)])
+    assert rc == 0
+    manifest = json.loads((isolated / "manifest.json").read_text())
+    entry = manifest["models"]["mnist/model_1"]
+    assert entry["epochs"] == 1 and entry["recipe"]["limit"] == 64 and entry["test_images"] == 50
+    assert "test accuracy" in capsys.readouterr().out
+    model = models.load_model("mnist", 1)  # sha256 of the new file was recorded
+    assert model(torch.rand(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_resume_after_kill_gives_the_same_weights(tiny_data_root, isolated):
+    cfg = with_overrides(recipe("mnist", 1), epochs=2, limit=100, data_root=str(tiny_data_root))
+    train(cfg)
+    uninterrupted = _weights(isolated)
+    (isolated.parent / "cache" / "checkpoints" / "mnist-model1.pt").unlink()
+
+    calls = []
+
+    def killing_progress(batches, desc=""):
+        calls.append(desc)
+        if "epoch 2/2" in desc:
+            raise KeyboardInterrupt  # killed at the start of the second epoch
+        return batches
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, progress=killing_progress)
+    resumed_from = []
+    train(cfg, progress=lambda b, desc="": resumed_from.append(desc) or b)
+    assert resumed_from == ["mnist model 1 epoch 2/2"]  # epoch 1 was not redone
+    for k, v in uninterrupted.items():
+        assert torch.equal(v, _weights(isolated)[k]), k
+
+
+def test_cli_bad_option_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--dataset", "imagenet"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cli_missing_data(tmp_path, isolated, capsys):
+    rc = cli.main(["train", "--dataset", "mnist", "--model", "2", "--data-root", str(tmp_path / "none")])
+    assert rc == 2 and "MNIST not found" in capsys.readouterr().err
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("train", "evaluate-models", "make-samples"):
+        assert command in out
