@@ -48,6 +48,26 @@ def cmd_make_samples(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pipeline(a: argparse.Namespace) -> int:
+    import torch
+
+    from .pipeline import STAGES, PipelineConfig, run
+
+    torch.set_num_threads(a.threads)
+    attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
+    cfg = PipelineConfig(a.dataset, n=a.n, seed=a.seed, attacks=attacks, data_root=a.data_root,
+                         command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pipeline"] else "")
+    run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm)
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from .pipeline.report import report
+
+    print(report([a.dataset] if a.dataset else list(DATASETS)))
+    return 0
+
+
 BENCHMARKS = {  # name → module with `main(args) -> int`, each printing figures and ratios against a baseline
     "attacks": "core.benchmarks.attacks",
     "detect": "core.benchmarks.detect",
@@ -82,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--full-size", action="store_true", help="CIFAR-10: the paper's full VGG16 and ResNet-50 (for a GPU)")
     add("evaluate-models", cmd_evaluate_models, "Table I: test accuracy of both models, ours beside the paper's", False)
     add("make-samples", cmd_make_samples, "write the shipped class-balanced test samples (200 per dataset)", False)
+    pl = add("pipeline", cmd_pipeline, "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
+    pl.add_argument("--stage", default="all", choices=("all", "data", "cv", "transfer", "detectors", "baselines", "embeddings"))
+    pl.add_argument("--n", type=int, default=10_000, help="train images per attack (paper: 10,000)")
+    pl.add_argument("--seed", type=int, default=0)
+    pl.add_argument("--attacks", default=None, help="comma-separated subset of attacks (default: all seven)")
+    pl.add_argument("--force", action="store_true", help="rerun stages already marked done")
+    pl.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
+    add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
     b = add("bench", cmd_bench, "speed benchmarks, each against a baseline in the same process", False)
     b.add_argument("target", choices=tuple(BENCHMARKS))
     b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")

@@ -1,0 +1,76 @@
+"""What a pipeline run is (``PipelineConfig``) and where each stage reads and writes."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import ATTACK_NAMES
+from ..paths import artifacts_dir, cache_dir
+
+STAGES = ("data", "cv", "transfer", "detectors", "baselines", "embeddings")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One detection-experiment run; every random choice derives from ``seed``."""
+
+    dataset: str
+    n: int = 10_000  # images drawn from the train split per attack (paper: 10,000)
+    seed: int = 0
+    chunk: int = 500  # images per resumable chunk of stage ``data``
+    attacks: tuple[str, ...] = ATTACK_NAMES
+    data_root: str | None = None
+    # SVM: (C, gamma) by inner CV on a subsample, then outer k-fold CV
+    cv_folds: int = 10
+    inner_folds: int = 3
+    inner_subsample: int = 2_000
+    grid_c: tuple[float, ...] = (1.0, 10.0, 100.0)
+    grid_gamma: tuple[Any, ...] = ("scale", 1.0, 10.0)
+    pooled_per_attack: int = 2_000  # rows per attack in pooled training sets (LOAO, "all")
+    # shipped artefacts
+    shipped_per_attack: int = 1_000  # class-balanced adversarial examples per attack
+    # baselines
+    baseline_eval: int = 2_000  # at most this many held-out rows per attack scored by FS / Feinman
+    kde_reference: int = 5_000  # clean train images for Feinman's KDE
+    mc_samples: int = 50  # Feinman's MC-dropout passes
+    # embeddings
+    embed_points: int = 2_000
+    embed_methods: tuple[str, ...] = ("tsne", "umap")
+    command: str = ""
+
+    def key(self) -> str:
+        """Cache folder name: everything that changes the per-image draws."""
+        return f"n{self.n}-seed{self.seed}-chunk{self.chunk}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["attacks"] = list(self.attacks)
+        return d
+
+    # -- locations --------------------------------------------------------------------------
+    def cache(self) -> Path:
+        return cache_dir() / "pipeline" / self.dataset / self.key()
+
+    def chunk_path(self, attack: str, k: int) -> Path:
+        return self.cache() / attack / f"chunk_{k:04d}.npz"
+
+    def results(self) -> Path:
+        return artifacts_dir() / "results" / self.dataset
+
+    def detector_data(self, attack: str) -> Path:
+        return self.results() / "detector_data" / f"{attack}.npz"
+
+    def adversarial(self, attack: str) -> Path:
+        return artifacts_dir() / "adversarial" / self.dataset / f"{attack}.npz"
+
+    def lock(self) -> Path:
+        return cache_dir() / "pipeline" / f"{self.dataset}.lock"
+
+
+def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
+    """Provenance recorded in every results file."""
+    from ..manifest import code_version
+
+    return {"command": cfg.command or f"python -m core pipeline --dataset {cfg.dataset} --n {cfg.n}",
+            "seed": cfg.seed, "n": cfg.n, "code_version": code_version(), "config": cfg.to_dict(), **extra}

@@ -1,0 +1,58 @@
+"""Stage ``detectors``: the shipped detectors, one per attack plus ``all`` (the seven pooled).
+
+Each is the full-data RBF-SVM with a Platt calibration fitted on out-of-fold
+decision values (the 10-fold CV of stage ``cv`` for single attacks, a 3-fold CV
+for ``all``), stored as ``.npz`` + ``.json`` and registered with its sha256.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from ..detector import Detector, detector_relpath
+from ..io import read_json
+from ..manifest import register_file
+from ..paths import artifacts_dir
+from .config import PipelineConfig
+from .datasets import load_detector_data
+from .svm import choose_params, make_svc, oof_path, platt, scores
+from .transfer import fit_full, pooled
+
+
+def ship(cfg: PipelineConfig, det: Detector, cal: tuple[float, float], extra: dict) -> None:
+    from ..manifest import code_version
+
+    det.platt_a, det.platt_b = cal
+    det.meta = {**det.meta, **extra, "seed": cfg.seed, "n": cfg.n, "code_version": code_version(),
+                "command": f"python -m core pipeline --dataset {cfg.dataset} --stage detectors --n {cfg.n}"}
+    stem = artifacts_dir() / detector_relpath(cfg.dataset, det.trained_on)
+    for path in det.save(stem):
+        register_file(path, det.meta["command"])
+
+
+def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
+    table3 = read_json(cfg.results() / "table3.json")["table3"]
+    data = {a: load_detector_data(cfg, a) for a in cfg.attacks}
+    out = {}
+    it = progress(list(cfg.attacks) + ["all"], desc="detectors", unit="detector") if progress else list(cfg.attacks) + ["all"]
+    for name in it:
+        if name != "all":
+            d = data[name]
+            f, y = d["features"].astype(np.float64), d["label"]
+            det = fit_full(cfg, name, f, y, table3[name]["params"])
+            with np.load(oof_path(cfg, name)) as z:
+                cal = platt(z["decision"], z["label"])
+        else:
+            f, y = pooled(cfg, data, list(cfg.attacks))
+            params = choose_params(cfg, f, y)
+            det = fit_full(cfg, "all", f, y, params)
+            oof = np.zeros(len(y))
+            for tr, te in StratifiedKFold(3, shuffle=True, random_state=cfg.seed).split(f, y):
+                oof[te] = make_svc(params).fit(f[tr], y[tr]).decision_function(f[te])
+            cal = platt(oof, y)
+            det.meta["oof_scores"] = scores(y, oof)
+        ship(cfg, det, cal, {"train_rows": int(len(y))})
+        out[name] = {"n_support": int(len(det.dual_coef)), "platt": list(cal), **det.meta.get("params", {})}
+    return out

@@ -1,0 +1,84 @@
+"""Stage ``embeddings``: 2-D t-SNE / UMAP of raw pixels and of the 20 features, per attack.
+
+Points: the shipped adversarial examples of the attack (label 1; ``image_index``
+indexes ``artifacts/adversarial/<dataset>/<attack>.npz``) plus clean images
+drawn from the detector rows that were kept clean by the coin (label 0;
+``image_index`` indexes ``clean_x`` stored in the same file), up to
+``embed_points`` in all.  Pixels go through PCA to 50 dimensions first.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..io import save_with
+from ..manifest import register_file
+from .config import PipelineConfig, stamp
+from .datasets import CLEAN, load_detector_data
+
+
+def embed(method: str, x: np.ndarray, seed: int) -> np.ndarray:
+    n = len(x)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        return TSNE(2, perplexity=float(min(30.0, max(2.0, (n - 1) / 3.5))), init="pca", random_state=seed).fit_transform(x)
+    if method == "umap":
+        import umap
+
+        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed).fit_transform(x)
+    raise ValueError(f"unknown embedding {method!r}: choose tsne or umap")
+
+
+def pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    k = min(k, x.shape[0], x.shape[1])
+    return PCA(k, random_state=seed).fit_transform(x)
+
+
+def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
+    import json
+
+    from ..data import load_split_uint8, to_float
+    from ..detector import pair_features
+    from ..models import load_pair
+
+    m1, m2 = load_pair(cfg.dataset)
+    x_train, _ = load_split_uint8(cfg.dataset, "train", cfg.data_root)
+    out = {}
+    it = progress(cfg.attacks, desc="embeddings", unit="attack") if progress else cfg.attacks
+    for attack in it:
+        with np.load(cfg.adversarial(attack), allow_pickle=False) as z:
+            adv = {k: z[k] for k in ("x", "y", "attacked_model", "source_index")}
+        d = load_detector_data(cfg, attack)
+        n_adv = min(len(adv["x"]), cfg.embed_points // 2)
+        rng = np.random.default_rng([cfg.seed, 31])
+        adv_idx = np.sort(rng.choice(len(adv["x"]), n_adv, replace=False))
+        clean_rows = np.flatnonzero(d["outcome"] == CLEAN)
+        clean_rows = np.sort(rng.choice(clean_rows, min(len(clean_rows), cfg.embed_points - n_adv), replace=False))
+        clean_x = np.asarray(x_train[d["source_index"][clean_rows]])
+        xa = torch.from_numpy(adv["x"][adv_idx].astype(np.float32))
+        xc = to_float(clean_x)
+        pixels = torch.cat([xa, xc]).flatten(1).numpy()
+        feats = np.concatenate([pair_features(m1, m2, xa).numpy(), d["features"][clean_rows]])
+        arrays = {
+            "label": np.r_[np.ones(n_adv, np.int64), np.zeros(len(clean_rows), np.int64)],
+            "attacked_model": np.r_[adv["attacked_model"][adv_idx], np.zeros(len(clean_rows), np.int64)],
+            "y": np.r_[adv["y"][adv_idx], d["y"][clean_rows]],
+            "image_index": np.r_[adv_idx, np.arange(len(clean_rows))].astype(np.int64),
+            "source_index": np.r_[adv["source_index"][adv_idx], d["source_index"][clean_rows]],
+            "clean_x": clean_x.astype(np.uint8),
+        }
+        p50 = pca(pixels, 50, cfg.seed)
+        for method in cfg.embed_methods:
+            arrays[f"{method}_pixels"] = embed(method, p50, cfg.seed).astype(np.float32)
+            arrays[f"{method}_features"] = embed(method, feats.astype(np.float64), cfg.seed).astype(np.float32)
+        meta = json.dumps(stamp(cfg, attack=attack, methods=list(cfg.embed_methods), pixels="PCA-50 of raw pixels"))
+        path = cfg.results() / "embeddings" / f"{attack}.npz"
+        save_with(path, lambda p: np.savez_compressed(p, **arrays, meta=np.array(meta)))
+        register_file(path, f"python -m core pipeline --dataset {cfg.dataset} --stage embeddings --n {cfg.n}")
+        out[attack] = {"points": int(len(arrays["label"])), "attacks": int(n_adv)}
+    return out
