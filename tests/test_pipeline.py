@@ -1,0 +1,140 @@
+"""The detection pipeline end to end on a tiny MNIST config (shipped samples as the train split)."""
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.pipeline import PipelineConfig, run, run_stage
+
+ATTACKS = ("fgsm", "gaussian_noise")
+
+
+def _fake_attacks() -> types.ModuleType:
+    """Stand-in for ``core.attacks`` (FGSM-like L∞ grid search) until the real package lands."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Result:
+        x_adv: torch.Tensor
+        success: torch.Tensor
+        budget: torch.Tensor
+
+    def budget_search(attack, model, x, y, seed=0):
+        x = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(x), y, reduction="sum"), x)
+        x = x.detach()
+        xa, bud, ok = x.clone(), torch.full((len(x),), 0.5), torch.zeros(len(x), dtype=torch.bool)
+        for eps in torch.linspace(0.02, 0.5, 25):
+            cand = (x + eps * g.sign()).clamp(0, 1)
+            with torch.no_grad():
+                now = model(cand).argmax(1) != y
+            new = now & ~ok
+            xa[new], bud[new], ok = cand[new], eps, ok | now
+        return Result(xa, ok, bud)
+
+    mod = types.ModuleType("core.attacks")
+    mod.ATTACKS, mod.budget_search = ("fgsm", "igsm", "jsma", "deepfool", "gaussian_blur", "gaussian_noise", "salt_and_pepper"), budget_search
+    return mod
+
+
+@pytest.fixture
+def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineConfig:
+    """Isolated artifacts, a data root whose MNIST train split is the 200 shipped sample images."""
+    from tests.conftest import write_idx
+
+    try:
+        from core.attacks import budget_search  # noqa: F401
+    except ImportError:
+        monkeypatch.setitem(sys.modules, "core.attacks", _fake_attacks())
+    with np.load(isolated / "samples" / "mnist.npz") as z:
+        x, y = z["x"][:, 0], z["y"]
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix in ("train", "t10k"):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
+    monkeypatch.setenv("ADV_DATA_ROOT", str(tmp_path / "data"))
+    return PipelineConfig("mnist", n=60, chunk=20, attacks=ATTACKS, cv_folds=3, inner_subsample=60, grid_c=(1.0, 10.0),
+                          grid_gamma=("scale",), pooled_per_attack=60, shipped_per_attack=10, baseline_eval=30,
+                          kde_reference=100, mc_samples=4, embed_points=40, embed_methods=("tsne",), command="test")
+
+
+def test_end_to_end(tiny: PipelineConfig, isolated: Path) -> None:
+    from core import detector
+    from core.data import samples
+    from core.io import read_json
+    from core.models import load_pair
+    from core.pipeline.report import report
+
+    run(tiny, log=lambda s: None)
+    res = isolated / "results" / "mnist"
+    t3 = read_json(res / "table3.json")
+    assert set(t3["table3"]) == set(ATTACKS) and t3["seed"] == 0 and t3["command"] == "test" and t3["code_version"]
+    for a in ATTACKS:
+        assert 0 <= t3["table3"][a]["accuracy"] <= 1
+    tr = read_json(res / "transfer.json")
+    assert np.array(tr["accuracy"]).shape == (2, 2) and np.array(tr["auc"]).shape == (2, 2)
+    assert set(read_json(res / "loao.json")["loao"]) == set(ATTACKS)
+    t4 = read_json(res / "table4.json")["table4"]
+    assert {"feature_squeezing", "feinman", "ours"} <= set(t4["fgsm"])
+    with np.load(res / "detector_data" / "fgsm.npz") as z:
+        assert z["features"].shape == (60, 20) and set(np.unique(z["label"])) <= {0, 1}
+        assert ((z["label"] == 1) == (z["attacked_model"] > 0)).all()
+    m = load_pair("mnist")
+    with np.load(isolated / "adversarial" / "mnist" / "fgsm.npz") as z:  # shipped examples still fool when reloaded
+        x = torch.from_numpy(z["x"].astype(np.float32))
+        for t in (1, 2):
+            s = z["attacked_model"] == t
+            if s.any():
+                assert (m[t - 1](x[s]).argmax(1).numpy() != z["y"][s]).all()
+    with np.load(res / "embeddings" / "fgsm.npz") as z:
+        assert z["tsne_pixels"].shape == z["tsne_features"].shape == (len(z["label"]), 2)
+    for name in ATTACKS + ("all",):
+        det = detector.load("mnist", name)
+        p = det.predict_proba(samples("mnist")[0][:5])
+        assert p.shape == (5,) and np.isfinite(p).all()
+    assert "Table III" in report(["mnist"])
+
+
+def test_resume_after_interrupt_is_identical(tiny: PipelineConfig, isolated: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    cfg = replace(tiny, attacks=("fgsm",))
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(k: int) -> None:
+        if k == 0:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_stage(cfg, "data", after_chunk=stop_after_first)
+    assert cfg.chunk_path("fgsm", 0).exists() and not cfg.chunk_path("fgsm", 1).exists()
+    run_stage(cfg, "data")
+    with np.load(cfg.detector_data("fgsm")) as z:
+        resumed = {k: z[k] for k in z.files if k != "meta"}
+    monkeypatch.setenv("ADV_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    run_stage(cfg, "data")
+    with np.load(cfg.detector_data("fgsm")) as z:
+        for k, v in resumed.items():
+            np.testing.assert_array_equal(z[k], v, err_msg=k)
+
+
+def test_lock_refuses_second_run(tiny: PipelineConfig) -> None:
+    from core.io import exclusive_lock
+
+    with exclusive_lock(tiny.lock()):
+        with pytest.raises(RuntimeError, match="another run"):
+            run(tiny, ["cv"], log=lambda s: None)
+
+
+def test_unknown_stage(tiny: PipelineConfig) -> None:
+    with pytest.raises(ValueError, match="unknown stage"):
+        run(tiny, ["nope"])
