@@ -1,0 +1,117 @@
+"""Quality-degradation attacks: Gaussian blur, additive Gaussian noise, salt-and-pepper.
+
+Foolbox's versions draw fresh randomness at every try (noise, s&p) or run their own
+line search (blur).  For a budget search with a schedule we need the perturbation to be
+a deterministic function of the budget, so each image gets one seeded noise direction
+(``torch.Generator`` seeded from ``seed``) that the budget only scales; the formulas are
+foolbox's with that randomness fixed.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .base import AttackSpec, GridAttack, State
+
+
+def _reflect(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """scipy.ndimage 'reflect' (half-sample symmetric) boundary, any number of reflections."""
+    m = idx.remainder(2 * n)
+    return torch.where(m >= n, 2 * n - 1 - m, m)
+
+
+def blur_matrices(sigma: torch.Tensor, n: int, truncate: float = 4.0) -> torch.Tensor:
+    """[N, n, n] matrices M with M @ v = scipy.ndimage.gaussian_filter1d(v, σ_i, mode='reflect').
+
+    σ = 0 gives the identity (scipy skips the axis).  Radius per image is int(4σ + 0.5)
+    as in scipy; weights beyond an image's own radius are zero.
+    """
+    sigma = sigma.double()
+    radius = (truncate * sigma + 0.5).floor()
+    r_max = int(radius.max().item()) if len(sigma) else 0
+    offs = torch.arange(-r_max, r_max + 1, dtype=torch.float64)
+    s = sigma.clamp_min(1e-12).view(-1, 1)
+    w = torch.exp(-0.5 * (offs / s) ** 2) * (offs.abs() <= radius.view(-1, 1))
+    w = w / w.sum(1, keepdim=True)
+    w = torch.where((sigma > 0).view(-1, 1), w, (offs == 0).double().expand_as(w))
+    cols = _reflect(torch.arange(n).view(-1, 1) + offs.long().view(1, -1), n)  # [n, 2r+1]
+    m = torch.zeros(len(sigma), n, n, dtype=torch.float64)
+    m.scatter_add_(2, cols.expand(len(sigma), n, -1), w.view(-1, 1, w.shape[1]).expand(-1, n, -1))
+    return m.float()
+
+
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Blur each image of ``x`` [N,C,H,W] over its two spatial axes with its own σ (pixels)."""
+    mh = blur_matrices(sigma, x.shape[2]).unsqueeze(1)
+    mw = blur_matrices(sigma, x.shape[3]).unsqueeze(1)
+    return (mh @ x @ mw.transpose(-1, -2)).clamp(0, 1)
+
+
+class GaussianBlur(GridAttack):
+    """Gaussian blur of standard deviation σ pixels, as ``foolbox.attacks.GaussianBlurAttack``'s
+    filter (scipy ``gaussian_filter``, reflect boundary, channels not mixed) computed in torch
+    as H×H and W×W blur matrices, so each image gets its own σ.  Foolbox's own linear line
+    search over σ is replaced by the shared grid + bisection.
+    """
+
+    spec = AttackSpec(
+        name="gaussian_blur", label="Gaussian blur", budget_name="σ (pixels)", kind="grid",
+        foolbox="GaussianBlurAttack",
+        schedule="σ on a linear grid of 50 steps of 0.2 up to 10 pixels, then 5 bisection steps",
+        max_budget=10.0, tolerance=10.0 / 50 / 2**5,
+    )
+
+    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor) -> torch.Tensor:
+        return gaussian_blur(x, budget)
+
+
+class GaussianNoise(GridAttack):
+    """x + ε·d/‖d‖₂ clipped, d ~ N(0, I) drawn once per image from a generator seeded by ``seed``.
+
+    ``foolbox.attacks.L2AdditiveGaussianNoiseAttack`` with its noise fixed; the budget is the
+    L2 norm ε of the added noise before clipping (per-pixel RMS = ε/√D).
+    """
+
+    spec = AttackSpec(
+        name="gaussian_noise", label="Gaussian noise", budget_name="L2 ε (before clipping)", kind="grid",
+        foolbox="L2AdditiveGaussianNoiseAttack",
+        schedule="ε on a linear grid of 50 steps of 0.8 up to 40, then 5 bisection steps",
+        max_budget=40.0, tolerance=40.0 / 50 / 2**5,
+    )
+
+    def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
+        g = torch.Generator().manual_seed(int(seed))
+        d = torch.randn(x.shape, generator=g)
+        return {"dir": d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)}
+
+    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor) -> torch.Tensor:
+        return (x + budget.view(-1, 1, 1, 1) * ctx["dir"]).clamp(0, 1)
+
+
+class SaltAndPepper(GridAttack):
+    """Each pixel (all channels together) turns white where u ≥ 1 − p/2 and black where u < p/2.
+
+    ``foolbox.attacks.SaltAndPepperNoiseAttack``'s rule with u ~ U[0,1) [N,1,H,W] drawn once per
+    image (seeded), so a larger p only adds pixels; the budget p is the expected fraction of
+    pixels hit.
+    """
+
+    spec = AttackSpec(
+        name="salt_and_pepper", label="Salt and pepper", budget_name="p (fraction of pixels)", kind="grid",
+        foolbox="SaltAndPepperNoiseAttack",
+        schedule="p on a linear grid of 50 steps of 0.02 up to 1, then 5 bisection steps",
+        max_budget=1.0, tolerance=1.0 / 50 / 2**5,
+    )
+
+    def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
+        g = torch.Generator().manual_seed(int(seed))
+        return {"u": torch.rand((x.shape[0], 1, *x.shape[2:]), generator=g)}
+
+    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor) -> torch.Tensor:
+        p = budget.view(-1, 1, 1, 1)
+        u = ctx["u"]
+        salt = (u >= 1 - p / 2).to(x.dtype)
+        pepper = (u < p / 2).to(x.dtype)
+        return (x + salt - pepper).clamp(0, 1)

@@ -1,0 +1,111 @@
+"""JSMA (Papernot et al. 2016): saliency over feature pairs, increasing features (θ = +1).
+
+Untargeted use: the target t is the most likely wrong class of the clean image (fixed for
+the whole run), and the attack stops as soon as the prediction leaves the true class.
+Each iteration, with a = ∂Z_t/∂x and b = Σ_{j≠t} ∂Z_j/∂x (Z = logits, as ART does with a
+logits model), it picks the pair (p, q) of still-searchable features (value < 1, not yet
+changed) maximising (a_p + a_q)·|b_p + b_q| subject to a_p + a_q > 0 and b_p + b_q < 0, and
+sets both to 1.  If no pair satisfies both conditions it takes the pair maximising
+(a_p + a_q) − (b_p + b_q) instead, rather than stopping.  A "feature" is one channel value
+(MNIST: a pixel).  Budget γ = changed features / D; the pair scores are computed in chunks
+of images so the [D, D] matrices stay within ``memory_bytes``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import AttackSpec, IterativeAttack, State
+
+GAMMA_MAX = 0.2  # Papernot et al. used 14.5 % on MNIST; 0.2 lets ~5 % more MNIST images through
+
+
+class JSMA(IterativeAttack):
+    """Batched two-feature JSMA with θ = +1 and γ_max = 0.2."""
+
+    theta = 1.0
+    memory_bytes = 2.0e9  # peak of one chunk of pair scores (≈26 bytes per pair and image)
+    spec = AttackSpec(
+        name="jsma", label="JSMA", budget_name="γ (fraction of features changed)", kind="iterative",
+        foolbox="",
+        schedule="two features set to 1 per iteration, up to γ = 0.2 (MNIST: 78 iterations, 156 pixels)",
+        max_budget=GAMMA_MAX, tolerance=2 / 784,  # one iteration = 2 features: 2/784 on MNIST, 2/3072 on CIFAR-10
+    )
+
+    def __init__(self, dim: int | None = None) -> None:
+        self.dim = dim
+        self.max_steps = 0 if dim is None else int(GAMMA_MAX * dim // 2)
+
+    def for_dim(self, dim: int) -> "JSMA":
+        return JSMA(dim)
+
+    def init(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
+        with torch.no_grad():
+            logits = model(x)
+        logits = logits.scatter(1, y.view(-1, 1), float("-inf"))
+        target = logits.argmax(1)
+        search = (x < 1).flatten(1)
+        return {"x0": x.clone(), "x": x.clone(), "y": y.clone(), "t": target, "search": search}
+
+    def step(self, model: nn.Module, state: State) -> tuple[torch.Tensor, State]:
+        x, t = state["x"], state["t"]
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            logits = model(xg)
+            zt = logits.gather(1, t.view(-1, 1)).squeeze(1)
+            (a,) = torch.autograd.grad(zt.sum(), xg, retain_graph=True)
+            (total,) = torch.autograd.grad(logits.sum(), xg)
+        logits = logits.detach()
+        a = a.flatten(1)
+        b = total.flatten(1) - a
+        todo = (logits.argmax(1) == state["y"]) & (state["search"].sum(1) >= 2)
+        xf, search = x.flatten(1).clone(), state["search"].clone()
+        rows = todo.nonzero().squeeze(1)
+        if len(rows):
+            p, q = pick_pairs(a[rows], b[rows], search[rows], self.memory_bytes)
+            r = rows
+            xf[r, p] = (xf[r, p] + self.theta).clamp(0, 1)
+            xf[r, q] = (xf[r, q] + self.theta).clamp(0, 1)
+            search[r, p] = False
+            search[r, q] = False
+        return logits, {**state, "x": xf.view_as(x), "search": search}
+
+    def budget_of(self, k):
+        return 2 * k / self.dim
+
+
+def pick_pairs(a: torch.Tensor, b: torch.Tensor, search: torch.Tensor, memory_bytes: float = 2e9) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row, the feature pair (p, q), p ≠ q, both in ``search``, with the best saliency.
+
+    a, b: [N, D] target and other-class gradients; search: [N, D] bool.  Returns two [N] index
+    tensors.  Features outside ``search`` get a = -inf so no pair containing them passes a > 0.
+    """
+    n, d = a.shape
+    chunk = max(1, int(memory_bytes // (12 * d * d)))
+    ps, qs = [], []
+    neg_inf = torch.tensor(float("-inf"))
+    for i in range(0, n, chunk):
+        sc = search[i : i + chunk]
+        ac = torch.where(sc, a[i : i + chunk], neg_inf)
+        bc = b[i : i + chunk]
+        alpha = ac.unsqueeze(2) + ac.unsqueeze(1)  # [c, D, D]
+        alpha.diagonal(dim1=1, dim2=2).fill_(float("-inf"))
+        beta = bc.unsqueeze(2) + bc.unsqueeze(1)
+        invalid = (alpha <= 0) | (beta >= 0)
+        score = alpha.mul_(beta).neg_().masked_fill_(invalid, float("-inf")).flatten(1)
+        best = score.argmax(1)
+        none = ~torch.isfinite(score.gather(1, best.view(-1, 1)).squeeze(1))
+        for r in none.nonzero().squeeze(1).tolist():  # rare: no pair meets both conditions
+            best[r] = _fallback_pair(a[i + r], b[i + r], sc[r])
+        ps.append(best // d)
+        qs.append(best % d)
+    return torch.cat(ps), torch.cat(qs)
+
+
+def _fallback_pair(a: torch.Tensor, b: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
+    """Flat index of the allowed pair maximising (a_p + a_q) − (b_p + b_q) (always exists if ≥ 2 searchable)."""
+    d = len(a)
+    v = torch.where(search, a - b, torch.tensor(float("-inf")))
+    m = v.unsqueeze(1) + v.unsqueeze(0)
+    m.fill_diagonal_(float("-inf"))
+    return m.flatten().argmax()
