@@ -55,7 +55,8 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
 
     torch.set_num_threads(a.threads)
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
-    cfg = PipelineConfig(a.dataset, n=a.n, seed=a.seed, attacks=attacks, data_root=a.data_root,
+    per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
+    cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
                          command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pipeline"] else "")
     run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm)
     return 0
@@ -105,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl = add("pipeline", cmd_pipeline, "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
     pl.add_argument("--stage", default="all", choices=("all", "data", "cv", "transfer", "detectors", "baselines", "embeddings"))
     pl.add_argument("--n", type=int, default=10_000, help="train images per attack (paper: 10,000)")
+    pl.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
+                    help="a smaller n for one attack (repeatable), e.g. jsma=2000 when time is short")
     pl.add_argument("--seed", type=int, default=0)
     pl.add_argument("--attacks", default=None, help="comma-separated subset of attacks (default: all seven)")
     pl.add_argument("--force", action="store_true", help="rerun stages already marked done")

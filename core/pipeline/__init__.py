@@ -10,7 +10,8 @@ Stages, in order (``config.STAGES``):
 ``embeddings``  t-SNE / UMAP of pixels and features
 
 A finished stage leaves a marker under the run's cache folder and is skipped
-next time (``force`` reruns it); a lock file keeps two runs apart.
+next time (``force`` reruns it).  Stage ``data`` locks per attack (so several
+processes can build different attacks at once); later stages take the run's lock.
 """
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ def _module(stage: str):
 
 
 def _done_path(cfg: PipelineConfig):
-    return cfg.cache() / "done.json"
+    """Stage markers, keyed by the whole config (less the command line)."""
+    import hashlib
+    import json
+
+    d = {k: v for k, v in cfg.to_dict().items() if k != "command"}
+    return cfg.cache() / f"done-{hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]}.json"
 
 
 def done_stages(cfg: PipelineConfig) -> list[str]:
@@ -55,11 +61,14 @@ def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = 
     for s in stages:
         _module(s)
     out: dict[str, Any] = {}
-    with exclusive_lock(cfg.lock()):
-        for s in stages:
-            if not force and not explicit and s in done_stages(cfg):
-                log(f"[{s}] already done for {cfg.key()}; skipping (use --force to redo)")
-                continue
-            log(f"[{s}] running ({cfg.dataset}, {cfg.key()})")
+    for s in stages:
+        if not force and not explicit and s in done_stages(cfg):
+            log(f"[{s}] already done for {cfg.key()}; skipping (use --force to redo)")
+            continue
+        log(f"[{s}] running ({cfg.dataset}, {cfg.key()})")
+        if s == "data":  # locks each attack: data for different attacks may run in parallel processes
             out[s] = run_stage(cfg, s, progress)
+        else:
+            with exclusive_lock(cfg.lock()):
+                out[s] = run_stage(cfg, s, progress)
     return out

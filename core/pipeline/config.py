@@ -17,6 +17,7 @@ class PipelineConfig:
 
     dataset: str
     n: int = 10_000  # images drawn from the train split per attack (paper: 10,000)
+    n_per_attack: tuple[tuple[str, int], ...] = ()  # overrides of ``n`` for single attacks, e.g. (("jsma", 2000),)
     seed: int = 0
     chunk: int = 500  # images per resumable chunk of stage ``data``
     attacks: tuple[str, ...] = ATTACK_NAMES
@@ -39,13 +40,22 @@ class PipelineConfig:
     embed_methods: tuple[str, ...] = ("tsne", "umap")
     command: str = ""
 
+    def n_for(self, attack: str) -> int:
+        return dict(self.n_per_attack).get(attack, self.n)
+
     def key(self) -> str:
-        """Cache folder name: everything that changes the per-image draws."""
-        return f"n{self.n}-seed{self.seed}-chunk{self.chunk}"
+        """Cache folder name: everything that changes the per-image draws.
+
+        ``n`` is not part of it: draws are prefix-stable (the first ``n`` of a
+        seeded permutation, chunk seeds by chunk number), so a larger ``n``
+        reuses and extends the chunks of a smaller one.
+        """
+        return f"seed{self.seed}-chunk{self.chunk}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["attacks"] = list(self.attacks)
+        d["n_per_attack"] = dict(self.n_per_attack)
         return d
 
     # -- locations --------------------------------------------------------------------------
@@ -64,8 +74,9 @@ class PipelineConfig:
     def adversarial(self, attack: str) -> Path:
         return artifacts_dir() / "adversarial" / self.dataset / f"{attack}.npz"
 
-    def lock(self) -> Path:
-        return cache_dir() / "pipeline" / f"{self.dataset}.lock"
+    def lock(self, attack: str | None = None) -> Path:
+        """The run's lock (stages after ``data``) or one attack's lock (stage ``data``)."""
+        return cache_dir() / "pipeline" / (f"{self.dataset}.lock" if attack is None else f"{self.dataset}-{attack}.lock")
 
 
 def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
@@ -73,4 +84,4 @@ def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
     from ..manifest import code_version
 
     return {"command": cfg.command or f"python -m core pipeline --dataset {cfg.dataset} --n {cfg.n}",
-            "seed": cfg.seed, "n": cfg.n, "code_version": code_version(), "config": cfg.to_dict(), **extra}
+            "seed": cfg.seed, "n": cfg.n, "n_per_attack": {a: cfg.n_for(a) for a in cfg.attacks}, "code_version": code_version(), "config": cfg.to_dict(), **extra}

@@ -28,12 +28,14 @@ ROW_FIELDS = ("features", "label", "attacked_model", "attempted_model", "outcome
 
 
 def draws(cfg: PipelineConfig, attack: str, n_train: int) -> dict[str, np.ndarray]:
-    """The seeded per-attack draws: source indices, attack coin, model coin."""
-    rng = np.random.default_rng([cfg.seed, cfg.attacks.index(attack) if attack in cfg.attacks else 0, 7])
-    n = min(cfg.n, n_train)
-    idx = np.sort(rng.choice(n_train, n, replace=False))
-    attack_coin = rng.random(n) < 0.5
-    model_coin = np.where(rng.random(n) < 0.5, 1, 2)
+    """The seeded per-attack draws: source indices, attack coin, model coin (prefix-stable in ``n``)."""
+    from .. import ATTACK_NAMES
+
+    rng = np.random.default_rng([cfg.seed, ATTACK_NAMES.index(attack), 7])
+    n = min(cfg.n_for(attack), n_train)
+    idx = rng.permutation(n_train)[:n]
+    attack_coin = rng.random(n_train)[:n] < 0.5
+    model_coin = np.where(rng.random(n_train)[:n] < 0.5, 1, 2)
     return {"index": idx, "attack": attack_coin, "model": model_coin}
 
 
@@ -65,7 +67,7 @@ def build_chunk(cfg: PipelineConfig, attack: str, k: int, x: torch.Tensor, y: to
         go = sel[ok]
         if len(go) == 0:
             continue
-        res = search(attack, model, x[go], y[go], seed=int(cfg.seed * 1_000_003 + k * 2 + target))
+        res = search(attack, model, x[go], y[go], seed=int(cfg.seed * 10_000_019 + k * 1_000 + target * 100))
         success = np.asarray(res.success, bool)
         x_adv = torch.as_tensor(res.x_adv, dtype=torch.float32).clamp(0, 1)
         with torch.no_grad():  # trust but verify: the image must really fool the target
@@ -178,12 +180,17 @@ def assemble(cfg: PipelineConfig, attack: str, n_rows: int, models) -> dict[str,
     path = cfg.detector_data(attack)
     meta = json.dumps(stamp(cfg, attack=attack))
     save_with(path, lambda p: np.savez_compressed(p, **{f: data[f] for f in ROW_FIELDS}, meta=np.array(meta)))
-    register_file(path, f"python -m core pipeline --dataset {cfg.dataset} --stage data --n {cfg.n}")
+    register_file(path, cfg_command(cfg))
     ship = select_shipped(data, cfg.shipped_per_attack, models, cfg.seed)
     apath = cfg.adversarial(attack)
     save_with(apath, lambda p: np.savez_compressed(p, **ship, meta=np.array(meta)))
-    register_file(apath, f"python -m core pipeline --dataset {cfg.dataset} --stage data --n {cfg.n}")
-    return summary(data, attack) | {"shipped": int(len(ship["x"])), "shipped_dtype": str(ship["x"].dtype)}
+    register_file(apath, cfg_command(cfg))
+    return summary(data, attack) | {"n": int(n_rows), "shipped": int(len(ship["x"])), "shipped_dtype": str(ship["x"].dtype)}
+
+
+def cfg_command(cfg: PipelineConfig) -> str:
+    extra = "".join(f" --n-attack {a}={n}" for a, n in cfg.n_per_attack)
+    return f"python -m core pipeline --dataset {cfg.dataset} --stage data --n {cfg.n}{extra}"
 
 
 def summary(data: dict[str, np.ndarray], attack: str) -> dict[str, Any]:
@@ -210,12 +217,15 @@ def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Call
     from ..io import write_json
     from ..models import load_pair
 
+    from ..io import exclusive_lock, read_json
+
     models = load_pair(cfg.dataset)
     x_train, y_train = load_split_uint8(cfg.dataset, "train", cfg.data_root)
     rows = []
     for attack in cfg.attacks:
-        build_attack(cfg, attack, x_train, y_train, models, progress, after_chunk)
-        rows.append(assemble(cfg, attack, min(cfg.n, len(x_train)), models))
+        with exclusive_lock(cfg.lock(attack)):
+            build_attack(cfg, attack, x_train, y_train, models, progress, after_chunk)
+            rows.append(assemble(cfg, attack, min(cfg.n_for(attack), len(x_train)), models))
     out = stamp(cfg, note="success rate among attempted (correctly classified) images; MSE over successful attacks",
                 attacks=rows)
     write_json(cfg.results() / "table2.json", out)
