@@ -1,0 +1,159 @@
+"""Plotly figures for the dashboard (pure functions of arrays; no Streamlit, no engine calls).
+
+Plotly 7 dropped ``figure_factory.create_annotated_heatmap``; annotated
+heatmaps use ``px.imshow(..., text_auto=...)``.  Images use
+``px.imshow(binary_string=True)`` (a PNG data URI, small and fast in the browser).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .images import to_uint8
+
+MODEL_COLOURS = ("#1f77b4", "#ff7f0e")
+CLEAN_ATTACK_COLOURS = {"clean": "#2ca02c", "attack": "#d62728"}
+
+
+def enlarge(img: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of an ``[H,W]`` or ``[H,W,3]`` uint8 image (crisp pixels in ``st.image``)."""
+    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+
+
+def display(x: np.ndarray, factor: int = 6) -> np.ndarray:
+    """``[C,H,W]`` float in [0,1] → enlarged uint8 for ``st.image``."""
+    return enlarge(to_uint8(x), factor)
+
+
+def probs_bars(probs_1: Sequence[float], probs_2: Sequence[float], classes: Sequence[str], label: int | None = None,
+               attacked: int | None = None, height: int = 260) -> go.Figure:
+    """Both models' softmax side by side, fixed [0,1] axes; the true label's bar outlined."""
+    fig = make_subplots(1, 2, subplot_titles=[f"model {i}" + (" (attacked)" if attacked == i else "") for i in (1, 2)],
+                        horizontal_spacing=0.08)
+    for col, probs in enumerate((probs_1, probs_2), start=1):
+        p = np.asarray(probs, float)
+        line = [2 if label is not None and k == label else 0 for k in range(len(p))]
+        fig.add_trace(go.Bar(x=list(classes), y=p, marker_color=MODEL_COLOURS[col - 1], marker_line_width=line,
+                             marker_line_color="black", name=f"model {col}", showlegend=False,
+                             hovertemplate="%{x}: %{y:.3f}<extra></extra>"), 1, col)
+        fig.update_yaxes(range=[0, 1], row=1, col=col)
+        fig.update_xaxes(type="category", row=1, col=col)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def _image_trace(x: np.ndarray) -> go.Image:
+    u8 = to_uint8(x)
+    return px.imshow(u8, binary_string=True).data[0]
+
+
+def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], budget_name: str = "budget",
+                  label: int | None = None) -> go.Figure:
+    """A slider/play-button animation of a recorded run, rendered entirely in the browser.
+
+    ``steps``: objects with ``.x [C,H,W]``, ``.budget``, ``.probs_1``, ``.probs_2``, ``.fooled``, ``.p_attack``.
+    Four panels per frame: perturbed image, amplified perturbation, model 1 and model 2 softmax.
+    Every frame redraws (``redraw: True``, needed for image traces); axes are fixed.
+    """
+    from .attack_run import amplified
+
+    fig = make_subplots(1, 4, column_widths=[0.2, 0.2, 0.3, 0.3], horizontal_spacing=0.05,
+                        subplot_titles=["perturbed", "perturbation (amplified)", "model 1 softmax", "model 2 softmax"])
+
+    def traces(s: Any) -> list[Any]:
+        return [_image_trace(s.x), _image_trace(amplified(x0, s.x)),
+                go.Bar(x=list(classes), y=np.asarray(s.probs_1, float), marker_color=MODEL_COLOURS[0], showlegend=False),
+                go.Bar(x=list(classes), y=np.asarray(s.probs_2, float), marker_color=MODEL_COLOURS[1], showlegend=False)]
+
+    def title(s: Any) -> str:
+        p = "" if s.p_attack is None else f" · P(attack) {s.p_attack:.2f}"
+        return f"step {s.index} · {budget_name} {s.budget:.4g}{' · FOOLED' if s.fooled else ''}{p}"
+
+    first = traces(steps[0])
+    for i, t in enumerate(first):
+        fig.add_trace(t, 1, i + 1)
+    fig.frames = [go.Frame(data=traces(s), traces=[0, 1, 2, 3], name=str(k), layout=go.Layout(title_text=title(s)))
+                  for k, s in enumerate(steps)]
+    for col in (3, 4):
+        fig.update_yaxes(range=[0, 1], fixedrange=True, row=1, col=col)
+        fig.update_xaxes(type="category", fixedrange=True, row=1, col=col)
+    for col in (1, 2):
+        fig.update_xaxes(visible=False, fixedrange=True, row=1, col=col)
+        fig.update_yaxes(visible=False, fixedrange=True, row=1, col=col)
+    anim = {"frame": {"duration": 350, "redraw": True}, "transition": {"duration": 0}, "mode": "immediate"}
+    fig.update_layout(
+        title_text=title(steps[0]), height=330, margin=dict(l=10, r=10, t=60, b=10),
+        updatemenus=[{"type": "buttons", "x": 0, "y": -0.12, "xanchor": "left", "direction": "left", "buttons": [
+            {"label": "▶ play", "method": "animate", "args": [None, {**anim, "fromcurrent": True}]},
+            {"label": "❚❚ pause", "method": "animate",
+             "args": [[None], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}]}],
+        sliders=[{"active": 0, "x": 0.15, "len": 0.85, "y": -0.05, "currentvalue": {"prefix": "step "},
+                  "steps": [{"label": str(s.index), "method": "animate",
+                             "args": [[str(k)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
+                                                 "transition": {"duration": 0}}]} for k, s in enumerate(steps)]}],
+    )
+    return fig
+
+
+def heatmap(mat: np.ndarray, labels: Sequence[str], title: str, zmin: float | None = 0.0, zmax: float | None = 1.0,
+            colorscale: str = "Viridis", fmt: str = ".2f", zmid: float | None = None) -> go.Figure:
+    """An annotated square heatmap, rows = detector trained on, columns = tested on."""
+    m = np.asarray(mat, float)
+    fig = px.imshow(m, x=list(labels), y=list(labels), text_auto=fmt, zmin=zmin, zmax=zmax, color_continuous_scale=colorscale,
+                    color_continuous_midpoint=zmid, aspect="equal", labels=dict(x="tested on", y="trained on", color=""))
+    fig.update_layout(title_text=title, height=430, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_xaxes(side="bottom", tickangle=-35)
+    return fig
+
+
+def confusion_figure(cm: np.ndarray, title: str) -> go.Figure:
+    cm = np.asarray(cm, float)
+    fig = px.imshow(cm, x=["pred clean", "pred attack"], y=["clean", "attack"], text_auto=".0f",
+                    color_continuous_scale="Blues", aspect="equal")
+    fig.update_layout(title_text=title, height=300, margin=dict(l=10, r=10, t=40, b=10), coloraxis_showscale=False)
+    return fig
+
+
+def grouped_bars(values: dict[str, dict[str, float | None]], categories: Sequence[str], labels: dict[str, str] | None = None,
+                 title: str = "", yrange: tuple[float, float] = (0, 1)) -> go.Figure:
+    """``values[series][category]`` as grouped bars (e.g. LOAO ours vs paper, Table IV methods)."""
+    labels = labels or {}
+    fig = go.Figure()
+    for series, per in values.items():
+        ys = [per.get(c) for c in categories]
+        fig.add_trace(go.Bar(name=series, x=[labels.get(c, c) for c in categories],
+                             y=[np.nan if v is None else v for v in ys],
+                             text=["—" if v is None else f"{v:.2f}" for v in ys], textposition="outside"))
+    fig.update_layout(barmode="group", title_text=title, height=380, yaxis_range=list(yrange),
+                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def embedding_scatter(coords: np.ndarray, is_attack: np.ndarray, model: np.ndarray | None, title: str,
+                      index: np.ndarray | None = None) -> go.Figure:
+    """WebGL scatter: colour = clean/attack, symbol = attacked model (0 clean, 1, 2); customdata = row number."""
+    coords = np.asarray(coords, float)
+    is_attack = np.asarray(is_attack).astype(bool)
+    model = np.zeros(len(coords), int) if model is None else np.asarray(model).astype(int)
+    rows = np.arange(len(coords))
+    fig = go.Figure()
+    symbols = {0: "circle", 1: "diamond", 2: "x"}
+    for name, mask_kind in (("clean", ~is_attack), ("attack", is_attack)):
+        for m in (0, 1, 2):
+            sel = mask_kind & (model == m) if name == "attack" else mask_kind & (model == m)
+            if not sel.any():
+                continue
+            label = name if name == "clean" and m == 0 else f"{name} · model {m}" if m else name
+            fig.add_trace(go.Scattergl(
+                x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=label,
+                marker=dict(color=CLEAN_ATTACK_COLOURS[name], symbol=symbols[m], size=6, opacity=0.7),
+                customdata=rows[sel], hovertemplate=f"{label}<br>row %{{customdata}}<extra></extra>"))
+    fig.update_layout(title_text=title, height=520, dragmode="lasso", margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=1.08))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, scaleanchor="x")
+    return fig

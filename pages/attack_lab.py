@@ -1,0 +1,153 @@
+"""Attack lab: play one budget search live, step by step, then replay it in the browser."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core import ATTACK_NAMES
+from core.attack_run import AttackRun, amplified, choose_model
+from core.data import CLASSES
+from core.figures import display, probs_bars, replay_figure
+from core.images import UPLOAD_TYPES, ImageError, load_image, to_png
+from pages import common
+
+ds = common.dataset()
+classes = CLASSES[ds]
+st.title("⚔️ Attack lab")
+st.caption("Increase an attack's budget step by step until the attacked model changes its mind, and watch "
+           "both models and the mismatch detector react.")
+
+pair = common.try_call(common.models, ds, what=f"{common.DATASET_LABELS[ds]} models")
+attacks = common.attacks_module()
+if pair is None or attacks is None:
+    st.stop()
+m1, m2 = pair
+det = common.try_call(common.detector, ds, "all", what="Universal detector (the run still works without it)")
+
+# ----------------------------------------------------------------------------- choices
+c1, c2, c3 = st.columns([2, 2, 1])
+names = tuple(getattr(attacks, "ATTACKS", ATTACK_NAMES))
+specs = getattr(attacks, "ATTACK_SPECS", {})
+attack = c1.selectbox("Attack", names, key="lab_attack",
+                      format_func=lambda a: getattr(specs.get(a), "label", common.attack_label(a)))
+target = c2.radio("Attacked model", ["1", "2", "coin"], horizontal=True, key="lab_target",
+                  format_func={"1": "model 1", "2": "model 2", "coin": "🪙 coin flip"}.get)
+seed = int(c3.number_input("Seed", 0, 10_000, 0, key="lab_seed"))
+if attack in specs:
+    sp = specs[attack]
+    st.caption(f"Budget: **{sp.budget_name}** — {getattr(sp, 'schedule', '')} (max {getattr(sp, 'max_budget', '?')})")
+
+xs, ys = common.samples(ds)
+source = st.radio("Image", ["gallery", "random", "upload"], horizontal=True, key="lab_source",
+                  format_func={"gallery": "shipped sample", "random": "random sample", "upload": "upload"}.get)
+x0 = label = None
+label_source, origin = "ground truth", ""
+if source == "gallery":
+    idx = int(st.number_input(f"Sample (0–{len(xs) - 1})", 0, len(xs) - 1, key="lab_index"))
+    with st.expander("Gallery: the first sample of each class (click to pick)"):
+        firsts = [int(np.flatnonzero(ys == c)[0]) for c in range(10)]
+        cols = st.columns(10)
+        for c, i in enumerate(firsts):
+            cols[c].image(display(xs[i], 3), caption=f"#{i} {classes[ys[i]]}")
+            cols[c].button("pick", key=f"lab_pick_{i}", on_click=st.session_state.__setitem__, args=("lab_index", i))
+    x0, label, origin = xs[idx], int(ys[idx]), f"shipped sample {idx}"
+elif source == "random":
+    if "lab_random" not in st.session_state or st.button("🎲 another one", key="lab_reroll"):
+        st.session_state["lab_random"] = int(np.random.default_rng().integers(len(xs)))
+    idx = st.session_state["lab_random"]
+    x0, label, origin = xs[idx], int(ys[idx]), f"shipped sample {idx} (random)"
+else:
+    up = st.file_uploader("Upload an image", type=list(UPLOAD_TYPES), key="lab_upload")
+    if up is not None:
+        try:
+            xt, notes = load_image(up.getvalue(), ds)
+            x0, origin = xt[0].numpy(), f"upload {up.name}"
+            with st.expander("Preprocessing"):
+                st.markdown("\n".join(f"- {n}" for n in notes))
+        except ImageError as e:
+            st.error(f"Cannot use **{up.name}**: {e}")
+    if x0 is not None:
+        guess = st.selectbox("True label", ["use model agreement / attacked model's prediction"] + list(classes),
+                             key="lab_label")
+        if guess in classes:
+            label, label_source = classes.index(guess), "chosen by the user"
+        else:
+            import torch
+
+            with torch.no_grad():
+                p = [int(m(torch.from_numpy(x0)[None]).argmax(1)) for m in (m1, m2)]
+            attacked_now = choose_model(target, seed)
+            label, label_source = p[attacked_now - 1], f"model {attacked_now}'s clean prediction"
+
+if x0 is None:
+    st.info("Upload a PNG, JPEG, BMP, WebP or GIF image to attack it, or pick a shipped sample.")
+    st.stop()
+
+# ----------------------------------------------------------------------------- live run
+which = choose_model(target, seed)
+top = st.columns([1, 1, 1, 3])
+top[0].image(display(x0), caption=f"original · label {classes[label]}", width="stretch")
+ph_adv, ph_pert, ph_info = top[1].empty(), top[2].empty(), top[3].empty()
+ph_bars, ph_det = st.empty(), st.empty()
+go = st.button(f"▶ Run {common.attack_label(attack)} on model {which}", type="primary", key="lab_run")
+
+
+def show_step(run: AttackRun, s, tag: str = "") -> None:
+    ph_adv.image(display(s.x), caption=f"perturbed · step {s.index}", width="stretch")
+    ph_pert.image(display(amplified(run.x0, s.x)), caption="perturbation (amplified)", width="stretch")
+    ph_info.markdown(
+        f"**Step {s.index}** · {run.budget_name} = `{s.budget:.4g}`  \n"
+        f"model 1 → **{classes[int(np.argmax(s.probs_1))]}**, model 2 → **{classes[int(np.argmax(s.probs_2))]}**  \n"
+        + ("🟥 **model fooled**" if s.fooled else "⬜ not fooled yet"))
+    ph_bars.plotly_chart(probs_bars(s.probs_1, s.probs_2, classes, run.label, run.attacked),
+                         key=f"lab_bars_{tag}{s.index}",
+                         config={"displayModeBar": False})
+    if s.p_attack is not None:
+        ph_det.progress(min(max(s.p_attack, 0.0), 1.0), text=f"detector P(attack) = {s.p_attack:.3f} "
+                                                              f"(threshold {run.threshold:.2f})")
+
+
+if go:
+    run = AttackRun(ds, attack, which, int(label), np.asarray(x0, np.float32), source=origin, seed=seed,
+                    label_source=label_source)
+    try:
+        with st.spinner("attacking…"):
+            for s in run.play(m1, m2, det):
+                show_step(run, s)
+    except Exception as e:  # an engine failure must not take the page down
+        st.error(f"The attack failed: {type(e).__name__}: {e}")
+        st.stop()
+    st.session_state["lab_last_run"] = run
+
+run: AttackRun | None = st.session_state.get("lab_last_run")
+if run is None or run.dataset != ds or not run.steps:
+    st.caption("Press **Run** to play the budget search.")
+    st.stop()
+if not go:
+    show_step(run, run.final, "final")
+
+# ----------------------------------------------------------------------------- verdict, replay, downloads
+st.divider()
+m = run.metrics()
+verdict = run.verdict()
+(st.success if run.caught else st.error if run.fooled and run.caught is False else st.warning)(
+    f"**{verdict}** — {common.attack_label(run.attack)} on model {run.attacked}, {run.source}")
+cols = st.columns(6)
+cols[0].metric("Steps", m["steps"])
+cols[1].metric(run.budget_name, f"{m['budget']:.4g}")
+cols[2].metric("MSE", f"{m['mse']:.2e}")
+cols[3].metric("L2", f"{m['l2']:.3f}")
+cols[4].metric("L∞", f"{m['linf']:.3f}")
+cols[5].metric("P(attack)", "—" if m["p_attack"] is None else f"{m['p_attack']:.3f}")
+if m.get("png_still_fools") is False and run.fooled:
+    st.caption("Note: rounded to 8 bits (the PNG download), the image no longer fools the model; the JSON keeps exact values.")
+
+st.subheader("Replay")
+st.plotly_chart(replay_figure(run.x0, run.steps, classes, run.budget_name, run.label), key="lab_replay",
+                config={"displayModeBar": False})
+d1, d2 = st.columns(2)
+stem = f"{ds}_{run.attack}_model{run.attacked}"
+d1.download_button("⬇ adversarial image (PNG, lossless 8-bit)", to_png(run.final.x), f"{stem}.png", "image/png",
+                   key="lab_dl_png", on_click="ignore")
+d2.download_button("⬇ the run (JSON, exact float32 images)", run.to_json(), f"{stem}.json", "application/json",
+                   key="lab_dl_json", on_click="ignore")

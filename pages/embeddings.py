@@ -1,0 +1,65 @@
+"""Embeddings: 2-D t-SNE / UMAP maps of clean and attacked images, in pixel space and in the 20-feature space.
+
+The coordinates are precomputed by the pipeline; this page never imports ``umap``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.figures import display, embedding_scatter
+from core.results import commands, embedding, embedding_attacks, embedding_coords, embedding_images
+from pages import common
+
+ds = common.dataset()
+st.title("🗺️ Embeddings")
+st.caption("Each point is an image: clean (green) or adversarial (red; symbol = the attacked model). "
+           "In pixel space attacks hide among clean images; in the 20 softmax features of the two models they separate. "
+           "Draw a box or lasso to see the images.")
+
+have = embedding_attacks(ds)
+if not have:
+    st.info(f"No embeddings for {common.DATASET_LABELS[ds]} yet: make them with `{commands(ds)['embeddings']}`.", icon="ℹ️")
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+attack = c1.selectbox("Attack", have, format_func=common.attack_label, key="emb_attack")
+method = c2.radio("Method", ["tsne", "umap"], horizontal=True, key="emb_method", format_func={"tsne": "t-SNE", "umap": "UMAP"}.get)
+space = c3.radio("Space", ["pixels", "features"], horizontal=True, key="emb_space",
+                 format_func={"pixels": "pixels (PCA-50)", "features": "20 softmax features"}.get)
+
+
+@st.cache_data(show_spinner=False)
+def load(ds: str, attack: str) -> dict[str, np.ndarray]:
+    return embedding(ds, attack)
+
+
+emb = load(ds, attack)
+xy = embedding_coords(emb, method, space)
+if xy is None:
+    st.info(f"This embeddings file has no {method} coordinates for {space} (it holds: "
+            f"{', '.join(k for k in emb if k.endswith(('_pixels', '_features')))}).")
+    st.stop()
+fig = embedding_scatter(xy, emb["label"] == 1, emb.get("attacked_model"),
+                        f"{common.attack_label(attack)} · {method} of {space} · {len(xy)} points")
+event = st.plotly_chart(fig, key=f"emb_plot_{attack}_{method}_{space}", on_select="rerun", selection_mode=("box", "lasso"),
+                        config={"displayModeBar": True})
+
+pts = (event or {}).get("selection", {}).get("points", []) if event else []
+rows = sorted({int(p["customdata"] if not isinstance(p["customdata"], list) else p["customdata"][0])
+               for p in pts if p.get("customdata") is not None})
+if rows:
+    n_att = int((emb["label"][rows] == 1).sum())
+    st.markdown(f"**{len(rows)} selected** — {n_att} adversarial, {len(rows) - n_att} clean (showing up to 40)")
+    try:
+        imgs = embedding_images(ds, attack, emb, np.asarray(rows[:40]))
+    except FileNotFoundError as e:
+        common.missing(e, "Images of the selection")
+        imgs = None
+    if imgs is not None and len(imgs):
+        cols = st.columns(10)
+        for k, (r, img) in enumerate(zip(rows[:40], imgs)):
+            tag = "adv" if emb["label"][r] == 1 else "clean"
+            cols[k % 10].image(display(img, 3), caption=f"{tag} #{r}")
+else:
+    st.caption("Use the box or lasso tool on the plot to select points.")

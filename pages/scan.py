@@ -1,0 +1,123 @@
+"""Scan images: both models' predictions and every shipped detector's verdict for uploaded or drawn images."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from core.data import CLASSES
+from core.figures import display, probs_bars
+from core.images import UPLOAD_TYPES, load_image, load_images
+from core.results import adversarial, adversarial_attacks, commands
+from core.scan import rows_to_csv, scan, table_rows
+from pages import common
+
+ds = common.dataset()
+classes = CLASSES[ds]
+st.title("🔍 Scan images")
+st.caption("Is this image an attack? Both classifiers look at it; the detectors judge the pair of softmax outputs.")
+
+pair = common.try_call(common.models, ds, what=f"{common.DATASET_LABELS[ds]} models")
+if pair is None:
+    st.stop()
+m1, m2 = pair
+dets = common.detectors_or_none(ds)
+if not dets:
+    st.info(f"No detector is shipped for {common.DATASET_LABELS[ds]} yet: predictions only. "
+            f"Make them with `{commands(ds)['detectors']}`.", icon="ℹ️")
+
+
+def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: str | None = None, key: str = "one") -> None:
+    r = scan(ds, x, m1, m2, dets)[0]
+    left, right = st.columns([1, 3])
+    left.image(display(x[0].numpy(), 5), caption=f"{name} — as the models see it", width="stretch")
+    if notes:
+        with left.expander("Preprocessing"):
+            st.markdown("\n".join(f"- {n}" for n in notes))
+    with right:
+        agree = "✅ the models agree" if r["agree"] else "⚠️ the models **disagree**"
+        st.markdown(f"model 1 → **{r['class_1']}** ({r['conf_1']:.2f}) · model 2 → **{r['class_2']}** ({r['conf_2']:.2f}) · "
+                    f"{agree}" + (f" · truth: **{truth}**" if truth else ""))
+        st.plotly_chart(probs_bars(r["probs_1"], r["probs_2"], classes, height=230), key=f"scan_bars_{key}",
+                        config={"displayModeBar": False})
+    if "all" in r["p_attack"]:
+        p = r["p_attack"]["all"]
+        (st.error if r["flagged"]["all"] else st.success)(
+            f"Universal detector: **{'ATTACK' if r['flagged']['all'] else 'clean'}** (P(attack) = {p:.3f})")
+    per = {k: v for k, v in r["p_attack"].items() if k != "all"}
+    if per:
+        st.dataframe(pd.DataFrame({"detector trained on": [common.attack_label(k) for k in per],
+                                   "P(attack)": [round(v, 3) for v in per.values()],
+                                   "verdict": ["ATTACK" if r["flagged"][k] else "clean" for k in per]}),
+                     hide_index=True, width="stretch")
+
+
+tab_up, tab_draw, tab_demo = st.tabs(["Upload", "Draw a digit", "Demo: shipped adversarial examples"])
+
+with tab_up:
+    files = st.file_uploader("PNG, JPEG, BMP, WebP or GIF (one or many, up to 10 MB each)", type=list(UPLOAD_TYPES),
+                             accept_multiple_files=True, key="scan_upload")
+    if files:
+        loaded = load_images([(f.name, f.getvalue()) for f in files], ds)
+        for item in loaded:
+            if item["error"]:
+                st.error(f"**{item['name']}**: {item['error']}")
+        good = [i for i in loaded if i["x"] is not None]
+        if len(loaded) == 1 and good:
+            show_one(good[0]["x"], good[0]["name"], good[0]["notes"], key="upload")
+        elif len(loaded) > 1:
+            results = scan(ds, torch.cat([g["x"] for g in good]), m1, m2, dets) if good else []
+            by_name = iter(results)
+            rows = table_rows([i["name"] for i in loaded], [next(by_name) if i["x"] is not None else None for i in loaded],
+                              [i["error"] for i in loaded])
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            st.download_button("⬇ results (CSV)", rows_to_csv(rows), f"scan_{ds}.csv", "text/csv", key="scan_csv",
+                               on_click="ignore")
+            if good:
+                pick = st.selectbox("Details for", [g["name"] for g in good], key="scan_detail")
+                g = next(g for g in good if g["name"] == pick)
+                show_one(g["x"], g["name"], g["notes"], key="detail")
+
+with tab_draw:
+    if ds != "mnist":
+        st.info("Drawing is for MNIST digits; switch the dataset in the sidebar.")
+    else:
+        try:
+            from streamlit_drawable_canvas import st_canvas
+        except Exception as e:  # not installed, or incompatible with this Streamlit
+            st_canvas = None
+            st.info(f"The drawing canvas needs `streamlit-drawable-canvas` ({e}); upload an image instead.")
+        if st_canvas is not None:
+            st.caption("Draw a digit in white on black, then release the mouse.")
+            res = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224, width=224,
+                            drawing_mode="freedraw", return_image_data=True, key="scan_canvas")
+            data = res.image_bytes if res is not None else None
+            if data:
+                x, notes = load_image(data, ds)
+                if float(x.max()) > 0:
+                    show_one(x, "drawing", notes, key="draw")
+
+with tab_demo:
+    have = adversarial_attacks(ds)
+    if not have:
+        st.info(f"No shipped adversarial examples for {common.DATASET_LABELS[ds]} yet: make them with "
+                f"`{commands(ds)['adversarial']}`.", icon="ℹ️")
+    else:
+        c1, c2 = st.columns(2)
+        a = c1.selectbox("Attack", have, format_func=common.attack_label, key="scan_demo_attack")
+        adv = common.try_call(adversarial, ds, a)
+        if adv is not None:
+            k = int(c2.number_input(f"Example (0–{len(adv['x']) - 1})", 0, len(adv["x"]) - 1, key="scan_demo_index"))
+            cols = st.columns(2)
+            if cols[0].button("🔍 Scan this adversarial example", key="scan_demo_go", type="primary"):
+                st.session_state["scan_demo"] = (ds, a, k)
+            if cols[1].button("🎲 random example", key="scan_demo_rand"):
+                st.session_state["scan_demo"] = (ds, a, int(np.random.default_rng().integers(len(adv["x"]))))
+            chosen = st.session_state.get("scan_demo")
+            if chosen and chosen[0] == ds and chosen[1] == a:
+                j = chosen[2]
+                truth = classes[int(adv["y"][j])] if "y" in adv else None
+                extra = f", attacked model {int(adv['attacked_model'][j])}" if "attacked_model" in adv else ""
+                show_one(torch.from_numpy(adv["x"][j : j + 1]), f"{common.attack_label(a)} #{j}{extra}", truth=truth,
+                         key="demo")
