@@ -76,6 +76,16 @@ BENCHMARKS = {  # name → module with `main(args) -> int`, each printing figure
 }
 
 
+def cmd_attack_quality(a: argparse.Namespace) -> int:
+    from .attacks.quality import QualityConfig, cli_command, format_table2, run_table2
+
+    doc = run_table2(QualityConfig(a.dataset, a.n, a.seed, a.data_root), progress=lambda **kw: _tqdm(None, **kw),
+                     command=cli_command())
+    print(format_table2(doc))
+    print(f"wrote artifacts/results/{a.dataset}/table2.json")
+    return 0
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     import importlib
 
@@ -113,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--force", action="store_true", help="rerun stages already marked done")
     pl.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
     add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
+    aq = add("attack-quality", cmd_attack_quality, "Table II: MSE and success rate of the seven attacks, ours beside the paper's")
+    aq.add_argument("--n", type=int, default=500, help="number of random test images (default 500)")
+    aq.add_argument("--seed", type=int, default=0)
     b = add("bench", cmd_bench, "speed benchmarks, each against a baseline in the same process", False)
     b.add_argument("target", choices=tuple(BENCHMARKS))
     b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")
