@@ -76,3 +76,12 @@ def test_missing_and_unknown(isolated) -> None:
         detector.load("mnist", "pgd")
     with pytest.raises(ValueError):
         detector.load("svhn")
+
+
+def test_bench_detect_smoke(isolated) -> None:
+    from core.benchmarks.detect import run
+
+    det, _, _ = _fitted()
+    _ship(det)
+    r = run("mnist", n=40, repeats=1, mc_samples=2)
+    assert r["images"] == 40 and set(r["ratios"]) == {"ours_vs_fs", "ours_vs_feinman", "svm_over_forward"}

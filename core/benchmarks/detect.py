@@ -1,0 +1,110 @@
+"""``python -m core bench detect``: our detector against Feature Squeezing and Feinman et al., same images, same process.
+
+Ours = two forward passes (the 20 features) + the shipped ``all`` RBF-SVM with
+its Platt calibration.  FS = model_1 on the image and on its two squeezed
+versions.  Feinman = model_1's last hidden layer + KDE against clean training
+images of the predicted class + ``mc_samples`` MC-dropout passes + logistic
+regression.  Each timing is the median of ``repeats`` runs over all images in
+batches of 1,000.  Targets: ours ≥ 2x FS, ≥ 10x Feinman; SVM ≤ 20 % of the
+two forward passes.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+DEFAULT_N = 1000
+
+
+def bench_images(dataset: str, n: int) -> torch.Tensor:
+    """``n`` images: the shipped adversarial examples of every attack, topped up with clean samples."""
+    from .. import ATTACK_NAMES
+    from ..data import samples
+    from ..paths import artifacts_dir
+
+    parts = []
+    for a in ATTACK_NAMES:
+        p = artifacts_dir() / "adversarial" / dataset / f"{a}.npz"
+        if p.exists():
+            with np.load(p, allow_pickle=False) as z:
+                parts.append(torch.from_numpy(z["x"][: n // (2 * len(ATTACK_NAMES)) + 1].astype(np.float32)))
+    x_clean, _ = samples(dataset)
+    parts.append(x_clean)
+    x = torch.cat(parts)
+    return x[torch.arange(n) % len(x)].contiguous()
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def reference(dataset: str, size: int = 5000) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """Feinman's clean KDE reference: ``size`` train images if the data is there, else the shipped samples."""
+    from ..data import load_split, samples
+
+    try:
+        x, y = load_split(dataset, "train", limit=size)
+        return x, y, f"{len(x)} train images"
+    except FileNotFoundError:
+        x, y = samples(dataset)
+        return x, y, f"{len(x)} shipped samples (no data root: KDE cost underestimated)"
+
+
+def run(dataset: str, n: int = DEFAULT_N, repeats: int = 5, mc_samples: int = 50) -> dict:
+    from ..detector import load, pair_features
+    from ..models import load_pair
+    from ..pipeline.baselines import KDE_BANDWIDTH, SQUEEZE_BITS, FeatureSqueezing, Feinman
+
+    m1, m2 = load_pair(dataset)
+    det = load(dataset, "all")
+    x = bench_images(dataset, n)
+    f = pair_features(m1, m2, x).numpy()
+    fs = FeatureSqueezing(m1, SQUEEZE_BITS[dataset])
+    xr, yr, ref_desc = reference(dataset)
+    fe = Feinman(m1, KDE_BANDWIDTH[dataset], mc_samples, seed=0).fit_reference(xr, yr)
+    label = np.r_[np.zeros(len(x) // 2, np.int64), np.ones(len(x) - len(x) // 2, np.int64)]
+    fe.fit(x, label)  # fitted once so the timed path includes the logistic regression
+    t_fwd = timed(lambda: pair_features(m1, m2, x), repeats)
+    t_svm = timed(lambda: det.predict_proba_features(f), repeats)
+    t_ours = timed(lambda: det.predict_proba_features(pair_features(m1, m2, x).numpy()), repeats)
+    t_fs = timed(lambda: fs.score(x), repeats)
+    t_fe = timed(lambda: fe.score(x), max(1, repeats // 2))
+    ips = lambda t: len(x) / t
+    return {"dataset": dataset, "images": len(x), "threads": torch.get_num_threads(), "repeats": repeats,
+            "support_vectors": int(len(det.dual_coef)), "feinman_reference": ref_desc, "mc_samples": mc_samples,
+            "seconds": {"forward_pair": t_fwd, "svm": t_svm, "ours": t_ours, "feature_squeezing": t_fs, "feinman": t_fe},
+            "images_per_s": {"ours": ips(t_ours), "feature_squeezing": ips(t_fs), "feinman": ips(t_fe)},
+            "ratios": {"ours_vs_fs": t_fs / t_ours, "ours_vs_feinman": t_fe / t_ours, "svm_over_forward": t_svm / t_fwd}}
+
+
+def main(args: argparse.Namespace) -> int:
+    from .. import DATASETS
+
+    for d in [args.dataset] if getattr(args, "dataset", None) else DATASETS:
+        try:
+            r = run(d, args.n or DEFAULT_N)
+        except FileNotFoundError as e:
+            print(f"{d}: skipped ({e})")
+            continue
+        s, ips, q = r["seconds"], r["images_per_s"], r["ratios"]
+        print(f"bench detect — {d}: {r['images']} images, {r['threads']} torch threads, median of {r['repeats']} "
+              f"(SVM: {r['support_vectors']} support vectors; Feinman: {r['mc_samples']} MC passes, KDE on {r['feinman_reference']})")
+        print(f"  ours (2 forward passes + SVM) {ips['ours']:>9.0f} img/s   ({1e3 * s['forward_pair']:.1f} ms forward + {1e3 * s['svm']:.1f} ms SVM)")
+        print(f"  feature squeezing            {ips['feature_squeezing']:>9.0f} img/s")
+        print(f"  feinman (KDE + MC dropout)   {ips['feinman']:>9.0f} img/s")
+        ok = lambda c: "hit" if c else "MISSED"
+        print(f"  ours / FS      {q['ours_vs_fs']:6.2f}x  (target ≥ 2x: {ok(q['ours_vs_fs'] >= 2)})")
+        print(f"  ours / Feinman {q['ours_vs_feinman']:6.2f}x  (target ≥ 10x: {ok(q['ours_vs_feinman'] >= 10)})")
+        print(f"  SVM / forward  {100 * q['svm_over_forward']:5.1f} %  (target ≤ 20 %: {ok(q['svm_over_forward'] <= 0.2)})")
+    return 0
