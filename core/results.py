@@ -32,7 +32,7 @@ def commands(dataset: str) -> dict[str, str]:
     """The command that (re)makes each result; a file's own recorded ``command`` wins when present."""
     return {
         "table1": f"python -m core evaluate-models --dataset {dataset}",
-        "table2": pipeline_command(dataset, "data"),
+        "table2": f"python -m core attack-quality --dataset {dataset}",
         "table3": pipeline_command(dataset, "cv"),
         "transfer": pipeline_command(dataset, "transfer"),
         "loao": pipeline_command(dataset, "transfer"),

@@ -1,21 +1,25 @@
 """Attack lab: play one budget search live, step by step, then replay it in the browser."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
-from core import ATTACK_NAMES
-from core.attack_run import AttackRun, amplified, choose_model
-from core.data import CLASSES
-from core.figures import display, probs_bars, replay_figure
-from core.images import UPLOAD_TYPES, ImageError, load_image, to_png
 from pages import common
 
-ds = common.dataset()
-classes = CLASSES[ds]
+# Title first, heavy imports (torch, plotly) after: the page shows up while they load on a cold start.
 st.title("⚔️ Attack lab")
 st.caption("Increase an attack's budget step by step until the attacked model changes its mind, and watch "
            "both models and the mismatch detector react.")
+
+import numpy as np  # noqa: E402
+
+from core import ATTACK_NAMES  # noqa: E402
+from core.attack_run import AttackRun, amplified, choose_model  # noqa: E402
+from core.data import CLASSES  # noqa: E402
+from core.figures import display, probs_bars, replay_figure, update_probs  # noqa: E402
+from core.images import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
+
+ds = common.dataset()
+classes = CLASSES[ds]
 
 pair = common.try_call(common.models, ds, what=f"{common.DATASET_LABELS[ds]} models")
 attacks = common.attacks_module()
@@ -92,14 +96,16 @@ ph_bars, ph_det = st.empty(), st.empty()
 go = st.button(f"▶ Run {common.attack_label(attack)} on model {which}", type="primary", key="lab_run")
 
 
-def show_step(run: AttackRun, s, tag: str = "") -> None:
+def show_step(run: AttackRun, s, tag: str = "", bars=None) -> None:
     ph_adv.image(display(s.x), caption=f"perturbed · step {s.index}", width="stretch")
     ph_pert.image(display(amplified(run.x0, s.x)), caption="perturbation (amplified)", width="stretch")
     ph_info.markdown(
         f"**Step {s.index}** · {run.budget_name} = `{s.budget:.4g}`  \n"
         f"model 1 → **{classes[int(np.argmax(s.probs_1))]}**, model 2 → **{classes[int(np.argmax(s.probs_2))]}**  \n"
         + ("🟥 **model fooled**" if s.fooled else "⬜ not fooled yet"))
-    ph_bars.plotly_chart(probs_bars(s.probs_1, s.probs_2, classes, run.label, run.attacked),
+    fig = (update_probs(bars, s.probs_1, s.probs_2) if bars is not None
+           else probs_bars(s.probs_1, s.probs_2, classes, run.label, run.attacked))
+    ph_bars.plotly_chart(fig,
                          key=f"lab_bars_{tag}{s.index}",
                          config={"displayModeBar": False})
     if s.p_attack is not None:
@@ -111,9 +117,10 @@ if go:
     run = AttackRun(ds, attack, which, int(label), np.asarray(x0, np.float32), source=origin, seed=seed,
                     label_source=label_source)
     try:
+        bars = probs_bars(np.zeros(10), np.zeros(10), classes, run.label, run.attacked)  # built once, updated per step
         with st.spinner("attacking…"):
             for s in run.play(m1, m2, det):
-                show_step(run, s)
+                show_step(run, s, bars=bars)
     except Exception as e:  # an engine failure must not take the page down
         st.error(f"The attack failed: {type(e).__name__}: {e}")
         st.stop()

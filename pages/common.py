@@ -33,9 +33,14 @@ def missing(e: BaseException, what: str = "") -> None:
 
 @st.cache_resource(show_spinner="Loading the two classifiers…")
 def models(ds: str):
+    from core.attack_run import interactive_threads, warm_up
+    from core.data import SHAPES
     from core.models import load_pair
 
-    return load_pair(ds)
+    interactive_threads()
+    pair = load_pair(ds)
+    warm_up(*pair, shape=(1, *SHAPES[ds]))
+    return pair
 
 
 @st.cache_resource(show_spinner=False)

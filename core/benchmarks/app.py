@@ -1,0 +1,235 @@
+"""``python -m core bench app``: the dashboard's three speed targets, measured and compared with the target.
+
+1. **Cold start to first page rendered** (target 5 s): a fresh Python process imports Streamlit, runs
+   ``app.py`` through ``AppTest`` (entry point, sidebar, models loaded, Attack lab rendered) and exits;
+   timed from the process's launch.  When headless Chromium and Playwright are present, also the real
+   thing: ``streamlit run`` launched, page opened, until the Attack lab's title is visible.
+2. **One live budget-search step rendered on MNIST** (target 150 ms): per step of a live run, the engine
+   step (attack + both models + detector) plus everything the page builds for it (two enlarged images,
+   the softmax figure serialised to JSON as Streamlit sends it); median and worst over the steps.
+   Also the whole Attack lab run through AppTest divided by its steps (page overhead included).
+3. **Upload to verdict** (target 1 s): PNG bytes → ``core.images.load_image`` → ``core.scan.scan`` with
+   every shipped detector, models warm; and the same through AppTest (``file_uploader.set_value`` + rerun).
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..paths import PROJECT_ROOT
+
+TARGETS = {"cold_start_s": 5.0, "step_ms": 150.0, "upload_to_verdict_s": 1.0}
+APP = str(PROJECT_ROOT / "app.py")
+
+
+def _line(name: str, value: float, target: float, unit: str) -> str:
+    ok = "OK " if value <= target else "SLOW"
+    return f"  {ok} {name:52s} {value:9.3f} {unit:3s} (target ≤ {target:g} {unit}; {value / target:5.2f}× target)"
+
+
+def cold_start_apptest(repeats: int = 3) -> list[float]:
+    code = ("import time, sys; t0 = float(sys.argv[1]);"
+            "from streamlit.testing.v1 import AppTest;"
+            f"at = AppTest.from_file({APP!r}, default_timeout=120).run();"
+            "assert not at.exception, at.exception; assert at.title;"
+            "print(time.time() - t0)")
+    out = []
+    for _ in range(repeats):
+        t0 = time.time()
+        r = subprocess.run([sys.executable, "-c", code, repr(t0)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError(f"cold start failed: {r.stderr[-2000:]}")
+        out.append(float(r.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def chromium_path() -> str | None:
+    for p in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium")):
+        if p and Path(p).exists():
+            return p
+    return None
+
+
+def cold_start_browser() -> tuple[float, float] | None:
+    """``streamlit run`` launch → (Attack lab title visible, Run button visible) in headless Chromium; None without one."""
+    exe = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if exe is None:
+        return None
+    port = free_port()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)  # the browser is already open ...
+        page = browser.new_page()
+        t0 = time.time()  # ... the clock starts with the server
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true",
+                                 "--server.port", str(port), "--browser.gatherUsageStats", "false"], cwd=PROJECT_ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", timeout=5000)
+                    break
+                except Exception:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.05)
+            page.locator("h1").filter(has_text="Attack lab").first.wait_for(timeout=60000)
+            first = time.time() - t0
+            page.get_by_role("button", name="Run").first.wait_for(timeout=60000)  # models loaded, page complete
+            return first, time.time() - t0
+        finally:
+            browser.close()
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
+    """Per-step seconds: engine step + images + softmax figure JSON (what a live step costs the server)."""
+    import numpy as np
+
+    from ..attack_run import AttackRun, amplified
+    from ..data import CLASSES, samples
+    from ..figures import display, probs_bars
+    from ..models import load_pair
+
+    import plotly.io
+    import plotly.tools
+
+    from ..figures import update_probs
+
+    from ..attack_run import warm_up
+
+    m1, m2 = load_pair("mnist")
+    warm_up(m1, m2)  # as pages/common.models does
+    try:
+        from ..detector import load
+
+        det = load("mnist", "all")
+    except FileNotFoundError:
+        det = None
+    x, y = samples("mnist")
+    run = AttackRun("mnist", attack, 1, int(y[sample]), x[sample].numpy())
+    costs = []
+    t = time.perf_counter()
+    bars = probs_bars(np.zeros(10), np.zeros(10), CLASSES["mnist"], run.label, 1)  # as the page: built once per run
+    for s in run.play(m1, m2, det):
+        display(s.x)
+        display(amplified(run.x0, s.x))
+        fig = plotly.tools.return_figure_from_figure_or_data(update_probs(bars, s.probs_1, s.probs_2), validate_figure=True)
+        plotly.io.to_json(fig, validate=False)  # what st.plotly_chart does with it
+        now = time.perf_counter()
+        costs.append(now - t)
+        t = now
+    return costs
+
+
+def apptest_run_per_step(attack: str = "fgsm") -> tuple[float, int]:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.selectbox(key="lab_attack").set_value(attack).run()
+    t = time.perf_counter()
+    at.button(key="lab_run").click().run()
+    elapsed = time.perf_counter() - t
+    run = at.session_state["lab_last_run"]
+    return elapsed / max(1, len(run.steps)), len(run.steps)
+
+
+def _digit_png() -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    a = np.full((400, 300), 255, np.uint8)
+    a[60:340, 130:170] = 0
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def upload_to_verdict(repeats: int = 5) -> list[float]:
+    from ..detector import load
+    from ..images import load_image
+    from ..models import load_pair
+    from ..scan import scan
+    from .. import ATTACK_NAMES
+
+    m1, m2 = load_pair("mnist")
+    dets = {}
+    for name in ("all",) + ATTACK_NAMES:
+        try:
+            dets[name] = load("mnist", name)
+        except FileNotFoundError:
+            pass
+    data = _digit_png()
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        x, _notes = load_image(data, "mnist")
+        scan("mnist", x, m1, m2, dets)
+        out.append(time.perf_counter() - t)
+    return out, len(dets)
+
+
+def upload_to_verdict_apptest() -> float:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("pages/scan.py").run()  # models and detectors warm, as after a first visit
+    t = time.perf_counter()
+    at.file_uploader(key="scan_upload").set_value(("digit.png", _digit_png(), "image/png")).run()
+    elapsed = time.perf_counter() - t
+    if at.exception:
+        raise RuntimeError(at.exception)
+    return elapsed
+
+
+def main(args) -> int:
+    from ..attack_run import interactive_threads
+
+    interactive_threads()  # as the app does
+    print("Dashboard benchmarks (MNIST), on this machine's CPU; targets from issue 5")
+    cold = cold_start_apptest()
+    print(_line("cold start → first page (AppTest, fresh process), median", statistics.median(cold), TARGETS["cold_start_s"], "s"))
+    browser = cold_start_browser()
+    if browser is None:
+        print("  --  cold start in headless Chromium: skipped (needs /usr/bin/chromium and the playwright package)")
+    else:
+        print(_line("cold start → page visible (streamlit run + Chromium)", browser[0], TARGETS["cold_start_s"], "s"))
+        print(_line("cold start → page complete, models loaded (Chromium)", browser[1], TARGETS["cold_start_s"], "s"))
+    first = [1000 * c for c in step_costs()]  # first run in this process: lazy imports, plotly validators
+    costs = [1000 * c for c in step_costs(sample=1)]
+    print(_line(f"live step rendered, median of {len(costs)} FGSM steps", statistics.median(costs), TARGETS["step_ms"], "ms"))
+    print(_line("live step rendered, worst step", max(costs), TARGETS["step_ms"], "ms"))
+    print(_line("live step rendered, very first step in a fresh process", first[0], TARGETS["step_ms"], "ms"))
+    per_step, n = apptest_run_per_step()
+    print(_line(f"whole Attack lab run via AppTest ÷ {n} steps", 1000 * per_step, TARGETS["step_ms"], "ms"))
+    times, n_det = upload_to_verdict()
+    print(_line(f"upload → verdict (decode + scan, {n_det} detectors), median", statistics.median(times),
+                TARGETS["upload_to_verdict_s"], "s"))
+    print(_line("upload → verdict via AppTest (Scan page rerun)", upload_to_verdict_apptest(),
+                TARGETS["upload_to_verdict_s"], "s"))
+    return 0

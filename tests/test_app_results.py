@@ -1,0 +1,199 @@
+"""The result pages with data: synthetic result files in the pipeline's formats, read by core.results and shown.
+
+The files mirror what ``core.pipeline`` (table3/transfer/loao/table4/embeddings/detector_data/adversarial,
+detectors) and ``python -m core attack-quality`` (table2) write, so the pages are exercised end to end
+without running the (long) pipeline.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import ATTACK_NAMES
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "app.py")
+
+
+def write(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+@pytest.fixture
+def fake_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    art = tmp_path / "artifacts"
+    src = REPO / "artifacts"
+    for sub in ("samples", "paper"):
+        shutil.copytree(src / sub, art / sub)
+    shutil.copytree(src / "models" / "mnist", art / "models" / "mnist")
+    manifest = json.loads((src / "manifest.json").read_text())
+    manifest["models"] = {k: v for k, v in manifest["models"].items() if k.startswith("mnist/")}
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if k.startswith(("models/mnist", "samples", "paper"))}
+    (art / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("ADV_ARTIFACTS", str(art))
+    from core.paper import paper_results
+
+    paper_results.cache_clear()
+    rng = np.random.default_rng(0)
+    res = art / "results" / "mnist"
+    stamp = {"command": "python -m core pipeline --dataset mnist --n 200", "seed": 0, "n": 200}
+    write(res / "table2.json", {"dataset": "mnist", "command": "python -m core attack-quality --dataset mnist --n 100",
+                                "attacks": {a: {"success_rate_percent": 90.0 + i, "mse": 0.01 * (i + 1)}
+                                            for i, a in enumerate(ATTACK_NAMES)}})
+    write(res / "table3.json", {**stamp, "note": "mean over folds", "table3": {
+        a: {"accuracy": 0.9, "f1": 0.89, "auc": 0.95, "auc_hard": 0.9, "std": {"accuracy": 0.01, "f1": 0.01, "auc": 0.01},
+            "params": {"C": 10.0, "gamma": "scale"}, "rows": 200, "attacks": 90, "folds": 10} for a in ATTACK_NAMES}})
+    acc = rng.uniform(0.5, 1.0, (7, 7))
+    write(res / "transfer.json", {**stamp, "attacks": list(ATTACK_NAMES), "note": "rows = train", "accuracy": acc.tolist(),
+                                  "auc": acc.tolist(), "f1": acc.tolist()})
+    write(res / "loao.json", {**stamp, "loao": {a: {"accuracy": 0.8, "auc": 0.85, "f1": 0.8, "detection_rate": 0.7, "fpr": 0.1}
+                                                for a in ATTACK_NAMES}, "mean_accuracy": 0.8})
+    rate = {"accuracy": 0.9, "f1": 0.9, "auc": 0.9, "auc_hard": 0.9, "detection_rate": 0.85, "fpr": 0.05}
+    write(res / "table4.json", {**stamp, "note": "same rows", "table4": {
+        a: {"feature_squeezing": rate, "feinman": rate, "ours": {**rate, "detection_rate": 0.92}, "rows": {"train": 100}}
+        for a in ATTACK_NAMES}})
+    from core.data import samples
+
+    x, y = samples("mnist")
+    x = x.numpy()
+    n = 40
+    for a in ("fgsm", "igsm"):
+        adv = np.clip(x[:n] + rng.normal(0, 0.1, x[:n].shape), 0, 1).astype(np.float16)
+        (art / "adversarial" / "mnist").mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(art / "adversarial" / "mnist" / f"{a}.npz", x=adv, y=y[:n].numpy(),
+                            attacked_model=np.r_[np.ones(n // 2), 2 * np.ones(n // 2)].astype(np.int64),
+                            budget=np.full(n, 0.1), mse=np.full(n, 0.01), source_index=np.arange(n), row=np.arange(n),
+                            adv_pred=np.zeros(n, np.int64), dtype=np.array("float16"))
+        feats = rng.dirichlet(np.ones(10), (100, 2)).reshape(100, 20)
+        lab = np.r_[np.zeros(50), np.ones(50)].astype(np.int64)
+        (res / "detector_data").mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(res / "detector_data" / f"{a}.npz", features=feats, label=lab)
+        m = 30
+        emb = {"label": np.r_[np.ones(m // 2), np.zeros(m // 2)].astype(np.int64),
+               "attacked_model": np.r_[np.ones(m // 4), 2 * np.ones(m // 2 - m // 4), np.zeros(m // 2)].astype(np.int64),
+               "y": np.zeros(m, np.int64), "image_index": np.r_[np.arange(m // 2), np.arange(m // 2)].astype(np.int64),
+               "source_index": np.arange(m), "clean_x": (x[:m // 2] * 255).astype(np.uint8)}
+        for method in ("tsne", "umap"):
+            for space in ("pixels", "features"):
+                emb[f"{method}_{space}"] = rng.normal(size=(m, 2)).astype(np.float32)
+        (res / "embeddings").mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(res / "embeddings" / f"{a}.npz", **emb, meta=np.array("{}"))
+    from core.detector import Detector, detector_relpath
+    from core.manifest import register_file
+
+    for name in ("all", "fgsm", "igsm"):
+        det = Detector("mnist", name, rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0)
+        for path in det.save(art / detector_relpath("mnist", name)):
+            register_file(path, "python -m core pipeline --dataset mnist --stage detectors")
+    yield art
+    paper_results.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def page(path: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(path).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_loaders_normalise_the_pipeline_formats(fake_results: Path) -> None:
+    import core.results as R
+
+    t2 = R.table2("mnist")
+    assert t2["rows"]["fgsm"]["success_rate_percent"] == 90.0 and t2["command"].startswith("python -m core attack-quality")
+    t3 = R.table3("mnist")
+    assert t3["rows"]["jsma"]["accuracy"] == 0.9 and t3["rows"]["jsma"]["accuracy_std"] == 0.01 and t3["rows"]["jsma"]["C"] == 10.0
+    tr = R.transfer("mnist")
+    assert tr["accuracy"].shape == (7, 7) and tr["auc"].shape == (7, 7)
+    assert R.loao("mnist")["rows"]["deepfool"]["accuracy"] == 0.8
+    t4 = R.table4("mnist")
+    assert set(t4["methods"]) == {"feature_squeezing", "feinman", "ours"} and t4["methods"]["ours"]["fgsm"] == 0.92
+    assert R.embedding_attacks("mnist") == ["fgsm", "igsm"]
+    emb = R.embedding("mnist", "fgsm")
+    imgs = R.embedding_images("mnist", "fgsm", emb, np.array([0, 20]))
+    assert imgs.shape == (2, 1, 28, 28) and imgs.dtype == np.float32
+    cm = R.confusion("mnist", "fgsm", "igsm")
+    assert cm["matrix"].sum() == 100 and cm["rows"] == 100
+    adv = R.adversarial("mnist", "fgsm")
+    assert adv["x"].dtype == np.float32 and adv["x"].shape == (40, 1, 28, 28)
+
+
+def test_paper_transfer_matrix_has_nan_diagonal() -> None:
+    from core.results import paper_transfer
+
+    m = paper_transfer("mnist")
+    assert m.shape == (7, 7) and np.isnan(np.diag(m)).all() and not np.isnan(m[0, 1])
+
+
+def test_results_page_with_data(fake_results: Path) -> None:
+    at = page("pages/results.py")
+    assert not at.info  # every table found
+    assert len(at.dataframe) >= 4
+    codes = [c.value for c in at.code]
+    assert any("attack-quality" in c for c in codes) and any("pipeline" in c for c in codes)
+
+
+def test_transfer_page_with_data_and_confusion(fake_results: Path) -> None:
+    at = page("pages/transfer.py")
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 5  # ours, paper, difference, confusion, LOAO
+    at.selectbox(key="tr_train").set_value("fgsm")
+    at.selectbox(key="tr_test").set_value("igsm")
+    at.run()
+    assert not at.exception
+    assert any("never saw this attack" in m.value for m in at.markdown)
+
+
+def test_embeddings_page_with_data(fake_results: Path) -> None:
+    at = page("pages/embeddings.py")
+    assert at.selectbox(key="emb_attack").options == ["FGSM", "IGSM (BIM)"] or len(at.selectbox(key="emb_attack").options) == 2
+    for method in ("tsne", "umap"):
+        for space in ("pixels", "features"):
+            at.radio(key="emb_method").set_value(method)
+            at.radio(key="emb_space").set_value(space)
+            at.run()
+            assert not at.exception
+            assert at.get("plotly_chart")
+
+
+def test_scan_page_detectors_and_demo(fake_results: Path) -> None:
+    at = page("pages/scan.py")
+    assert at.selectbox(key="scan_demo_attack").value == "fgsm"
+    at.number_input(key="scan_demo_index").set_value(5)
+    at.button(key="scan_demo_go").click().run()
+    assert not at.exception
+    text = "\n".join(m.value for m in at.markdown)
+    assert "model 1 →" in text and "truth:" in text
+    assert any("Universal detector" in m.value for m in list(at.error) + list(at.success))
+    df = at.dataframe[-1].value
+    assert list(df["detector trained on"]) == ["FGSM", "IGSM"]
+
+
+def test_attack_lab_with_a_detector(fake_results: Path) -> None:
+    pytest.importorskip("core.attacks")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.selectbox(key="lab_attack").set_value("salt_and_pepper").run()
+    at.button(key="lab_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    run = at.session_state["lab_last_run"]
+    assert run.final.p_attack is not None and run.caught is not None
+    assert any(v in m.value for m in list(at.success) + list(at.error) + list(at.warning) for v in ("caught", "missed", "did not"))

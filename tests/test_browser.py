@@ -1,0 +1,168 @@
+"""The dashboard in a real browser: ``streamlit run`` + headless Debian Chromium driven by Playwright.
+
+Needs ``apt-get install -y chromium`` (``/usr/bin/chromium``; ``$CHROMIUM`` overrides) and
+``pip install playwright`` (no ``playwright install``: the system Chromium is used).  Skips otherwise.
+Screenshots: ``test-artifacts/screenshots/`` (git-ignored), copied to ``docs/screenshots/`` for the README.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "test-artifacts" / "screenshots"
+DOCS_SHOTS = REPO / "docs" / "screenshots"
+PAGES = {  # url path → (file name, title text)
+    "": ("1_attack_lab", "Attack lab"),
+    "scanner": ("2_scan", "Scan images"),
+    "transfer-matrices": ("3_transfer", "Transfer matrices"),
+    "maps": ("4_embeddings", "Embeddings"),
+    "paper": ("5_results", "Results vs paper"),
+}
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def chromium() -> str | None:
+    for p in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium")):
+        if p and Path(p).exists():
+            return p
+    return None
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+            break
+        except Exception:
+            if proc.poll() is not None or time.time() > deadline:
+                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                proc.kill()
+                pytest.fail(f"streamlit did not start: {out[-2000:]}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = chromium()
+    if exe is None:
+        pytest.skip("headless Chromium not found (apt-get install -y chromium, or set $CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=ARGS)
+        yield b
+        b.close()
+
+
+def settle(page, timeout: float = 90.0) -> None:
+    """Wait until the script run finishes (the 'running' status widget is gone) and the page is quiet."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
+    time.sleep(0.5)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count()
+        if not running:
+            time.sleep(0.7)
+            if not page.locator('[data-testid="stStatusWidget"]').count():
+                return
+        time.sleep(0.2)
+
+
+def shoot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    shutil.copyfile(path, DOCS_SHOTS / path.name)
+
+
+def no_errors(page, where: str) -> None:
+    n = page.locator('[data-testid="stException"]').count()
+    assert n == 0, f"{where}: {n} exception element(s): {page.locator('[data-testid=stException]').first.inner_text()[:1500]}"
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1900})
+    p = ctx.new_page()
+    yield p
+    ctx.close()
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_opens_without_errors(server, page, path: str) -> None:
+    name, title = PAGES[path]
+    page.goto(f"{server}/{path}")
+    page.locator("h1").filter(has_text=title).first.wait_for(timeout=90_000)
+    settle(page)
+    no_errors(page, path or "attack lab")
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("Dataset").count() >= 1
+    shoot(page, name)
+
+
+def test_attack_lab_run_in_the_browser(server, page) -> None:
+    pytest.importorskip("core.attacks")
+    page.goto(server + "/")
+    page.get_by_role("button", name="Run").first.wait_for(timeout=90_000)
+    settle(page)
+    page.get_by_role("button", name="Run").first.click()
+    page.get_by_text("Replay", exact=True).first.wait_for(timeout=120_000)
+    settle(page)
+    no_errors(page, "attack lab run")
+    assert page.locator(".js-plotly-plot").count() >= 2  # live softmax bars + the replay animation
+    shoot(page, "1b_attack_lab_run")
+
+
+def test_scan_upload_in_the_browser(server, page, tmp_path: Path) -> None:
+    from PIL import Image
+
+    a = np.full((200, 160), 255, np.uint8)
+    a[30:170, 70:95] = 0  # a dark "1" on white
+    good = tmp_path / "digit.png"
+    Image.fromarray(a).save(good)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"definitely not an image")
+    page.goto(server + "/scanner")
+    page.locator("h1").filter(has_text="Scan images").first.wait_for(timeout=90_000)
+    settle(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(good))
+    page.get_by_text("model 1 →").first.wait_for(timeout=60_000)
+    settle(page)
+    no_errors(page, "scan upload")
+    shoot(page, "2b_scan_upload")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files([str(good), str(bad)])
+    page.get_by_text("not a recognised image").first.wait_for(timeout=60_000)
+    settle(page)
+    no_errors(page, "scan bad upload")
