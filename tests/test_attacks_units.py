@@ -32,11 +32,19 @@ def test_pick_pairs_by_hand():
     assert {int(p), int(q)} == {0, 1}
     p, q = pick_pairs(a, b, torch.tensor([[True, False, True, True]]))
     assert {int(p), int(q)} == {0, 3}
-    # chunking does not change the answer
+    # pruned search == brute force over all pairs (by score), with and without chunking
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(7, 30, generator=g), torch.randn(7, 30, generator=g)
-    s = torch.rand(7, 30, generator=g) > 0.3
-    assert all(torch.equal(u, v) for u, v in zip(pick_pairs(a, b, s), pick_pairs(a, b, s, memory_bytes=1)))
+    a, b = torch.randn(40, 300, generator=g), torch.randn(40, 300, generator=g)
+    s = torch.rand(40, 300, generator=g) > 0.3
+    for kw in ({}, {"memory_bytes": 1}, {"seed_k": 2}):
+        p, q = pick_pairs(a, b, s, **kw)
+        for r in range(40):
+            al = a[r].unsqueeze(1) + a[r].unsqueeze(0)
+            be = b[r].unsqueeze(1) + b[r].unsqueeze(0)
+            ok = (al > 0) & (be < 0) & s[r].unsqueeze(1) & s[r].unsqueeze(0) & ~torch.eye(300, dtype=torch.bool)
+            brute = torch.where(ok, al * -be, torch.tensor(float("-inf"))).max()
+            assert p[r] != q[r] and s[r, p[r]] and s[r, q[r]]
+            assert torch.isclose(al[p[r], q[r]] * -be[p[r], q[r]], brute)
 
 
 def test_jsma_on_linear_model_by_hand():

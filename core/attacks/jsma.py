@@ -74,37 +74,59 @@ class JSMA(IterativeAttack):
         return 2 * k / self.dim
 
 
-def pick_pairs(a: torch.Tensor, b: torch.Tensor, search: torch.Tensor, memory_bytes: float = 2e9) -> tuple[torch.Tensor, torch.Tensor]:
+def pick_pairs(a: torch.Tensor, b: torch.Tensor, search: torch.Tensor, memory_bytes: float = 2e9,
+               seed_k: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
     """For each row, the feature pair (p, q), p ≠ q, both in ``search``, with the best saliency.
 
     a, b: [N, D] target and other-class gradients; search: [N, D] bool.  Returns two [N] index
-    tensors.  Features outside ``search`` get a = -inf so no pair containing them passes a > 0.
+    tensors.  Exact, but pruned: with A = a_p + a_q > 0 and B = −(b_p + b_q) > 0, A·B ≤ ((c_p + c_q)/2)²
+    where c = a − b, so once the best pair among the ``seed_k`` features of largest c scores s0,
+    only features with c ≥ 2√s0 − max(c) can belong to a better pair; the dense [M, M] search
+    runs over those M candidates only.
     """
     n, d = a.shape
-    chunk = max(1, int(memory_bytes // (12 * d * d)))
-    ps, qs = [], []
     neg_inf = torch.tensor(float("-inf"))
+    c = torch.where(search, a - b, neg_inf)
+    k0 = min(seed_k, d)
+    top = c.topk(k0, dim=1).indices
+    s0 = _dense_best(a.gather(1, top), b.gather(1, top), search.gather(1, top), memory_bytes)[1]
+    c_max = c.max(1).values
+    thr = torch.where(torch.isfinite(s0), 2 * s0.clamp_min(0).sqrt() - c_max, neg_inf)
+    cand = search & (c >= thr.unsqueeze(1))
+    m = max(int(cand.sum(1).max()), 2)
+    idx = torch.where(cand, c, neg_inf).topk(min(m, d), dim=1).indices  # candidates first, by c
+    sc = cand.gather(1, idx)
+    best, score = _dense_best(a.gather(1, idx), b.gather(1, idx), sc, memory_bytes)
+    k = idx.shape[1]
+    p, q = idx.gather(1, (best // k).view(-1, 1)).squeeze(1), idx.gather(1, (best % k).view(-1, 1)).squeeze(1)
+    for r in (~torch.isfinite(score)).nonzero().squeeze(1).tolist():  # rare: no pair meets both conditions
+        flat = _fallback_pair(a[r], b[r], search[r])
+        p[r], q[r] = flat // d, flat % d
+    return p, q
+
+
+def _dense_best(a: torch.Tensor, b: torch.Tensor, search: torch.Tensor, memory_bytes: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat index (into [K, K]) and score of the best valid pair per row, over all K² pairs; score −inf if none."""
+    n, k = a.shape
+    chunk = max(1, int(memory_bytes // (12 * k * k)))
+    neg_inf = torch.tensor(float("-inf"))
+    bests, scores = [], []
     for i in range(0, n, chunk):
-        sc = search[i : i + chunk]
-        ac = torch.where(sc, a[i : i + chunk], neg_inf)
+        ac = torch.where(search[i : i + chunk], a[i : i + chunk], neg_inf)
         bc = b[i : i + chunk]
-        alpha = ac.unsqueeze(2) + ac.unsqueeze(1)  # [c, D, D]
+        alpha = ac.unsqueeze(2) + ac.unsqueeze(1)  # [c, K, K]
         alpha.diagonal(dim1=1, dim2=2).fill_(float("-inf"))
         beta = bc.unsqueeze(2) + bc.unsqueeze(1)
         invalid = (alpha <= 0) | (beta >= 0)
         score = alpha.mul_(beta).neg_().masked_fill_(invalid, float("-inf")).flatten(1)
-        best = score.argmax(1)
-        none = ~torch.isfinite(score.gather(1, best.view(-1, 1)).squeeze(1))
-        for r in none.nonzero().squeeze(1).tolist():  # rare: no pair meets both conditions
-            best[r] = _fallback_pair(a[i + r], b[i + r], sc[r])
-        ps.append(best // d)
-        qs.append(best % d)
-    return torch.cat(ps), torch.cat(qs)
+        v, best = score.max(1)
+        bests.append(best)
+        scores.append(v)
+    return torch.cat(bests), torch.cat(scores)
 
 
 def _fallback_pair(a: torch.Tensor, b: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
     """Flat index of the allowed pair maximising (a_p + a_q) − (b_p + b_q) (always exists if ≥ 2 searchable)."""
-    d = len(a)
     v = torch.where(search, a - b, torch.tensor(float("-inf")))
     m = v.unsqueeze(1) + v.unsqueeze(0)
     m.fill_diagonal_(float("-inf"))
