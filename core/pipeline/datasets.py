@@ -221,11 +221,15 @@ def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Call
 
     models = load_pair(cfg.dataset)
     x_train, y_train = load_split_uint8(cfg.dataset, "train", cfg.data_root)
-    rows = []
+    from .. import ATTACK_NAMES
+
     for attack in cfg.attacks:
         with exclusive_lock(cfg.lock(attack)):
             build_attack(cfg, attack, x_train, y_train, models, progress, after_chunk)
-            rows.append(assemble(cfg, attack, min(cfg.n_for(attack), len(x_train)), models))
+            write_json(cfg.cache() / "summary" / f"{attack}.json",
+                       assemble(cfg, attack, min(cfg.n_for(attack), len(x_train)), models))
+    # every attack assembled so far (processes may build different attacks in parallel)
+    rows = [read_json(p) for a in ATTACK_NAMES if (p := cfg.cache() / "summary" / f"{a}.json").exists()]
     out = stamp(cfg, note="success rate among attempted (correctly classified) images; MSE over successful attacks",
                 attacks=rows)
     write_json(cfg.results() / "table2.json", out)
