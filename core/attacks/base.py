@@ -95,14 +95,31 @@ class GridAttack:
     spec: AttackSpec
     grid_points: int = 50
     bisect_steps: int = 5
+    repeats: int = 1  # random attacks: seeded draws tried at each budget, the first that fools is kept
 
     def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
         """Per-image tensors the perturbation needs (computed once per batch)."""
         return {}
 
-    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor) -> torch.Tensor:
-        """The perturbed images at per-image ``budget`` [N], clipped to [0,1]."""
+    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
+        """The perturbed images at per-image ``budget`` [N] (random draw ``draw``), clipped to [0,1]."""
         raise NotImplementedError
+
+    def attempt(self, model: nn.Module, x: torch.Tensor, ctx: State, budget: torch.Tensor,
+                y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(fooled [N], images [N,...]) at ``budget``: the first of ``repeats`` draws that fools, else draw 0."""
+        out = self.apply(x, ctx, budget, 0)
+        with torch.no_grad():
+            fooled = model(out).argmax(1) != y
+        for r in range(1, self.repeats):
+            rows = (~fooled).nonzero().squeeze(1)
+            if not len(rows):
+                break
+            cand = self.apply(x[rows], subset(ctx, rows), budget[rows], r)
+            with torch.no_grad():
+                f = model(cand).argmax(1) != y[rows]
+            out[rows[f]], fooled[rows[f]] = cand[f], True
+        return fooled, out
 
     def grid(self) -> torch.Tensor:
         return torch.linspace(0, self.spec.max_budget, self.grid_points + 1)[1:]

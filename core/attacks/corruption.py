@@ -63,12 +63,12 @@ class GaussianBlur(GridAttack):
         max_budget=10.0, tolerance=10.0 / 50 / 2**5,
     )
 
-    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor) -> torch.Tensor:
+    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
         return gaussian_blur(x, budget)
 
 
 class GaussianNoise(GridAttack):
-    """x + ε·d/‖d‖₂ clipped, d ~ N(0, I) drawn once per image from a generator seeded by ``seed``.
+    """x + ε·d/‖d‖₂ clipped, d ~ N(0, I): 8 draws per image from a generator seeded by ``seed``.
 
     ``foolbox.attacks.L2AdditiveGaussianNoiseAttack`` with its noise fixed; the budget is the
     L2 norm ε of the added noise before clipping (per-pixel RMS = ε/√D).
@@ -77,17 +77,18 @@ class GaussianNoise(GridAttack):
     spec = AttackSpec(
         name="gaussian_noise", label="Gaussian noise", budget_name="L2 ε (before clipping)", kind="grid",
         foolbox="L2AdditiveGaussianNoiseAttack",
-        schedule="ε on a linear grid of 50 steps of 0.8 up to 40, then 5 bisection steps",
+        schedule="ε on a linear grid of 50 steps of 0.8 up to 40, then 5 bisection steps; 8 seeded draws per budget",
         max_budget=40.0, tolerance=40.0 / 50 / 2**5,
     )
+    repeats = 8
 
     def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
         g = torch.Generator().manual_seed(int(seed))
-        d = torch.randn(x.shape, generator=g)
-        return {"dir": d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)}
+        d = torch.randn((x.shape[0], self.repeats, *x.shape[1:]), generator=g)
+        return {"dir": d / d.flatten(2).norm(dim=2).clamp_min(1e-12).view(*d.shape[:2], 1, 1, 1)}
 
-    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor) -> torch.Tensor:
-        return (x + budget.view(-1, 1, 1, 1) * ctx["dir"]).clamp(0, 1)
+    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
+        return (x + budget.view(-1, 1, 1, 1) * ctx["dir"][:, draw]).clamp(0, 1)
 
 
 class SaltAndPepper(GridAttack):
@@ -95,23 +96,24 @@ class SaltAndPepper(GridAttack):
 
     ``foolbox.attacks.SaltAndPepperNoiseAttack``'s rule with u ~ U[0,1) [N,1,H,W] drawn once per
     image (seeded), so a larger p only adds pixels; the budget p is the expected fraction of
-    pixels hit.
+    pixels hit.  8 seeded draws of u per image, as for the noise.
     """
 
     spec = AttackSpec(
         name="salt_and_pepper", label="Salt and pepper", budget_name="p (fraction of pixels)", kind="grid",
         foolbox="SaltAndPepperNoiseAttack",
-        schedule="p on a linear grid of 50 steps of 0.02 up to 1, then 5 bisection steps",
+        schedule="p on a linear grid of 50 steps of 0.02 up to 1, then 5 bisection steps; 8 seeded draws per budget",
         max_budget=1.0, tolerance=1.0 / 50 / 2**5,
     )
+    repeats = 8
 
     def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
         g = torch.Generator().manual_seed(int(seed))
-        return {"u": torch.rand((x.shape[0], 1, *x.shape[2:]), generator=g)}
+        return {"u": torch.rand((x.shape[0], self.repeats, 1, *x.shape[2:]), generator=g)}
 
-    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor) -> torch.Tensor:
+    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
         p = budget.view(-1, 1, 1, 1)
-        u = ctx["u"]
+        u = ctx["u"][:, draw]
         salt = (u >= 1 - p / 2).to(x.dtype)
         pepper = (u < p / 2).to(x.dtype)
         return (x + salt - pepper).clamp(0, 1)

@@ -29,7 +29,7 @@ class FGSM(GridAttack):
         _, grad = logits_and_grad(model, x, _ce(y))
         return {"sign": grad.sign()}
 
-    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor) -> torch.Tensor:
+    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
         return (x + budget.view(-1, 1, 1, 1) * ctx["sign"]).clamp(0, 1)
 
 

@@ -72,6 +72,15 @@ def attack_quality(name: str, models: dict[int, torch.nn.Module], x: torch.Tenso
     }
 
 
+def _attack_key(name: str) -> str:
+    """What identifies an attack's configuration (spec and search settings) for resuming."""
+    from .registry import get_attack
+
+    att = get_attack(name)
+    return repr((att.spec, getattr(att, "grid_points", None), getattr(att, "bisect_steps", None),
+                 getattr(att, "repeats", None), getattr(att, "max_steps", None)))
+
+
 def run_table2(cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=None, command: str = "") -> dict[str, Any]:
     """Table II for ``cfg.dataset``; writes ``artifacts/results/<D>/table2.json`` and registers it."""
     from ..manifest import code_version, register_file
@@ -89,8 +98,9 @@ def run_table2(cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=
         bar = progress(total=n_chunks * len(attacks), desc=f"Table II {cfg.dataset}") if progress else None
         for name in attacks:
             part = part_dir / f"{name}.json"
-            if part.exists():
-                results[name] = read_json(part)
+            key = _attack_key(name)
+            if part.exists() and read_json(part).get("key") == key:  # resume; a changed attack reruns
+                results[name] = read_json(part)["result"]
                 if bar:
                     bar.update(n_chunks)
                 continue
@@ -98,7 +108,7 @@ def run_table2(cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=
                 bar.set_postfix_str(name)
             results[name] = attack_quality(name, {1: m1, 2: m2}, x, y, which, cfg.seed,
                                            tick=(lambda: bar.update(1)) if bar else (lambda: None))
-            write_json(part, results[name])
+            write_json(part, {"key": key, "result": results[name]})
         if bar:
             bar.close()
         for name in attacks:

@@ -33,7 +33,7 @@ def _grid_search(att: GridAttack, model: nn.Module, x: torch.Tensor, y: torch.Te
     for g in att.grid().tolist():
         if not len(active):
             break
-        f = _fooled(model, att.apply(x[active], subset(ctx, active), torch.full((len(active),), g)), y[active])
+        f, _ = att.attempt(model, x[active], subset(ctx, active), torch.full((len(active),), g), y[active])
         evals[active] += 1
         hit = active[f]
         lo[hit], hi[hit], found[hit] = prev, g, True
@@ -42,12 +42,12 @@ def _grid_search(att: GridAttack, model: nn.Module, x: torch.Tensor, y: torch.Te
     idx = found.nonzero().squeeze(1)
     for _ in range(att.bisect_steps if len(idx) else 0):
         mid = (lo[idx] + hi[idx]) / 2
-        f = _fooled(model, att.apply(x[idx], subset(ctx, idx), mid), y[idx])
+        f, _ = att.attempt(model, x[idx], subset(ctx, idx), mid, y[idx])
         hi[idx[f]], lo[idx[~f]] = mid[f], mid[~f]
         evals[idx] += 1
     x_adv = x.clone()
     if len(idx):
-        x_adv[idx] = att.apply(x[idx], subset(ctx, idx), hi[idx])
+        x_adv[idx] = att.attempt(model, x[idx], subset(ctx, idx), hi[idx], y[idx])[1]
     return x_adv, found, hi, lo, evals
 
 
@@ -126,8 +126,8 @@ def perturb_at(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, 
     att = get_attack(attack)
     y = torch.as_tensor(y, dtype=torch.long).view(-1)
     budget = torch.as_tensor(budget, dtype=torch.float32).expand(len(x)).clone()
-    if isinstance(att, GridAttack):
-        return att.apply(x, att.prepare(model, x, y, seed), budget)
+    if isinstance(att, GridAttack):  # random attacks: the first of their draws that fools, else draw 0
+        return att.attempt(model, x, att.prepare(model, x, y, seed), budget, y)[1]
     att = att.for_dim(x[0].numel())
     want = (budget / float(att.budget_of(1))).round().long().clamp(0, att.max_steps)
     out = x.clone()
@@ -165,7 +165,7 @@ def budget_search_steps(attack: str, model: nn.Module, x1: torch.Tensor, y1, see
     if isinstance(att, GridAttack):
         ctx = att.prepare(model, x1, y, seed)
         for i, b in enumerate([0.0, *att.grid().tolist()]):
-            x = att.apply(x1, ctx, torch.tensor([b])) if b > 0 else x1.clone()
+            x = att.attempt(model, x1, ctx, torch.tensor([b]), y)[1] if b > 0 else x1.clone()
             step = make(i, b, x, _softmax(model, x))
             yield step
             if step.fooled:
