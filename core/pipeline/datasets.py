@@ -212,7 +212,10 @@ def load_detector_data(cfg: PipelineConfig, attack: str) -> dict[str, np.ndarray
 
 
 def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Callable[[int], None] | None = None) -> dict:
-    """Stage ``data`` for every attack of ``cfg``; writes ``table2.json`` (attack quality)."""
+    """Stage ``data`` for every attack of ``cfg``; writes ``detector_data.json`` (per-attack summary).
+
+    (``table2.json`` belongs to ``python -m core attack-quality``, the paper's 500-image protocol.)
+    """
     from ..data import load_split_uint8
     from ..io import write_json
     from ..models import load_pair
@@ -232,5 +235,5 @@ def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Call
     rows = [read_json(p) for a in ATTACK_NAMES if (p := cfg.cache() / "summary" / f"{a}.json").exists()]
     out = stamp(cfg, note="success rate among attempted (correctly classified) images; MSE over successful attacks",
                 attacks=rows)
-    write_json(cfg.results() / "table2.json", out)
+    write_json(cfg.results() / "detector_data.json", out)
     return out

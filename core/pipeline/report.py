@@ -28,16 +28,27 @@ def _head(title: str, res: dict) -> str:
 
 
 def table2(dataset: str) -> str:
-    res = _load(dataset, "table2.json")
-    if not res:
-        return ""
+    """Table II from ``table2.json`` (``python -m core attack-quality``, 500 images), beside the detector sets' figures."""
     paper = paper_results()["table2_attack_quality_500_images"]
-    lines = [_head(f"Table II — attack quality, {dataset} (ours over the detector set's attempted images; paper: 500 images)", res),
-             f"  {'attack':<9} {'MSE ours':>10} {'paper':>10} {'success % ours':>15} {'paper':>7} {'attacks':>8}"]
-    for r in res["attacks"]:
-        a = r["attack"]
-        lines.append(f"  {SHORT[a]:<9} {_f(r['mse_mean'], '{:.2e}'):>10} {_f(paper['mse'][dataset].get(a), '{:.2e}'):>10} "
-                     f"{_f(100 * r['success_rate'], '{:.1f}'):>15} {_f(paper['success_rate_percent'][dataset].get(a), '{:.1f}'):>7} {r['attacks']:>8}")
+    t2 = _load(dataset, "table2.json")
+    dd = _load(dataset, "detector_data.json")
+    if not t2 and not dd:
+        return ""
+    q = {a: r for a, r in (t2 or {}).get("attacks", {}).items()} if t2 and isinstance(t2.get("attacks"), dict) else {}
+    ds = {r["attack"]: r for r in (dd or {}).get("attacks", [])}
+    lines = [f"\nTable II — attack quality, {dataset}: MSE and success rate (% of correctly classified images fooled)",
+             f"  500-image run: {t2.get('command') if t2 else 'missing (python -m core attack-quality)'}; "
+             f"detector sets: {dd.get('command') if dd else 'missing'}",
+             f"  {'attack':<9} {'MSE 500':>9} {'MSE set':>9} {'paper':>9} | {'succ% 500':>9} {'succ% set':>9} {'paper':>6} | {'set n':>6} {'attacks':>7}"]
+    for a in ATTACK_NAMES:
+        if a not in q and a not in ds:
+            continue
+        r, d = q.get(a, {}), ds.get(a, {})
+        rate = d.get("success_rate")
+        lines.append(f"  {SHORT[a]:<9} {_f(r.get('mse'), '{:.2e}'):>9} {_f(d.get('mse_mean'), '{:.2e}'):>9} "
+                     f"{_f(paper['mse'][dataset].get(a), '{:.2e}'):>9} | {_f(r.get('success_rate_percent'), '{:.1f}'):>9} "
+                     f"{_f(None if rate is None else 100 * rate, '{:.1f}'):>9} {_f(paper['success_rate_percent'][dataset].get(a), '{:.1f}'):>6} | "
+                     f"{d.get('n', d.get('rows', '-')):>6} {d.get('attacks', '-'):>7}")
     return "\n".join(lines)
 
 
