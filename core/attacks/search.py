@@ -110,6 +110,7 @@ def budget_search(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tenso
         budget[lost], lo[lost] = top, top
         x_adv[~verified] = xc[~verified]
         budget[mis], lo[mis] = 0.0, 0.0
+        steps = torch.where(mis, torch.zeros_like(steps), steps)
         parts.append((x_adv, verified, budget, lo, steps, mis))
     cat = [torch.cat(t) if parts else torch.zeros(0) for t in zip(*parts)] if parts else [x.clone(), *(torch.zeros(0),) * 5]
     return BudgetResult(x_adv=cat[0], success=cat[1].bool(), budget=cat[2].float(), budget_lo=cat[3].float(),
