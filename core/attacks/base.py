@@ -11,7 +11,7 @@ mistake, independently for each image").  Two kinds exist:
 * ``IterativeAttack``: a state advanced one iteration at a time (IGSM, DeepFool,
   JSMA); the budget is a function of the iteration count.
 
-The update rules mirror foolbox 3's attacks (checked in ``tests/test_attacks_foolbox.py``)
+The update rules mirror foolbox 3's attacks (checked in ``tests/test_attacks_units.py``)
 but take a budget per image, so a whole batch is searched at once.
 """
 from __future__ import annotations
