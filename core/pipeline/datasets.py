@@ -68,7 +68,8 @@ def build_chunk(cfg: PipelineConfig, attack: str, k: int, x: torch.Tensor, y: to
         if len(go) == 0:
             continue
         res = search(attack, model, x[go], y[go], seed=int(cfg.seed * 10_000_019 + k * 1_000 + target * 100))
-        success = np.asarray(res.success, bool)
+        # images the attack turned from right to wrong (``go`` holds only correctly classified ones)
+        success = np.asarray(res.success, bool) & ~np.asarray(getattr(res, "misclassified", np.zeros(len(go), bool)), bool)
         x_adv = torch.as_tensor(res.x_adv, dtype=torch.float32).clamp(0, 1)
         with torch.no_grad():  # trust but verify: the image must really fool the target
             success &= (model(x_adv).argmax(1) != y[go]).numpy()
