@@ -10,8 +10,9 @@ Stages, in order (``config.STAGES``):
 ``embeddings``  t-SNE / UMAP of pixels and features
 
 A finished stage leaves a marker under the run's cache folder and is skipped
-next time (``force`` reruns it).  Stage ``data`` locks per attack (so several
-processes can build different attacks at once); later stages take the run's lock.
+next time (``force`` reruns it).  Stages ``data`` and ``embeddings`` lock per
+attack (so several processes can work on different attacks at once); the
+others take the run's lock.
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = 
             log(f"[{s}] already done for {cfg.key()}; skipping (use --force to redo)")
             continue
         log(f"[{s}] running ({cfg.dataset}, {cfg.key()})")
-        if s == "data":  # locks each attack: data for different attacks may run in parallel processes
+        if s in ("data", "embeddings"):  # lock each attack: these may run in parallel processes
             out[s] = run_stage(cfg, s, progress)
         else:
             with exclusive_lock(cfg.lock()):

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..io import save_with
+from ..io import exclusive_lock, save_with
 from ..manifest import register_file
 from .config import PipelineConfig, stamp
 from .datasets import CLEAN, load_detector_data
@@ -40,10 +40,7 @@ def pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
-    import json
-
-    from ..data import load_split_uint8, to_float
-    from ..detector import pair_features
+    from ..data import load_split_uint8
     from ..models import load_pair
 
     m1, m2 = load_pair(cfg.dataset)
@@ -51,34 +48,45 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
     out = {}
     it = progress(cfg.attacks, desc="embeddings", unit="attack") if progress else cfg.attacks
     for attack in it:
-        with np.load(cfg.adversarial(attack), allow_pickle=False) as z:
-            adv = {k: z[k] for k in ("x", "y", "attacked_model", "source_index")}
-        d = load_detector_data(cfg, attack)
-        n_adv = min(len(adv["x"]), cfg.embed_points // 2)
-        rng = np.random.default_rng([cfg.seed, 31])
-        adv_idx = np.sort(rng.choice(len(adv["x"]), n_adv, replace=False))
-        clean_rows = np.flatnonzero(d["outcome"] == CLEAN)
-        clean_rows = np.sort(rng.choice(clean_rows, min(len(clean_rows), cfg.embed_points - n_adv), replace=False))
-        clean_x = np.asarray(x_train[d["source_index"][clean_rows]])
-        xa = torch.from_numpy(adv["x"][adv_idx].astype(np.float32))
-        xc = to_float(clean_x)
-        pixels = torch.cat([xa, xc]).flatten(1).numpy()
-        feats = np.concatenate([pair_features(m1, m2, xa).numpy(), d["features"][clean_rows]])
-        arrays = {
-            "label": np.r_[np.ones(n_adv, np.int64), np.zeros(len(clean_rows), np.int64)],
-            "attacked_model": np.r_[adv["attacked_model"][adv_idx], np.zeros(len(clean_rows), np.int64)],
-            "y": np.r_[adv["y"][adv_idx], d["y"][clean_rows]],
-            "image_index": np.r_[adv_idx, np.arange(len(clean_rows))].astype(np.int64),
-            "source_index": np.r_[adv["source_index"][adv_idx], d["source_index"][clean_rows]],
-            "clean_x": clean_x.astype(np.uint8),
-        }
-        p50 = pca(pixels, 50, cfg.seed)
-        for method in cfg.embed_methods:
-            arrays[f"{method}_pixels"] = embed(method, p50, cfg.seed).astype(np.float32)
-            arrays[f"{method}_features"] = embed(method, feats.astype(np.float64), cfg.seed).astype(np.float32)
-        meta = json.dumps(stamp(cfg, attack=attack, methods=list(cfg.embed_methods), pixels="PCA-50 of raw pixels"))
-        path = cfg.results() / "embeddings" / f"{attack}.npz"
-        save_with(path, lambda p: np.savez_compressed(p, **arrays, meta=np.array(meta)))
-        register_file(path, f"python -m core pipeline --dataset {cfg.dataset} --stage embeddings --n {cfg.n}")
-        out[attack] = {"points": int(len(arrays["label"])), "attacks": int(n_adv)}
+        with exclusive_lock(cfg.lock(f"embeddings-{attack}")):
+            out[attack] = embed_attack(cfg, attack, m1, m2, x_train)
     return out
+
+
+def embed_attack(cfg: PipelineConfig, attack: str, m1, m2, x_train: np.ndarray) -> dict:
+    """Write ``embeddings/<attack>.npz``."""
+    import json
+
+    from ..data import to_float
+    from ..detector import pair_features
+
+    with np.load(cfg.adversarial(attack), allow_pickle=False) as z:
+        adv = {k: z[k] for k in ("x", "y", "attacked_model", "source_index")}
+    d = load_detector_data(cfg, attack)
+    n_adv = min(len(adv["x"]), cfg.embed_points // 2)
+    rng = np.random.default_rng([cfg.seed, 31])
+    adv_idx = np.sort(rng.choice(len(adv["x"]), n_adv, replace=False))
+    clean_rows = np.flatnonzero(d["outcome"] == CLEAN)
+    clean_rows = np.sort(rng.choice(clean_rows, min(len(clean_rows), cfg.embed_points - n_adv), replace=False))
+    clean_x = np.asarray(x_train[d["source_index"][clean_rows]])
+    xa = torch.from_numpy(adv["x"][adv_idx].astype(np.float32))
+    xc = to_float(clean_x)
+    pixels = torch.cat([xa, xc]).flatten(1).numpy()
+    feats = np.concatenate([pair_features(m1, m2, xa).numpy(), d["features"][clean_rows]])
+    arrays = {
+        "label": np.r_[np.ones(n_adv, np.int64), np.zeros(len(clean_rows), np.int64)],
+        "attacked_model": np.r_[adv["attacked_model"][adv_idx], np.zeros(len(clean_rows), np.int64)],
+        "y": np.r_[adv["y"][adv_idx], d["y"][clean_rows]],
+        "image_index": np.r_[adv_idx, np.arange(len(clean_rows))].astype(np.int64),
+        "source_index": np.r_[adv["source_index"][adv_idx], d["source_index"][clean_rows]],
+        "clean_x": clean_x.astype(np.uint8),
+    }
+    p50 = pca(pixels, 50, cfg.seed)
+    for method in cfg.embed_methods:
+        arrays[f"{method}_pixels"] = embed(method, p50, cfg.seed).astype(np.float32)
+        arrays[f"{method}_features"] = embed(method, feats.astype(np.float64), cfg.seed).astype(np.float32)
+    meta = json.dumps(stamp(cfg, attack=attack, methods=list(cfg.embed_methods), pixels="PCA-50 of raw pixels"))
+    path = cfg.results() / "embeddings" / f"{attack}.npz"
+    save_with(path, lambda p: np.savez_compressed(p, **arrays, meta=np.array(meta)))
+    register_file(path, f"python -m core pipeline --dataset {cfg.dataset} --stage embeddings --n {cfg.n}")
+    return {"points": int(len(arrays["label"])), "attacks": int(n_adv)}
