@@ -43,12 +43,15 @@ class AttackSpec:
 class BudgetResult:
     """Outcome of ``budget_search`` for a batch of N images.
 
-    ``success``: the model's prediction on ``x_adv`` differs from ``y`` and the clean
-    image was classified correctly.  ``budget``: the smallest budget found that fools
-    (``max_budget`` where none did, 0 where the clean image was already misclassified).
+    ``success``: the model's prediction on ``x_adv`` differs from ``y`` (a fresh forward
+    pass, exactly as the contract says).  A clean image the model already gets wrong is
+    therefore a success at budget 0 with ``x_adv = x``; ``misclassified`` marks those, and
+    ``fooled`` (success by the attack itself) excludes them: the paper labels them clean.
+    ``budget``: the smallest budget found that fools (``max_budget`` where none did, 0
+    where the clean image was already misclassified).
     ``budget_lo``: the largest budget known *not* to fool (grid/bisection lower end or
     the previous iteration), so ``budget - budget_lo <= spec.tolerance``.
-    ``x_adv`` is the clean image wherever ``success`` is False (as in the paper, a failed
+    ``x_adv`` is the clean image wherever ``fooled`` is False (as in the paper, a failed
     attack contributes its clean version).
     """
 
@@ -57,9 +60,14 @@ class BudgetResult:
     budget: torch.Tensor
     budget_lo: torch.Tensor
     steps: torch.Tensor  # int64: grid/bisection evaluations or iterations used
-    misclassified: torch.Tensor  # bool: clean image already wrong (success False, budget 0)
+    misclassified: torch.Tensor  # bool: clean image already wrong (success True, budget 0, x_adv = x)
     attack: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fooled(self) -> torch.Tensor:
+        """Images the attack itself turned from right to wrong (what the detector data set labels 1)."""
+        return self.success & ~self.misclassified
 
 
 @dataclass

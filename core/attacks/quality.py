@@ -56,7 +56,7 @@ def attack_quality(name: str, models: dict[int, torch.nn.Module], x: torch.Tenso
         for c, i in enumerate(range(0, len(rows), CHUNK)):
             r = rows[i : i + CHUNK]
             res = budget_search(name, models[m], x[r], y[r], seed=seed * 1000 + 100 * m + c)
-            succ[r], mis[r], budget[r] = res.success, res.misclassified, res.budget
+            succ[r], mis[r], budget[r] = res.fooled, res.misclassified, res.budget
             mse[r] = ((res.x_adv - x[r]) ** 2).flatten(1).mean(1)
             tick()
     attackable = int((~mis).sum())

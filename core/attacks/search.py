@@ -85,7 +85,8 @@ def budget_search(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tenso
                   batch_size: int | None = None) -> BudgetResult:
     """Smallest budget on ``attack``'s schedule that makes ``model`` misclassify each image of ``x``.
 
-    Clean images the model already gets wrong: ``success`` False, ``budget`` 0, ``x_adv`` = x.
+    Clean images the model already gets wrong: ``success`` True (the prediction on ``x_adv`` = x
+    differs from ``y``), ``misclassified`` True, ``budget`` 0; ``result.fooled`` excludes them.
     Images not fooled at the maximum: ``success`` False, ``budget`` = max, ``x_adv`` = x.
     Randomised attacks (noise, salt-and-pepper) draw from ``torch.Generator`` seeded with
     ``seed`` (chunk c of ``batch_size`` images uses ``seed + c``).
@@ -111,7 +112,7 @@ def budget_search(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tenso
         x_adv[~verified] = xc[~verified]
         budget[mis], lo[mis] = 0.0, 0.0
         steps = torch.where(mis, torch.zeros_like(steps), steps)
-        parts.append((x_adv, verified, budget, lo, steps, mis))
+        parts.append((x_adv, verified | mis, budget, lo, steps, mis))
     cat = [torch.cat(t) if parts else torch.zeros(0) for t in zip(*parts)] if parts else [x.clone(), *(torch.zeros(0),) * 5]
     return BudgetResult(x_adv=cat[0], success=cat[1].bool(), budget=cat[2].float(), budget_lo=cat[3].float(),
                         steps=cat[4].long(), misclassified=cat[5].bool(), attack=att.spec.name)
