@@ -108,12 +108,28 @@ def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], 
 
 
 def heatmap(mat: np.ndarray, labels: Sequence[str], title: str, zmin: float | None = 0.0, zmax: float | None = 1.0,
-            colorscale: str = "Viridis", fmt: str = ".2f", zmid: float | None = None) -> go.Figure:
-    """An annotated square heatmap, rows = detector trained on, columns = tested on."""
+            colorscale: str = "Viridis", fmt: str = ".2f", zmid: float | None = None, clickable: bool = False) -> go.Figure:
+    """An annotated square heatmap, rows = detector trained on, columns = tested on.
+
+    ``clickable``: an invisible marker on every cell, so a click selects the cell (heatmaps themselves emit no
+    selection events); the point's ``customdata`` is ``[row, col]``.
+    """
     m = np.asarray(mat, float)
     fig = px.imshow(m, x=list(labels), y=list(labels), text_auto=fmt, zmin=zmin, zmax=zmax, color_continuous_scale=colorscale,
-                    color_continuous_midpoint=zmid, aspect="equal", labels=dict(x="tested on", y="trained on", color=""))
-    fig.update_layout(title_text=title, height=430, margin=dict(l=10, r=10, t=40, b=10))
+                    color_continuous_midpoint=zmid, aspect="auto", labels=dict(x="tested on", y="trained on", color=""))
+    k = len(labels)
+    fig.update_xaxes(range=[-0.5, k - 0.5], fixedrange=True)
+    fig.update_yaxes(range=[k - 0.5, -0.5], fixedrange=True)  # fixed: the click markers must not pad the axes
+    if clickable:
+        ii, jj = np.indices(m.shape)
+        fig.add_trace(go.Scatter(
+            x=[labels[j] for j in jj.ravel()], y=[labels[i] for i in ii.ravel()], mode="markers",
+            marker=dict(size=28, symbol="square", color="rgba(0,0,0,0)"), customdata=np.c_[ii.ravel(), jj.ravel()],
+            showlegend=False, hovertemplate="trained on %{y}<br>tested on %{x}<br>click to inspect<extra></extra>",
+            selected=dict(marker=dict(color="rgba(0,0,0,0)")), unselected=dict(marker=dict(opacity=1))))
+        fig.update_traces(hoverinfo="skip", hovertemplate=None, selector=dict(type="heatmap"))  # the markers take the hover
+        fig.update_layout(clickmode="event+select", hovermode="closest")
+    fig.update_layout(title_text=title, height=440, margin=dict(l=10, r=10, t=40, b=10), coloraxis_colorbar=dict(thickness=12))
     fig.update_xaxes(side="bottom", tickangle=-35)
     return fig
 

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
-PAGES = ("pages/attack_lab.py", "pages/scan.py", "pages/transfer.py", "pages/embeddings.py", "pages/results.py")
+PAGES = ("views/attack_lab.py", "views/scan.py", "views/transfer.py", "views/embeddings.py", "views/results.py")
 
 
 @pytest.fixture(autouse=True)
@@ -70,10 +70,10 @@ def test_app_starts_on_attack_lab_with_sidebar_dataset() -> None:
 
 
 @pytest.mark.parametrize("page,title,widgets", [
-    ("pages/scan.py", "Scan images", ["scan_upload"]),
-    ("pages/transfer.py", "Transfer matrices", ["tr_metric", "tr_train", "tr_test"]),
-    ("pages/embeddings.py", "Embeddings", []),
-    ("pages/results.py", "Results vs paper", []),
+    ("views/scan.py", "Scan images", ["scan_upload"]),
+    ("views/transfer.py", "Transfer matrices", ["tr_metric", "tr_train", "tr_test"]),
+    ("views/embeddings.py", "Embeddings", []),
+    ("views/results.py", "Results vs paper", []),
 ])
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_every_page_renders(page: str, title: str, widgets: list[str], dataset: str) -> None:
@@ -91,7 +91,7 @@ def test_every_page_renders(page: str, title: str, widgets: list[str], dataset: 
 
 def test_results_page_shows_table1_and_commands() -> None:
     at = app().run()
-    at.switch_page("pages/results.py").run()
+    at.switch_page("views/results.py").run()
     no_exception(at)
     assert any("Table I" in s.value for s in at.subheader)
     assert any("python -m core evaluate-models --dataset mnist" in c.value for c in at.code)
@@ -100,7 +100,7 @@ def test_results_page_shows_table1_and_commands() -> None:
 
 def test_transfer_toggle_auc() -> None:
     at = app().run()
-    at.switch_page("pages/transfer.py").run()
+    at.switch_page("views/transfer.py").run()
     at.radio(key="tr_metric").set_value("auc").run()
     no_exception(at)
     assert "accuracy** only" in messages(at)
@@ -152,7 +152,7 @@ def test_attack_lab_upload_good_and_bad() -> None:
 
 def test_scan_upload_good_file_then_bad_file() -> None:
     at = app().run()
-    at.switch_page("pages/scan.py").run()
+    at.switch_page("views/scan.py").run()
     rng = np.random.default_rng(0)
     img = np.full((120, 120), 255, np.uint8)
     img[20:100, 50:70] = 0  # a dark "1" on white paper
@@ -169,7 +169,7 @@ def test_scan_upload_good_file_then_bad_file() -> None:
 
 def test_scan_many_files_gives_a_table_and_csv() -> None:
     at = app().run()
-    at.switch_page("pages/scan.py").run()
+    at.switch_page("views/scan.py").run()
     files = [(f"d{k}.png", png((np.random.default_rng(k).random((28, 28)) * 255).astype(np.uint8)), "image/png") for k in range(3)]
     files.append(("empty.png", b"", "image/png"))
     at.file_uploader(key="scan_upload").set_value(files).run()
@@ -216,7 +216,7 @@ def test_every_page_explains_missing_artifacts(bare_artifacts: Path) -> None:
     at.selectbox(key="dataset").set_value("cifar10").run()
     no_exception(at)
     assert "python -m core train --dataset cifar10" in messages(at)
-    at.switch_page("pages/scan.py").run()
+    at.switch_page("views/scan.py").run()
     no_exception(at)
     assert "python -m core train --dataset cifar10" in messages(at)
 

@@ -145,7 +145,7 @@ def test_paper_transfer_matrix_has_nan_diagonal() -> None:
 
 
 def test_results_page_with_data(fake_results: Path) -> None:
-    at = page("pages/results.py")
+    at = page("views/results.py")
     assert not at.info  # every table found
     assert len(at.dataframe) >= 4
     codes = [c.value for c in at.code]
@@ -153,7 +153,7 @@ def test_results_page_with_data(fake_results: Path) -> None:
 
 
 def test_transfer_page_with_data_and_confusion(fake_results: Path) -> None:
-    at = page("pages/transfer.py")
+    at = page("views/transfer.py")
     charts = at.get("plotly_chart")
     assert len(charts) >= 5  # ours, paper, difference, confusion, LOAO
     at.selectbox(key="tr_train").set_value("fgsm")
@@ -164,7 +164,7 @@ def test_transfer_page_with_data_and_confusion(fake_results: Path) -> None:
 
 
 def test_embeddings_page_with_data(fake_results: Path) -> None:
-    at = page("pages/embeddings.py")
+    at = page("views/embeddings.py")
     assert at.selectbox(key="emb_attack").options == ["FGSM", "IGSM (BIM)"] or len(at.selectbox(key="emb_attack").options) == 2
     for method in ("tsne", "umap"):
         for space in ("pixels", "features"):
@@ -176,7 +176,7 @@ def test_embeddings_page_with_data(fake_results: Path) -> None:
 
 
 def test_scan_page_detectors_and_demo(fake_results: Path) -> None:
-    at = page("pages/scan.py")
+    at = page("views/scan.py")
     assert at.selectbox(key="scan_demo_attack").value == "fgsm"
     at.number_input(key="scan_demo_index").set_value(5)
     at.button(key="scan_demo_go").click().run()

@@ -145,6 +145,24 @@ def test_attack_lab_run_in_the_browser(server, page) -> None:
     shoot(page, "1b_attack_lab_run")
 
 
+def test_transfer_cell_click_selects_the_pair(server, page) -> None:
+    """A click on a cell of the paper's matrix picks that (trained on, tested on) pair below."""
+    page.goto(server + "/transfer-matrices")
+    page.locator("h1").filter(has_text="Transfer matrices").first.wait_for(timeout=90_000)
+    settle(page)
+    plot = page.locator(".js-plotly-plot").filter(has=page.locator("text=paper — accuracy")).first
+    plot.wait_for(timeout=30_000)
+    drags = plot.locator(".nsewdrag")
+    box = max((drags.nth(i).bounding_box() for i in range(drags.count())), key=lambda b: b["width"] * b["height"])
+    x, y = box["x"] + box["width"] * 2.5 / 7, box["y"] + box["height"] * 4.5 / 7  # row Blur, column JSMA
+    page.mouse.move(x - 5, y - 5)
+    page.mouse.move(x, y, steps=10)
+    page.mouse.click(x, y)
+    page.get_by_text("paper accuracy 0.55").first.wait_for(timeout=30_000)  # Figure 5: Blur → JSMA
+    settle(page)
+    no_errors(page, "transfer click")
+
+
 def test_scan_upload_in_the_browser(server, page, tmp_path: Path) -> None:
     from PIL import Image
 
