@@ -176,8 +176,8 @@ def embedding_scatter(coords: np.ndarray, is_attack: np.ndarray, model: np.ndarr
                 x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=label,
                 marker=dict(color=CLEAN_ATTACK_COLOURS[name], symbol=symbols[m], size=6, opacity=0.7),
                 customdata=rows[sel], hovertemplate=f"{label}<br>row %{{customdata}}<extra></extra>"))
-    fig.update_layout(title_text=title, height=520, dragmode="lasso", margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=1.08))
+    fig.update_layout(title_text=title, height=540, dragmode="lasso", margin=dict(l=10, r=10, t=80, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
     return fig

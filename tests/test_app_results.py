@@ -27,9 +27,11 @@ def write(path: Path, obj) -> None:
     path.write_text(json.dumps(obj))
 
 
-@pytest.fixture
-def fake_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    art = tmp_path / "artifacts"
+def build_fake_artifacts(art: Path) -> Path:
+    """Write an artifacts folder with the MNIST models and samples plus synthetic results of every kind.
+
+    Call it with ``$ADV_ARTIFACTS`` already pointing at ``art`` (detectors are registered in its manifest).
+    """
     src = REPO / "artifacts"
     for sub in ("samples", "paper"):
         shutil.copytree(src / sub, art / sub)
@@ -38,7 +40,6 @@ def fake_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     manifest["models"] = {k: v for k, v in manifest["models"].items() if k.startswith("mnist/")}
     manifest["files"] = {k: v for k, v in manifest["files"].items() if k.startswith(("models/mnist", "samples", "paper"))}
     (art / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setenv("ADV_ARTIFACTS", str(art))
     from core.paper import paper_results
 
     paper_results.cache_clear()
@@ -93,7 +94,17 @@ def fake_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         det = Detector("mnist", name, rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0)
         for path in det.save(art / detector_relpath("mnist", name)):
             register_file(path, "python -m core pipeline --dataset mnist --stage detectors")
+    return art
+
+
+@pytest.fixture
+def fake_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    art = tmp_path / "artifacts"
+    monkeypatch.setenv("ADV_ARTIFACTS", str(art))
+    build_fake_artifacts(art)
     yield art
+    from core.paper import paper_results
+
     paper_results.cache_clear()
 
 

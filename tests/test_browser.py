@@ -42,12 +42,11 @@ def chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def server():
+def _serve(env: dict[str, str] | None = None):
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
                              "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
@@ -60,12 +59,45 @@ def server():
                 proc.kill()
                 pytest.fail(f"streamlit did not start: {out[-2000:]}")
             time.sleep(0.2)
-    yield url
+    return url, proc
+
+
+def _stop(proc) -> None:
     proc.terminate()
     try:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(browser):
+    url, proc = _serve()
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def fake_server(browser, tmp_path_factory):
+    """The app over synthetic results of every kind (tests/test_app_results.py), for the data-driven pages."""
+    from test_app_results import build_fake_artifacts
+
+    art = tmp_path_factory.mktemp("fake") / "artifacts"
+    old = os.environ.get("ADV_ARTIFACTS")
+    os.environ["ADV_ARTIFACTS"] = str(art)
+    try:
+        build_fake_artifacts(art)
+    finally:
+        if old is None:
+            os.environ.pop("ADV_ARTIFACTS")
+        else:
+            os.environ["ADV_ARTIFACTS"] = old
+        from core.paper import paper_results
+
+        paper_results.cache_clear()
+    url, proc = _serve({"ADV_ARTIFACTS": str(art)})
+    yield url
+    _stop(proc)
 
 
 def _free_port() -> int:
@@ -184,3 +216,28 @@ def test_scan_upload_in_the_browser(server, page, tmp_path: Path) -> None:
     page.get_by_text("not a recognised image").first.wait_for(timeout=60_000)
     settle(page)
     no_errors(page, "scan bad upload")
+
+
+def test_embeddings_lasso_shows_thumbnails(fake_server, page) -> None:
+    page.goto(fake_server + "/maps")
+    page.locator("h1").filter(has_text="Embeddings").first.wait_for(timeout=90_000)
+    settle(page)
+    plot = page.locator(".js-plotly-plot").first
+    drags = plot.locator(".nsewdrag")
+    b = max((drags.nth(i).bounding_box() for i in range(drags.count())), key=lambda r: r["width"] * r["height"])
+    pts = [(0.02, 0.02), (0.98, 0.02), (0.98, 0.98), (0.02, 0.98), (0.02, 0.03)]  # lasso around the whole plot
+    page.mouse.move(b["x"] + b["width"] * pts[0][0], b["y"] + b["height"] * pts[0][1])
+    page.mouse.down()
+    for fx, fy in pts[1:]:
+        page.mouse.move(b["x"] + b["width"] * fx, b["y"] + b["height"] * fy, steps=8)
+    page.mouse.up()
+    page.get_by_text("selected").first.wait_for(timeout=30_000)
+    settle(page)
+    no_errors(page, "embeddings lasso")
+    assert page.locator('[data-testid="stImage"]').count() >= 10  # thumbnails of the selection
+    shoot(page, "4b_embeddings_lasso_synthetic_data")
+    page.goto(fake_server + "/transfer-matrices")
+    page.locator("h1").filter(has_text="Transfer matrices").first.wait_for(timeout=90_000)
+    settle(page)
+    no_errors(page, "transfer with data")
+    shoot(page, "3b_transfer_with_synthetic_data")
