@@ -174,6 +174,8 @@ class AttackRun:
             return "not run"
         if not self.fooled:
             return f"the attack did not fool model {self.attacked} within its budget range"
+        if len(self.steps) == 1 and self.final.budget == 0:
+            return f"model {self.attacked} already misclassifies the clean image: no perturbation needed"
         if self.caught is None:
             return f"model {self.attacked} fooled; no detector shipped to judge it"
         return ("caught: the detector flags the adversarial image" if self.caught

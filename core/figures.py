@@ -107,6 +107,25 @@ def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], 
     return fig
 
 
+def trajectory_figure(steps: Sequence[Any], label: int, budget_name: str = "budget", threshold: float = 0.5) -> go.Figure:
+    """Over the budget: each model's probability of the true class, and the detector's P(attack).
+
+    The gap between the two models' curves is the decision mismatch the detector feeds on.
+    """
+    b = [s.budget for s in steps]
+    fig = go.Figure()
+    for k, colour in ((1, MODEL_COLOURS[0]), (2, MODEL_COLOURS[1])):
+        fig.add_trace(go.Scatter(x=b, y=[float(getattr(s, f"probs_{k}")[label]) for s in steps], mode="lines+markers",
+                                 name=f"model {k}: P(true class)", line=dict(color=colour)))
+    if any(s.p_attack is not None for s in steps):
+        fig.add_trace(go.Scatter(x=b, y=[s.p_attack for s in steps], mode="lines+markers", name="detector: P(attack)",
+                                 line=dict(color="#d62728", dash="dot")))
+        fig.add_hline(y=threshold, line=dict(color="#d62728", width=1, dash="dash"), opacity=0.4)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=budget_name, yaxis_range=[0, 1.02],
+                      legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
+    return fig
+
+
 def heatmap(mat: np.ndarray, labels: Sequence[str], title: str, zmin: float | None = 0.0, zmax: float | None = 1.0,
             colorscale: str = "Viridis", fmt: str = ".2f", zmid: float | None = None, clickable: bool = False) -> go.Figure:
     """An annotated square heatmap, rows = detector trained on, columns = tested on.

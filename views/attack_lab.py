@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from core import ATTACK_NAMES  # noqa: E402
 from core.attack_run import AttackRun, amplified, choose_model  # noqa: E402
 from core.data import CLASSES  # noqa: E402
-from core.figures import display, probs_bars, replay_figure, update_probs  # noqa: E402
+from core.figures import display, probs_bars, replay_figure, trajectory_figure, update_probs  # noqa: E402
 from core.images import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
 
 ds = common.dataset()
@@ -152,6 +152,9 @@ if m.get("png_still_fools") is False and run.fooled:
 st.subheader("Replay")
 st.plotly_chart(replay_figure(run.x0, run.steps, classes, run.budget_name, run.label), key="lab_replay",
                 config={"displayModeBar": False})
+with st.expander("Trajectory: true-class probability of both models and P(attack) over the budget", expanded=True):
+    st.plotly_chart(trajectory_figure(run.steps, run.label, run.budget_name, run.threshold), key="lab_traj",
+                    config={"displayModeBar": False})
 d1, d2 = st.columns(2)
 stem = f"{ds}_{run.attack}_model{run.attacked}"
 d1.download_button("⬇ adversarial image (PNG, lossless 8-bit)", to_png(run.final.x), f"{stem}.png", "image/png",
