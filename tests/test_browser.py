@@ -241,3 +241,24 @@ def test_embeddings_lasso_shows_thumbnails(fake_server, page) -> None:
     settle(page)
     no_errors(page, "transfer with data")
     shoot(page, "3b_transfer_with_synthetic_data")
+
+
+def test_draw_a_digit_on_the_canvas(server, page) -> None:
+    pytest.importorskip("streamlit_drawable_canvas")
+    page.goto(server + "/scanner")
+    page.locator("h1").filter(has_text="Scan images").first.wait_for(timeout=90_000)
+    settle(page)
+    page.get_by_role("tab", name="Draw a digit").click()
+    canvas = page.locator("canvas")
+    canvas.first.wait_for(timeout=30_000)
+    b = max((canvas.nth(i).bounding_box() for i in range(canvas.count())), key=lambda r: r["width"] * r["height"])
+    x = b["x"] + b["width"] * 0.5
+    page.mouse.move(x, b["y"] + b["height"] * 0.15)
+    page.mouse.down()
+    page.mouse.move(x, b["y"] + b["height"] * 0.85, steps=20)  # a vertical stroke: a "1"
+    page.mouse.up()
+    page.get_by_text("model 1 →").first.wait_for(timeout=60_000)
+    settle(page)
+    no_errors(page, "canvas")
+    assert "model 1 → 1" in page.locator('[data-testid="stMain"]').inner_text()
+    shoot(page, "2c_scan_draw")
