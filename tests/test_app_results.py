@@ -208,3 +208,54 @@ def test_attack_lab_with_a_detector(fake_results: Path) -> None:
     run = at.session_state["lab_last_run"]
     assert run.final.p_attack is not None and run.caught is not None
     assert any(v in m.value for m in list(at.success) + list(at.error) + list(at.warning) for v in ("caught", "missed", "did not"))
+
+
+@pytest.fixture
+def cifar_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Artifacts with untrained CIFAR-10 models of the default architectures (the real ones train for an hour)."""
+    import torch
+
+    from core.manifest import register_file, update_manifest
+    from core.models import DEFAULT_SPECS, build_model
+
+    art = tmp_path / "artifacts"
+    monkeypatch.setenv("ADV_ARTIFACTS", str(art))
+    build_fake_artifacts(art)
+    for which in (1, 2):
+        spec = DEFAULT_SPECS[("cifar10", which)]
+        torch.manual_seed(which)
+        model = build_model("cifar10", spec)
+        path = art / "models" / "cifar10" / f"model_{which}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+        rel = register_file(path, "test stand-in")
+        update_manifest("models", f"cifar10/model_{which}", {"weights": rel, "arch": spec.arch, "options": spec.options})
+    from core.models import _load_weights
+
+    _load_weights.cache_clear()
+    yield art
+    _load_weights.cache_clear()
+
+
+def test_cifar10_pages_with_standin_models(cifar_standin: Path) -> None:
+    import io as _io
+
+    from PIL import Image
+
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.selectbox(key="dataset").set_value("cifar10").run()
+    assert not at.exception, [e.message for e in at.exception]
+    import importlib.util
+
+    if importlib.util.find_spec("core.attacks") is not None:
+        at.selectbox(key="lab_attack").set_value("gaussian_blur").run()
+        at.button(key="lab_run").click().run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert at.session_state["lab_last_run"].x0.shape == (3, 32, 32)
+    at.switch_page("views/scan.py").run()
+    buf = _io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(buf, format="JPEG")
+    at.file_uploader(key="scan_upload").set_value(("photo.jpg", buf.getvalue(), "image/jpeg")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    text = "\n".join(m.value for m in at.markdown)
+    assert "model 1 →" in text and any("centre-cropped 64x48" in m.value for m in at.markdown)
