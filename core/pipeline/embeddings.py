@@ -19,16 +19,21 @@ from .config import PipelineConfig, stamp
 from .datasets import CLEAN, load_detector_data
 
 
+TSNE_ITER = 500  # sklearn's default is 1,000; 500 keeps 28 embeddings affordable on a shared 2-core CPU
+UMAP_EPOCHS = 200  # umap-learn's default for < 10,000 points is 500
+
+
 def embed(method: str, x: np.ndarray, seed: int) -> np.ndarray:
     n = len(x)
     if method == "tsne":
         from sklearn.manifold import TSNE
 
-        return TSNE(2, perplexity=float(min(30.0, max(2.0, (n - 1) / 3.5))), init="pca", random_state=seed).fit_transform(x)
+        return TSNE(2, perplexity=float(min(30.0, max(2.0, (n - 1) / 3.5))), init="pca", max_iter=TSNE_ITER,
+                    random_state=seed).fit_transform(x)
     if method == "umap":
         import umap
 
-        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed).fit_transform(x)
+        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), n_epochs=UMAP_EPOCHS, random_state=seed).fit_transform(x)
     raise ValueError(f"unknown embedding {method!r}: choose tsne or umap")
 
 
@@ -85,7 +90,9 @@ def embed_attack(cfg: PipelineConfig, attack: str, m1, m2, x_train: np.ndarray) 
     for method in cfg.embed_methods:
         arrays[f"{method}_pixels"] = embed(method, p50, cfg.seed).astype(np.float32)
         arrays[f"{method}_features"] = embed(method, feats.astype(np.float64), cfg.seed).astype(np.float32)
-    meta = json.dumps(stamp(cfg, attack=attack, methods=list(cfg.embed_methods), pixels="PCA-50 of raw pixels"))
+    meta = json.dumps(stamp(cfg, attack=attack, methods=list(cfg.embed_methods), pixels="PCA-50 of raw pixels",
+                             tsne={"perplexity": 30, "max_iter": TSNE_ITER, "init": "pca"},
+                             umap={"n_neighbors": 15, "n_epochs": UMAP_EPOCHS}))
     path = cfg.results() / "embeddings" / f"{attack}.npz"
     save_with(path, lambda p: np.savez_compressed(p, **arrays, meta=np.array(meta)))
     register_file(path, f"python -m core pipeline --dataset {cfg.dataset} --stage embeddings --n {cfg.n}")
