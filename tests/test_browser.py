@@ -123,13 +123,14 @@ def settle(page, timeout: float = 90.0) -> None:
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     time.sleep(0.5)
     deadline = time.time() + timeout
+    busy = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], .stSkeleton'
     while time.time() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count()
-        if not running:
+        if not page.locator(busy).count():  # script finished and lazy elements (tables, code) drawn
             time.sleep(0.7)
-            if not page.locator('[data-testid="stStatusWidget"]').count():
-                return
+            if not page.locator(busy).count():
+                break
         time.sleep(0.2)
+    time.sleep(0.5)
 
 
 def shoot(page, name: str) -> None:

@@ -23,7 +23,11 @@ def delta(a, b):
 
 
 def show(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> None:
-    st.dataframe(df.style.format(fmt or {}, na_rep="—"), hide_index=True, width="stretch")
+    """Numbers formatted as text so that a missing value reads "—" (st.dataframe prints NaN as "None")."""
+    for c, f in (fmt or {}).items():
+        if c in df:
+            df[c] = [("—" if v is None or pd.isna(v) else f.format(v)) for v in df[c]]
+    st.dataframe(df, hide_index=True, width="stretch")
 
 
 # ----------------------------------------------------------------------------- Table I
