@@ -259,3 +259,19 @@ def test_cifar10_pages_with_standin_models(cifar_standin: Path) -> None:
     assert not at.exception, [e.message for e in at.exception]
     text = "\n".join(m.value for m in at.markdown)
     assert "model 1 →" in text and any("centre-cropped 64x48" in m.value for m in at.markdown)
+
+
+def test_tampered_detector_and_corrupt_result_do_not_crash(fake_results: Path) -> None:
+    (fake_results / "detectors" / "mnist" / "fgsm.npz").write_bytes(b"tampered")
+    (fake_results / "results" / "mnist" / "loao.json").write_text("{not json")
+    at = page("views/scan.py")
+    assert any("skipped" in w.value for w in at.warning)
+    at.switch_page("views/transfer.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("Leave-one-attack-out" in e.value for e in at.error)
+
+
+def test_corrupt_embeddings_file_is_reported(fake_results: Path) -> None:
+    (fake_results / "results" / "mnist" / "embeddings" / "fgsm.npz").write_bytes(b"PK\x03\x04 broken zip")
+    at = page("views/embeddings.py")
+    assert at.error and "Embeddings of FGSM" in at.error[0].value

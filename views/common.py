@@ -4,6 +4,7 @@ Only thin Streamlit glue lives here; every computation is in ``core``.
 """
 from __future__ import annotations
 
+import zipfile
 from typing import Any, Callable
 
 import numpy as np
@@ -58,6 +59,8 @@ def detectors_or_none(ds: str) -> dict[str, Any]:
             out[name] = detector(ds, name)
         except (FileNotFoundError, ValueError):
             continue
+        except RuntimeError as e:  # IntegrityError: a file that no longer matches the manifest (e.g. being rewritten)
+            st.warning(f"Detector `{name}` skipped: {e}", icon="⚠️")
     return out
 
 
@@ -69,6 +72,8 @@ def try_call(fn: Callable, *args, what: str = "", **kw):
         missing(e, what)
     except ModuleNotFoundError as e:
         st.warning(f"{what + ': ' if what else ''}the engine module `{e.name}` is not there yet ({e}).", icon="⚠️")
+    except (ValueError, RuntimeError, OSError, zipfile.BadZipFile) as e:  # IntegrityError (sha256), malformed file
+        st.error(f"{what + ': ' if what else ''}{e}", icon="🚫")
     return None
 
 

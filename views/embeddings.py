@@ -34,7 +34,9 @@ def load(ds: str, attack: str) -> dict[str, np.ndarray]:
     return embedding(ds, attack)
 
 
-emb = load(ds, attack)
+emb = common.try_call(load, ds, attack, what=f"Embeddings of {common.attack_label(attack)}")
+if emb is None:
+    st.stop()
 xy = embedding_coords(emb, method, space)
 if xy is None:
     st.info(f"This embeddings file has no {method} coordinates for {space} (it holds: "
