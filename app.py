@@ -1,12 +1,13 @@
 """Mismatch Lab dashboard: ``streamlit run app.py`` (or ``make app``).
 
 The entry point only sets up navigation and the shared sidebar (the dataset);
-each page lives in ``views/`` and calls the engine in ``core``.
+each page lives in ``pages/`` (the product's fixed layout) and calls the engine in ``core``.
 
-The page folder is deliberately *not* called ``pages/``: when a ``pages/`` folder sits next to the main
-script, Streamlit 1.67 switches to its v1 multipage mode and wraps this script in a navigation of its own
-(``script_runner._mpa_v1``); nested inside it, our ``st.navigation`` loses the sidebar in
-``AppTest.switch_page`` and Plotly hover/click selection stops working in the browser.
+A ``pages/`` folder beside the main script makes Streamlit 1.67 run the *first* script run in its v1
+multipage mode (``script_runner._mpa_v1``), which would wrap this script's ``st.navigation`` in a second
+navigation (sidebar lost under ``AppTest.switch_page``, Plotly selection broken in the browser).
+``pages.common.leave_v1_multipage_mode`` (called here and by every page) switches that mode off and
+reruns at once, so every run the user sees is a plain ``st.navigation`` app.
 """
 from __future__ import annotations
 
@@ -14,21 +15,25 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # pages import ``core`` and ``views.common``
+if str(ROOT) not in sys.path:  # pages import ``core`` and ``pages.common``
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
 
 from core import DATASETS  # noqa: E402
+from pages.common import leave_v1_multipage_mode  # noqa: E402
+
+leave_v1_multipage_mode()  # see the docstring
 
 st.set_page_config(page_title="Mismatch Lab", page_icon="🛡️", layout="wide")
 
+# URL paths equal the file stems, so AppTest.switch_page("pages/<stem>.py") resolves to these pages.
 PAGES = [
-    st.Page(str(ROOT / "views" / "attack_lab.py"), title="Attack lab", icon="⚔️", url_path="lab", default=True),
-    st.Page(str(ROOT / "views" / "scan.py"), title="Scan images", icon="🔍", url_path="scanner"),
-    st.Page(str(ROOT / "views" / "transfer.py"), title="Transfer matrices", icon="🧮", url_path="transfer-matrices"),
-    st.Page(str(ROOT / "views" / "embeddings.py"), title="Embeddings", icon="🗺️", url_path="maps"),
-    st.Page(str(ROOT / "views" / "results.py"), title="Results vs paper", icon="📊", url_path="paper"),
+    st.Page(str(ROOT / "pages" / "attack_lab.py"), title="Attack lab", icon="⚔️", url_path="attack_lab", default=True),
+    st.Page(str(ROOT / "pages" / "scan.py"), title="Scan images", icon="🔍", url_path="scan"),
+    st.Page(str(ROOT / "pages" / "transfer.py"), title="Transfer matrices", icon="🧮", url_path="transfer"),
+    st.Page(str(ROOT / "pages" / "embeddings.py"), title="Embeddings", icon="🗺️", url_path="embeddings"),
+    st.Page(str(ROOT / "pages" / "results.py"), title="Results vs paper", icon="📊", url_path="results"),
 ]
 
 with st.sidebar:

@@ -65,3 +65,25 @@ def data_root() -> Path:
     if not root or not Path(root).exists():
         pytest.skip("ADV_DATA_ROOT is not set to the real data")
     return Path(root)
+
+
+@pytest.fixture(autouse=True)
+def streamlit_server_steady_state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run AppTests as a long-running server runs them: out of Streamlit's v1 ``pages/`` mode.
+
+    AppTest resets ``PagesManager.uses_pages_directory`` before every run, so every run would start in
+    v1 mode; a real server does so only on its first run, which ``pages.common.leave_v1_multipage_mode``
+    leaves with one rerun (that rerun would drop a clicked button's trigger in a test).  Tests marked
+    ``first_run`` keep Streamlit's own behaviour to check that path.
+    """
+    if not request.module.__name__.startswith("test_app") or "first_run" in request.keywords:
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)

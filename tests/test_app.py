@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
-PAGES = ("views/attack_lab.py", "views/scan.py", "views/transfer.py", "views/embeddings.py", "views/results.py")
+PAGES = ("pages/attack_lab.py", "pages/scan.py", "pages/transfer.py", "pages/embeddings.py", "pages/results.py")
 
 
 @pytest.fixture(autouse=True)
@@ -74,10 +74,10 @@ def test_app_starts_on_attack_lab_with_sidebar_dataset() -> None:
 
 
 @pytest.mark.parametrize("page,title,widgets", [
-    ("views/scan.py", "Scan images", ["scan_upload"]),
-    ("views/transfer.py", "Transfer matrices", ["tr_metric", "tr_train", "tr_test"]),
-    ("views/embeddings.py", "Embeddings", []),
-    ("views/results.py", "Results vs paper", []),
+    ("pages/scan.py", "Scan images", ["scan_upload"]),
+    ("pages/transfer.py", "Transfer matrices", ["tr_metric", "tr_train", "tr_test"]),
+    ("pages/embeddings.py", "Embeddings", []),
+    ("pages/results.py", "Results vs paper", []),
 ])
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_every_page_renders(page: str, title: str, widgets: list[str], dataset: str) -> None:
@@ -95,7 +95,7 @@ def test_every_page_renders(page: str, title: str, widgets: list[str], dataset: 
 
 def test_results_page_shows_table1_and_commands() -> None:
     at = app().run()
-    at.switch_page("views/results.py").run()
+    at.switch_page("pages/results.py").run()
     no_exception(at)
     assert any("Table I" in s.value for s in at.subheader)
     assert any("python -m core evaluate-models --dataset mnist" in c.value for c in at.code)
@@ -104,7 +104,7 @@ def test_results_page_shows_table1_and_commands() -> None:
 
 def test_transfer_toggle_auc() -> None:
     at = app().run()
-    at.switch_page("views/transfer.py").run()
+    at.switch_page("pages/transfer.py").run()
     at.radio(key="tr_metric").set_value("auc").run()
     no_exception(at)
     assert "accuracy** only" in messages(at)
@@ -156,7 +156,7 @@ def test_attack_lab_upload_good_and_bad() -> None:
 
 def test_scan_upload_good_file_then_bad_file() -> None:
     at = app().run()
-    at.switch_page("views/scan.py").run()
+    at.switch_page("pages/scan.py").run()
     rng = np.random.default_rng(0)
     img = np.full((120, 120), 255, np.uint8)
     img[20:100, 50:70] = 0  # a dark "1" on white paper
@@ -173,7 +173,7 @@ def test_scan_upload_good_file_then_bad_file() -> None:
 
 def test_scan_many_files_gives_a_table_and_csv() -> None:
     at = app().run()
-    at.switch_page("views/scan.py").run()
+    at.switch_page("pages/scan.py").run()
     files = [(f"d{k}.png", png((np.random.default_rng(k).random((28, 28)) * 255).astype(np.uint8)), "image/png") for k in range(3)]
     files.append(("empty.png", b"", "image/png"))
     at.file_uploader(key="scan_upload").set_value(files).run()
@@ -220,7 +220,7 @@ def test_every_page_explains_missing_artifacts(bare_artifacts: Path) -> None:
     at.selectbox(key="dataset").set_value("cifar10").run()
     no_exception(at)
     assert "python -m core train --dataset cifar10" in messages(at)
-    at.switch_page("views/scan.py").run()
+    at.switch_page("pages/scan.py").run()
     no_exception(at)
     assert "python -m core train --dataset cifar10" in messages(at)
 
@@ -231,3 +231,16 @@ def test_app_never_imports_umap() -> None:
     for page in PAGES:
         at.switch_page(page).run()
     assert "umap" not in sys.modules
+
+
+@pytest.mark.first_run
+def test_first_run_in_v1_pages_mode_still_gets_navigation_and_sidebar() -> None:
+    """Streamlit starts a process in v1 ``pages/`` mode; every page must still come with the sidebar."""
+    at = app().run()
+    no_exception(at)
+    for page, title in (("pages/scan.py", "Scan images"), ("pages/attack_lab.py", "Attack lab"),
+                        ("pages/transfer.py", "Transfer matrices")):
+        at.switch_page(page).run()
+        no_exception(at)
+        assert title in at.title[0].value
+        assert at.selectbox(key="dataset").value == "mnist"

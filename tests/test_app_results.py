@@ -160,7 +160,7 @@ def test_paper_transfer_matrix_has_nan_diagonal() -> None:
 
 
 def test_results_page_with_data(fake_results: Path) -> None:
-    at = page("views/results.py")
+    at = page("pages/results.py")
     assert not at.info  # every table found
     assert len(at.dataframe) >= 4
     codes = [c.value for c in at.code]
@@ -168,7 +168,7 @@ def test_results_page_with_data(fake_results: Path) -> None:
 
 
 def test_transfer_page_with_data_and_confusion(fake_results: Path) -> None:
-    at = page("views/transfer.py")
+    at = page("pages/transfer.py")
     charts = at.get("plotly_chart")
     assert len(charts) >= 5  # ours, paper, difference, confusion, LOAO
     at.selectbox(key="tr_train").set_value("fgsm")
@@ -179,7 +179,7 @@ def test_transfer_page_with_data_and_confusion(fake_results: Path) -> None:
 
 
 def test_embeddings_page_with_data(fake_results: Path) -> None:
-    at = page("views/embeddings.py")
+    at = page("pages/embeddings.py")
     assert at.selectbox(key="emb_attack").options == ["FGSM", "IGSM (BIM)"] or len(at.selectbox(key="emb_attack").options) == 2
     for method in ("tsne", "umap"):
         for space in ("pixels", "features"):
@@ -191,7 +191,7 @@ def test_embeddings_page_with_data(fake_results: Path) -> None:
 
 
 def test_scan_page_detectors_and_demo(fake_results: Path) -> None:
-    at = page("views/scan.py")
+    at = page("pages/scan.py")
     assert at.selectbox(key="scan_demo_attack").value == "fgsm"
     at.number_input(key="scan_demo_index").set_value(5)
     at.button(key="scan_demo_go").click().run()
@@ -256,7 +256,7 @@ def test_cifar10_pages_with_standin_models(cifar_standin: Path) -> None:
         at.button(key="lab_run").click().run()
         assert not at.exception, [e.message for e in at.exception]
         assert at.session_state["lab_last_run"].x0.shape == (3, 32, 32)
-    at.switch_page("views/scan.py").run()
+    at.switch_page("pages/scan.py").run()
     buf = _io.BytesIO()
     Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(buf, format="JPEG")
     at.file_uploader(key="scan_upload").set_value(("photo.jpg", buf.getvalue(), "image/jpeg")).run()
@@ -268,14 +268,14 @@ def test_cifar10_pages_with_standin_models(cifar_standin: Path) -> None:
 def test_tampered_detector_and_corrupt_result_do_not_crash(fake_results: Path) -> None:
     (fake_results / "detectors" / "mnist" / "fgsm.npz").write_bytes(b"tampered")
     (fake_results / "results" / "mnist" / "loao.json").write_text("{not json")
-    at = page("views/scan.py")
+    at = page("pages/scan.py")
     assert any("skipped" in w.value for w in at.warning)
-    at.switch_page("views/transfer.py").run()
+    at.switch_page("pages/transfer.py").run()
     assert not at.exception, [e.message for e in at.exception]
     assert any("Leave-one-attack-out" in e.value for e in at.error)
 
 
 def test_corrupt_embeddings_file_is_reported(fake_results: Path) -> None:
     (fake_results / "results" / "mnist" / "embeddings" / "fgsm.npz").write_bytes(b"PK\x03\x04 broken zip")
-    at = page("views/embeddings.py")
+    at = page("pages/embeddings.py")
     assert at.error and "Embeddings of FGSM" in at.error[0].value

@@ -26,10 +26,10 @@ SHOTS = REPO / "test-artifacts" / "screenshots"
 DOCS_SHOTS = REPO / "docs" / "screenshots"
 PAGES = {  # url path → (file name, title text)
     "": ("1_attack_lab", "Attack lab"),
-    "scanner": ("2_scan", "Scan images"),
-    "transfer-matrices": ("3_transfer", "Transfer matrices"),
-    "maps": ("4_embeddings", "Embeddings"),
-    "paper": ("5_results", "Results vs paper"),
+    "scan": ("2_scan", "Scan images"),
+    "transfer": ("3_transfer", "Transfer matrices"),
+    "embeddings": ("4_embeddings", "Embeddings"),
+    "results": ("5_results", "Results vs paper"),
 }
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
@@ -180,7 +180,7 @@ def test_attack_lab_run_in_the_browser(server, page) -> None:
 
 def test_transfer_cell_click_selects_the_pair(server, page) -> None:
     """A click on a cell of the paper's matrix picks that (trained on, tested on) pair below."""
-    page.goto(server + "/transfer-matrices")
+    page.goto(server + "/transfer")
     page.locator("h1").filter(has_text="Transfer matrices").first.wait_for(timeout=90_000)
     settle(page)
     plot = page.locator(".js-plotly-plot").filter(has=page.locator("text=paper — accuracy")).first
@@ -205,7 +205,7 @@ def test_scan_upload_in_the_browser(server, page, tmp_path: Path) -> None:
     Image.fromarray(a).save(good)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"definitely not an image")
-    page.goto(server + "/scanner")
+    page.goto(server + "/scan")
     page.locator("h1").filter(has_text="Scan images").first.wait_for(timeout=90_000)
     settle(page)
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(good))
@@ -220,7 +220,7 @@ def test_scan_upload_in_the_browser(server, page, tmp_path: Path) -> None:
 
 
 def test_embeddings_lasso_shows_thumbnails(fake_server, page) -> None:
-    page.goto(fake_server + "/maps")
+    page.goto(fake_server + "/embeddings")
     page.locator("h1").filter(has_text="Embeddings").first.wait_for(timeout=90_000)
     settle(page)
     plot = page.locator(".js-plotly-plot").first
@@ -237,7 +237,7 @@ def test_embeddings_lasso_shows_thumbnails(fake_server, page) -> None:
     no_errors(page, "embeddings lasso")
     assert page.locator('[data-testid="stImage"]').count() >= 10  # thumbnails of the selection
     shoot(page, "4b_embeddings_lasso_synthetic_data")
-    page.goto(fake_server + "/transfer-matrices")
+    page.goto(fake_server + "/transfer")
     page.locator("h1").filter(has_text="Transfer matrices").first.wait_for(timeout=90_000)
     settle(page)
     no_errors(page, "transfer with data")
@@ -249,7 +249,7 @@ def test_draw_a_digit_on_the_canvas(server, page) -> None:
 
     if importlib.util.find_spec("streamlit_drawable_canvas") is None:  # importing it outside a running app raises
         pytest.skip("streamlit-drawable-canvas is not installed")
-    page.goto(server + "/scanner")
+    page.goto(server + "/scan")
     page.locator("h1").filter(has_text="Scan images").first.wait_for(timeout=90_000)
     settle(page)
     page.get_by_role("tab", name="Draw a digit").click()

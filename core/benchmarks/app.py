@@ -139,7 +139,7 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     from ..attack_run import warm_up
 
     m1, m2 = load_pair("mnist")
-    warm_up(m1, m2)  # as views/common.models does
+    warm_up(m1, m2)  # as pages/common.models does
     try:
         from ..detector import load
 
@@ -215,7 +215,7 @@ def upload_to_verdict_apptest() -> float:
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("views/scan.py").run()  # models and detectors warm, as after a first visit
+    at.switch_page("pages/scan.py").run()  # models and detectors warm, as after a first visit
     t = time.perf_counter()
     at.file_uploader(key="scan_upload").set_value(("digit.png", _digit_png(), "image/png")).run()
     elapsed = time.perf_counter() - t

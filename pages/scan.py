@@ -11,7 +11,7 @@ from core.figures import display, probs_bars
 from core.images import UPLOAD_TYPES, load_image, load_images
 from core.results import adversarial, adversarial_attacks, commands
 from core.scan import rows_to_csv, scan, table_rows
-from views import common
+from pages import common
 
 ds = common.dataset()
 classes = CLASSES[ds]

@@ -17,8 +17,24 @@ DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 DETECTOR_NAMES = ("all",) + ATTACK_NAMES
 
 
+def leave_v1_multipage_mode() -> None:
+    """Rerun through ``app.py``'s ``st.navigation`` if Streamlit started this run in v1 ``pages/`` mode.
+
+    A ``pages/`` folder beside the main script makes Streamlit run the first script run of a process
+    (and every ``AppTest.run``) in its v1 multipage mode: either ``app.py`` wrapped in a second
+    navigation, or, for a page's URL, that page alone without the sidebar.  ``st.navigation`` turns the
+    mode off; turning it off here and rerunning gives a plain ``st.navigation`` run at once.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def dataset() -> str:
-    """The dataset chosen in the sidebar (app.py)."""
+    """The dataset chosen in the sidebar (app.py).  Every page starts here, so it also leaves v1 mode."""
+    leave_v1_multipage_mode()
     d = st.session_state.get("dataset", DATASETS[0])
     return d if d in DATASETS else DATASETS[0]
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.figures import display, embedding_scatter
 from core.results import commands, embedding, embedding_attacks, embedding_coords, embedding_images
-from views import common
+from pages import common
 
 ds = common.dataset()
 st.title("🗺️ Embeddings")

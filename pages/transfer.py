@@ -7,7 +7,7 @@ import streamlit as st
 from core import ATTACK_NAMES
 from core.figures import confusion_figure, grouped_bars, heatmap
 from core.results import confusion, paper_transfer
-from views import common
+from pages import common
 
 ds = common.dataset()
 SHORT = {"fgsm": "FGSM", "igsm": "IGSM", "jsma": "JSMA", "deepfool": "DeepFool", "gaussian_blur": "Blur",

@@ -8,7 +8,7 @@ from core import ATTACK_NAMES
 from core.evaluation import table1_rows
 from core.paper import paper_results
 from core.results import commands
-from views import common
+from pages import common
 
 ds = common.dataset()
 P = paper_results()

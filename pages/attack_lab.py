@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views import common
+from pages import common
 
 # Title first, heavy imports (torch, plotly) after: the page shows up while they load on a cold start.
 st.title("⚔️ Attack lab")
