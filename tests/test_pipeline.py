@@ -11,7 +11,7 @@ import torch
 
 from core.pipeline import PipelineConfig, run, run_stage
 
-ATTACKS = ("fgsm", "gaussian_noise")
+ATTACKS = ("fgsm", "gaussian_blur")
 
 
 def _fake_attacks() -> types.ModuleType:
