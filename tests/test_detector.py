@@ -78,8 +78,10 @@ def test_missing_and_unknown(isolated) -> None:
         detector.load("svhn")
 
 
-def test_bench_detect_smoke(isolated) -> None:
+def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
     from core.benchmarks.detect import run
+
+    monkeypatch.setenv("ADV_DATA_ROOT", str(tmp_path / "no-data"))  # KDE reference falls back to the samples at once
 
     det, _, _ = _fitted()
     _ship(det)
