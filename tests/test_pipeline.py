@@ -1,8 +1,6 @@
 """The detection pipeline end to end on a tiny MNIST config (shipped samples as the train split)."""
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -14,43 +12,11 @@ from core.pipeline import PipelineConfig, run, run_stage
 ATTACKS = ("fgsm", "gaussian_blur")
 
 
-def _fake_attacks() -> types.ModuleType:
-    """Stand-in for ``core.attacks`` (FGSM-like L∞ grid search) until the real package lands."""
-    from dataclasses import dataclass
-
-    @dataclass
-    class Result:
-        x_adv: torch.Tensor
-        success: torch.Tensor
-        budget: torch.Tensor
-
-    def budget_search(attack, model, x, y, seed=0):
-        x = x.clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(torch.nn.functional.cross_entropy(model(x), y, reduction="sum"), x)
-        x = x.detach()
-        xa, bud, ok = x.clone(), torch.full((len(x),), 0.5), torch.zeros(len(x), dtype=torch.bool)
-        for eps in torch.linspace(0.02, 0.5, 25):
-            cand = (x + eps * g.sign()).clamp(0, 1)
-            with torch.no_grad():
-                now = model(cand).argmax(1) != y
-            new = now & ~ok
-            xa[new], bud[new], ok = cand[new], eps, ok | now
-        return Result(xa, ok, bud)
-
-    mod = types.ModuleType("core.attacks")
-    mod.ATTACKS, mod.budget_search = ("fgsm", "igsm", "jsma", "deepfool", "gaussian_blur", "gaussian_noise", "salt_and_pepper"), budget_search
-    return mod
-
-
 @pytest.fixture
 def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineConfig:
     """Isolated artifacts, a data root whose MNIST train split is the 200 shipped sample images."""
     from tests.conftest import write_idx
 
-    try:
-        from core.attacks import budget_search  # noqa: F401
-    except ImportError:
-        monkeypatch.setitem(sys.modules, "core.attacks", _fake_attacks())
     with np.load(isolated / "samples" / "mnist.npz") as z:
         x, y = z["x"][:, 0], z["y"]
     raw = tmp_path / "data" / "MNIST" / "raw"
