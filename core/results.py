@@ -216,6 +216,14 @@ def table4(dataset: str) -> dict[str, Any]:
     return {"methods": methods, "fpr": fpr, "command": command_of(raw, dataset, "table4"), "raw": raw}
 
 
+def _npz(path: Path, dataset: str, kind: str) -> dict[str, np.ndarray]:
+    """Every array of a shipped ``.npz`` (never unpickled); a missing file names the command that makes it."""
+    if not path.exists():
+        raise _missing(path, dataset, kind)
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
 def embedding_path(dataset: str, attack: str) -> Path:
     return results_dir(dataset) / "embeddings" / f"{attack}.npz"
 
@@ -227,11 +235,7 @@ def embedding_attacks(dataset: str) -> list[str]:
 
 def embedding(dataset: str, attack: str) -> dict[str, np.ndarray]:
     """All arrays of ``embeddings/<attack>.npz`` (coordinates per method × space, labels, model, indices)."""
-    path = embedding_path(dataset, attack)
-    if not path.exists():
-        raise _missing(path, dataset, "embeddings")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return _npz(embedding_path(dataset, attack), dataset, "embeddings")
 
 
 def embedding_coords(emb: dict[str, np.ndarray], method: str, space: str) -> np.ndarray | None:
@@ -253,10 +257,7 @@ def adversarial_attacks(dataset: str) -> list[str]:
 def adversarial(dataset: str, attack: str) -> dict[str, np.ndarray]:
     """Shipped adversarial examples: ``x`` float32 ``[N,C,H,W]`` in [0,1] plus every other array in the file."""
     path = adversarial_path(dataset, attack)
-    if not path.exists():
-        raise _missing(path, dataset, "adversarial")
-    with np.load(path, allow_pickle=False) as z:
-        d = {k: z[k] for k in z.files}
+    d = _npz(path, dataset, "adversarial")
     key = next((k for k in ("x_adv", "x", "images", "adversarial") if k in d), None)
     if key is None:
         raise ValueError(f"{path} holds no image array (keys: {', '.join(d)})")

@@ -87,3 +87,22 @@ def streamlit_server_steady_state(request: pytest.FixtureRequest, monkeypatch: p
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches(request: pytest.FixtureRequest):
+    """In AppTest modules: empty Streamlit's caches around each test (they persist across AppTests in one
+    process) and restore torch's thread count (the app sets 1 thread for interactive work)."""
+    if not hasattr(request.module, "AppTest"):
+        yield
+        return
+    import streamlit as st
+    import torch
+
+    threads = torch.get_num_threads()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    torch.set_num_threads(threads)

@@ -19,21 +19,6 @@ APP = str(REPO / "app.py")
 PAGES = ("pages/attack_lab.py", "pages/scan.py", "pages/transfer.py", "pages/embeddings.py", "pages/results.py")
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """Empty Streamlit caches; restore torch's thread count (the app sets 1 thread for interactive work)."""
-    import streamlit as st
-    import torch
-
-    threads = torch.get_num_threads()
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    torch.set_num_threads(threads)
-
-
 def app() -> AppTest:
     return AppTest.from_file(APP, default_timeout=60)
 

@@ -108,21 +108,6 @@ def fake_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     paper_results.cache_clear()
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """Empty Streamlit caches; restore torch's thread count (the app sets 1 thread for interactive work)."""
-    import streamlit as st
-    import torch
-
-    threads = torch.get_num_threads()
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    torch.set_num_threads(threads)
-
-
 def page(path: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(path).run()
