@@ -72,7 +72,6 @@ def cmd_report(a: argparse.Namespace) -> int:
 BENCHMARKS = {  # name → module with `main(args) -> int`, each printing figures and ratios against a baseline
     "attacks": "core.benchmarks.attacks",
     "detect": "core.benchmarks.detect",
-    "app": "core.benchmarks.app",
 }
 
 

@@ -1,4 +1,4 @@
-"""``python -m core bench app``: the dashboard's three speed targets, measured and compared with the target.
+"""``python tests/bench_app.py``: the dashboard's three speed targets, measured and compared with the target.
 
 1. **Cold start to first page rendered** (target 5 s): a fresh Python process imports Streamlit, runs
    ``app.py`` through ``AppTest`` (entry point, sidebar, models loaded, Attack lab rendered) and exits;
@@ -23,7 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-from ..paths import PROJECT_ROOT
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from core.paths import PROJECT_ROOT  # noqa: E402
 
 TARGETS = {"cold_start_s": 5.0, "step_ms": 150.0, "upload_to_verdict_s": 1.0}
 APP = str(PROJECT_ROOT / "app.py")
@@ -126,22 +130,22 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     """Per-step seconds: engine step + images + softmax figure JSON (what a live step costs the server)."""
     import numpy as np
 
-    from ..attack_run import AttackRun, amplified
-    from ..data import CLASSES, samples
-    from ..figures import display, probs_bars
-    from ..models import load_pair
+    from core.attack_run import AttackRun, amplified
+    from core.data import CLASSES, samples
+    from core.figures import display, probs_bars
+    from core.models import load_pair
 
     import plotly.io
     import plotly.tools
 
-    from ..figures import update_probs
+    from core.figures import update_probs
 
-    from ..attack_run import warm_up
+    from core.attack_run import warm_up
 
     m1, m2 = load_pair("mnist")
     warm_up(m1, m2)  # as pages/common.models does
     try:
-        from ..detector import load
+        from core.detector import load
 
         det = load("mnist", "all")
     except FileNotFoundError:
@@ -164,8 +168,24 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     return costs
 
 
+def steady_state_apptests() -> None:
+    """Make every later ``AppTest`` run as a long-running server does, out of Streamlit's v1 ``pages/`` mode
+    (as ``tests/conftest.py`` does per test): otherwise the one rerun that leaves it drops a button click."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+
+
 def apptest_run_per_step(attack: str = "fgsm") -> tuple[float, int]:
     from streamlit.testing.v1 import AppTest
+
+    steady_state_apptests()
 
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.selectbox(key="lab_attack").set_value(attack).run()
@@ -188,11 +208,11 @@ def _digit_png() -> bytes:
 
 
 def upload_to_verdict(repeats: int = 5) -> list[float]:
-    from ..detector import load
-    from ..images import load_image
-    from ..models import load_pair
-    from ..scan import scan
-    from .. import ATTACK_NAMES
+    from core.detector import load
+    from core.images import load_image
+    from core.models import load_pair
+    from core.scan import scan
+    from core import ATTACK_NAMES
 
     m1, m2 = load_pair("mnist")
     dets = {}
@@ -224,8 +244,8 @@ def upload_to_verdict_apptest() -> float:
     return elapsed
 
 
-def main(args) -> int:
-    from ..attack_run import interactive_threads
+def main() -> int:
+    from core.attack_run import interactive_threads
 
     interactive_threads()  # as the app does
     print("Dashboard benchmarks (MNIST), on this machine's CPU; targets from issue 5")
@@ -253,3 +273,7 @@ def main(args) -> int:
     print(_line("upload → verdict via AppTest (Scan page rerun)", upload_to_verdict_apptest(),
                 TARGETS["upload_to_verdict_s"], "s"))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
