@@ -104,3 +104,18 @@ def test_lock_refuses_second_run(tiny: PipelineConfig) -> None:
 def test_unknown_stage(tiny: PipelineConfig) -> None:
     with pytest.raises(ValueError, match="unknown stage"):
         run(tiny, ["nope"])
+
+
+def test_mc_dropout_head_only_equals_full_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feinman's MC dropout reruns only the head where all dropout lives: same masks, same numbers."""
+    from core.data import samples
+    from core.models import load_pair
+    from core.pipeline import baselines
+
+    m1, _ = load_pair("mnist")
+    x, _ = samples("mnist")
+    assert baselines._dropout_head(m1) is not None
+    fast = baselines.mc_uncertainty(m1, x[:64], samples=20, seed=3)
+    monkeypatch.setattr(baselines, "_dropout_head", lambda m: None)
+    full = baselines.mc_uncertainty(m1, x[:64], samples=20, seed=3)
+    assert np.array_equal(fast, full) and fast.std() > 0

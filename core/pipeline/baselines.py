@@ -96,20 +96,49 @@ def hidden(model: nn.Module, x: torch.Tensor, bs: int = 1000) -> tuple[torch.Ten
     return torch.cat(store), preds
 
 
+def _dropout_head(model: nn.Module) -> nn.Module | None:
+    """The ``classifier`` submodule when it holds every dropout layer of ``model`` (all our models with dropout
+    in ``classifier``: the MNIST CNN, the VGG), so MC passes can rerun just the head; ``None`` otherwise."""
+    drops = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    for name, sub in model.named_modules():
+        if name.endswith("classifier") and all(any(d is m for m in sub.modules()) for d in drops):
+            return sub
+    return None
+
+
 @torch.no_grad()
 def mc_uncertainty(model: nn.Module, x: torch.Tensor, samples: int, seed: int, bs: int = 1000) -> np.ndarray:
-    """Feinman's Bayesian uncertainty: E[|p|^2] - |E[p]|^2 over MC-dropout passes (dropout on, rest eval)."""
+    """Feinman's Bayesian uncertainty: E[|p|^2] - |E[p]|^2 over MC-dropout passes (dropout on, rest eval).
+
+    Where all dropout sits in the model's head, the trunk runs once and only the head ``samples`` times: the
+    same dropout masks in the same order as full passes, so the same numbers, ~``samples``× less work.
+    """
+    def dropout(on: bool) -> None:
+        for mod in m.modules():
+            if isinstance(mod, nn.Dropout):
+                mod.train(on)
+
     m = copy.deepcopy(model).eval()
-    for mod in m.modules():
-        if isinstance(mod, nn.Dropout):
-            mod.train()
+    dropout(True)
+    head = _dropout_head(m)
     g = torch.get_rng_state()
     torch.manual_seed(seed)
     try:
         out = []
         for i in range(0, len(x), bs):
             b = x[i : i + bs]
-            ps = torch.stack([torch.softmax(m(b), 1) for _ in range(samples)])
+            if head is None:
+                ps = torch.stack([torch.softmax(m(b), 1) for _ in range(samples)])
+            else:
+                store: list[torch.Tensor] = []
+                hook = head.register_forward_pre_hook(lambda mod, inp: store.append(inp[0]))
+                dropout(False)  # the capture pass draws no dropout masks, so the RNG stream matches full passes
+                try:
+                    m(b)
+                finally:
+                    hook.remove()
+                    dropout(True)
+                ps = torch.stack([torch.softmax(head(store[0]), 1) for _ in range(samples)])
             out.append((ps**2).sum(2).mean(0) - (ps.mean(0) ** 2).sum(1))
         return torch.cat(out).numpy()
     finally:
