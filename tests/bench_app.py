@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +26,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from core.paths import PROJECT_ROOT  # noqa: E402
+from tests.support import CHROMIUM_ARGS, chromium_path, free_port, steady_state_init  # noqa: E402
 
 TARGETS = {"cold_start_s": 5.0, "step_ms": 150.0, "upload_to_verdict_s": 1.0}
 APP = str(PROJECT_ROOT / "app.py")
@@ -57,23 +56,6 @@ def cold_start_apptest(repeats: int = 3) -> tuple[list[float], list[float]]:
         out.append(float(r.stdout.strip().splitlines()[-1]))
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return out, cpu
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-
-def chromium_path() -> str | None:
-    for p in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium")):
-        if p and Path(p).exists():
-            return p
-    return None
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -168,24 +150,12 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     return costs
 
 
-def steady_state_apptests() -> None:
-    """Make every later ``AppTest`` run as a long-running server does, out of Streamlit's v1 ``pages/`` mode
-    (as ``tests/conftest.py`` does per test): otherwise the one rerun that leaves it drops a button click."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init
-
-
 def apptest_run_per_step(attack: str = "fgsm") -> tuple[float, int]:
     from streamlit.testing.v1 import AppTest
 
-    steady_state_apptests()
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.__init__ = steady_state_init(PagesManager.__init__)  # as tests/conftest.py does per test
 
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.selectbox(key="lab_attack").set_value(attack).run()

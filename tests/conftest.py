@@ -58,7 +58,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return art
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_root() -> Path:
     """The real data root, for tests marked ``data``."""
     root = os.environ.get("ADV_DATA_ROOT")
@@ -80,13 +80,9 @@ def streamlit_server_steady_state(request: pytest.FixtureRequest, monkeypatch: p
         return
     from streamlit.runtime.pages_manager import PagesManager
 
-    original = PagesManager.__init__
+    from tests.support import steady_state_init
 
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+    monkeypatch.setattr(PagesManager, "__init__", steady_state_init(PagesManager.__init__))
 
 
 @pytest.fixture(autouse=True)

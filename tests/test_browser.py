@@ -6,10 +6,8 @@ Screenshots: ``test-artifacts/screenshots/`` (git-ignored), copied to ``docs/scr
 """
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.support import CHROMIUM_ARGS, chromium_path, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -31,19 +31,8 @@ PAGES = {  # url path → (file name, title text)
     "embeddings": ("4_embeddings", "Embeddings"),
     "results": ("5_results", "Results vs paper"),
 }
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-
-def chromium() -> str | None:
-    for p in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium")):
-        if p and Path(p).exists():
-            return p
-    return None
-
-
 def _serve(env: dict[str, str] | None = None):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
                              "--server.port", str(port), "--browser.gatherUsageStats", "false"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
@@ -100,20 +89,14 @@ def fake_server(browser, tmp_path_factory):
     _stop(proc)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def browser():
-    exe = chromium()
+    exe = chromium_path()
     if exe is None:
         pytest.skip("headless Chromium not found (apt-get install -y chromium, or set $CHROMIUM)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=ARGS)
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b
         b.close()
 

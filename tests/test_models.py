@@ -1,5 +1,3 @@
-import os
-
 import pytest
 import torch
 
@@ -85,16 +83,13 @@ TABLE1 = [("mnist", 1, 97.6), ("mnist", 2, 96.6),
 
 
 @pytest.fixture(scope="module")
-def measured() -> dict:
+def measured(data_root) -> dict:
     """Test accuracy of each shipped model on its full real test split (computed once per module)."""
     from core.data import load_split
 
-    root = os.environ.get("ADV_DATA_ROOT")
-    if not root or not os.path.isdir(root):
-        pytest.skip("ADV_DATA_ROOT is not set to the real data")
     acc = {}
     for dataset in ("mnist", "cifar10"):
-        x, y = load_split(dataset, "test", root)
+        x, y = load_split(dataset, "test", data_root)
         for which in (1, 2):
             acc[dataset, which] = models.accuracy(models.load_model(dataset, which), x, y)
     return acc

@@ -113,12 +113,13 @@ def mc_uncertainty(model: nn.Module, x: torch.Tensor, samples: int, seed: int, b
     Where all dropout sits in the model's head, the trunk runs once and only the head ``samples`` times: the
     same dropout masks in the same order as full passes, so the same numbers, ~``samples``× less work.
     """
+    m = copy.deepcopy(model).eval()
+
     def dropout(on: bool) -> None:
         for mod in m.modules():
             if isinstance(mod, nn.Dropout):
                 mod.train(on)
 
-    m = copy.deepcopy(model).eval()
     dropout(True)
     head = _dropout_head(m)
     g = torch.get_rng_state()
