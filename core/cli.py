@@ -58,7 +58,7 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
     per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
     cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
                          command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pipeline"] else "")
-    run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm)
+    run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers)
     return 0
 
 
@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--attacks", default=None, help="comma-separated subset of attacks (default: all seven)")
     pl.add_argument("--force", action="store_true", help="rerun stages already marked done")
     pl.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
+    pl.add_argument("--workers", type=int, default=1,
+                    help="processes for the per-attack stages data and embeddings (one thread each; results do not "
+                         "depend on it); 2 on a free 2-core machine")
     add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
     aq = add("attack-quality", cmd_attack_quality, "Table II: MSE and success rate of the seven attacks, ours beside the paper's")
     aq.add_argument("--n", type=int, default=500, help="number of random test images (default 500)")

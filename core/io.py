@@ -49,15 +49,15 @@ def save_with(path: str | Path, writer: Callable[[Path], None]) -> None:
 
 
 @contextmanager
-def exclusive_lock(path: str | Path) -> Iterator[None]:
-    """A lock file against two runs writing the same results at once."""
+def exclusive_lock(path: str | Path, wait: bool = False) -> Iterator[None]:
+    """A lock file against two runs writing the same results at once (``wait``: block until it is free)."""
     import fcntl
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RuntimeError(f"another run holds {path}; wait for it or remove the lock if it died") from None
         try:

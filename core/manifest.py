@@ -28,7 +28,7 @@ def read_manifest() -> dict[str, Any]:
 
 def update_manifest(section: str, key: str, entry: dict[str, Any]) -> None:
     """Set ``manifest[section][key] = entry`` (merged into what is there), under a lock, atomically."""
-    with exclusive_lock(artifacts_dir() / ".manifest.lock"):
+    with exclusive_lock(artifacts_dir() / ".manifest.lock", wait=True):  # short: wait, never fail
         manifest = read_manifest()
         manifest.setdefault(section, {}).setdefault(key, {}).update(entry)
         manifest[section] = dict(sorted(manifest[section].items()))

@@ -93,6 +93,29 @@ def test_resume_after_interrupt_is_identical(tiny: PipelineConfig, isolated: Pat
             np.testing.assert_array_equal(z[k], v, err_msg=k)
 
 
+def test_worker_processes_give_identical_results(tiny: PipelineConfig, isolated: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stages data and embeddings in 2 spawned processes write what one process writes."""
+    def outputs() -> dict[str, np.ndarray]:
+        got = {}
+        for a in ATTACKS:
+            for kind, path in (("data", tiny.detector_data(a)), ("emb", tiny.results() / "embeddings" / f"{a}.npz")):
+                with np.load(path) as z:
+                    got.update({f"{kind}/{a}/{k}": z[k] for k in z.files if k != "meta"})
+        return got
+
+    run(tiny, ["data", "embeddings"], log=lambda s: None)
+    serial = outputs()
+    monkeypatch.setenv("ADV_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    run(tiny, ["data", "embeddings"], log=lambda s: None, workers=2)
+    parallel = outputs()
+    assert serial.keys() == parallel.keys()
+    for k, v in serial.items():
+        np.testing.assert_array_equal(parallel[k], v, err_msg=k)
+    with pytest.raises(ValueError, match="workers"):
+        run(tiny, ["data"], workers=0)
+
+
 def test_lock_refuses_second_run(tiny: PipelineConfig) -> None:
     from core.io import exclusive_lock
 

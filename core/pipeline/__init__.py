@@ -55,8 +55,13 @@ def run_stage(cfg: PipelineConfig, stage: str, progress: Callable | None = None,
 
 
 def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = False,
-        progress: Callable | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run ``stages`` (default: all, skipping finished ones unless ``force``) under the run's lock."""
+        progress: Callable | None = None, log: Callable[[str], None] = print, workers: int = 1) -> dict[str, Any]:
+    """Run ``stages`` (default: all, skipping finished ones unless ``force``) under the run's lock.
+
+    ``workers``: processes for the per-attack stages (``data``, ``embeddings``); results do not depend on it.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     explicit = stages is not None
     stages = list(stages or STAGES)
     for s in stages:
@@ -68,7 +73,7 @@ def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = 
             continue
         log(f"[{s}] running ({cfg.dataset}, {cfg.key()})")
         if s in ("data", "embeddings"):  # lock each attack: these may run in parallel processes
-            out[s] = run_stage(cfg, s, progress)
+            out[s] = run_stage(cfg, s, progress, workers=workers)
         else:
             with exclusive_lock(cfg.lock()):
                 out[s] = run_stage(cfg, s, progress)

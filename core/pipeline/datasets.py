@@ -11,6 +11,7 @@ set of adversarial images to ``artifacts/adversarial/<dataset>/<attack>.npz``.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -212,26 +213,34 @@ def load_detector_data(cfg: PipelineConfig, attack: str) -> dict[str, np.ndarray
         return {f: z[f] for f in ROW_FIELDS}
 
 
-def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Callable[[int], None] | None = None) -> dict:
-    """Stage ``data`` for every attack of ``cfg``; writes ``detector_data.json`` (per-attack summary).
-
-    (``table2.json`` belongs to ``python -m core attack-quality``, the paper's 500-image protocol.)
-    """
+def build_and_assemble(cfg: PipelineConfig, attack: str, progress: Callable | None = None,
+                       after_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One attack's chunks (resumed), then its assembled set and summary, under the attack's lock."""
     from ..data import load_split_uint8
-    from ..io import write_json
+    from ..io import exclusive_lock, write_json
     from ..models import load_pair
-
-    from ..io import exclusive_lock, read_json
 
     models = load_pair(cfg.dataset)
     x_train, y_train = load_split_uint8(cfg.dataset, "train", cfg.data_root)
-    from .. import ATTACK_NAMES
+    with exclusive_lock(cfg.lock(attack)):
+        build_attack(cfg, attack, x_train, y_train, models, progress, after_chunk)
+        row = assemble(cfg, attack, min(cfg.n_for(attack), len(x_train)), models)
+        write_json(cfg.cache() / "summary" / f"{attack}.json", row)
+    return row
 
-    for attack in cfg.attacks:
-        with exclusive_lock(cfg.lock(attack)):
-            build_attack(cfg, attack, x_train, y_train, models, progress, after_chunk)
-            write_json(cfg.cache() / "summary" / f"{attack}.json",
-                       assemble(cfg, attack, min(cfg.n_for(attack), len(x_train)), models))
+
+def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Callable[[int], None] | None = None,
+        workers: int = 1) -> dict:
+    """Stage ``data`` for every attack of ``cfg`` (``workers`` processes); writes ``detector_data.json``.
+
+    (``table2.json`` belongs to ``python -m core attack-quality``, the paper's 500-image protocol.)
+    """
+    from .. import ATTACK_NAMES
+    from ..io import read_json, write_json
+    from .parallel import per_attack
+
+    job = functools.partial(build_and_assemble, after_chunk=after_chunk) if after_chunk else build_and_assemble
+    per_attack(cfg, job, workers, progress)
     # every attack assembled so far (processes may build different attacks in parallel)
     rows = [read_json(p) for a in ATTACK_NAMES if (p := cfg.cache() / "summary" / f"{a}.json").exists()]
     out = stamp(cfg, note="success rate among attempted (correctly classified) images; MSE over successful attacks",

@@ -33,7 +33,8 @@ def embed(method: str, x: np.ndarray, seed: int) -> np.ndarray:
     if method == "umap":
         import umap
 
-        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), n_epochs=UMAP_EPOCHS, random_state=seed).fit_transform(x)
+        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), n_epochs=UMAP_EPOCHS, random_state=seed,
+                         n_jobs=1).fit_transform(x)
     raise ValueError(f"unknown embedding {method!r}: choose tsne or umap")
 
 
@@ -44,29 +45,35 @@ def pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:
     return PCA(k, random_state=seed).fit_transform(x)
 
 
-def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
+def run(cfg: PipelineConfig, progress: Callable | None = None, workers: int = 1) -> dict:
+    """Stage ``embeddings`` for every attack of ``cfg`` (``workers`` processes)."""
+    from .parallel import per_attack
+
+    return per_attack(cfg, embed_one, workers, progress, desc="embeddings")
+
+
+def embed_one(cfg: PipelineConfig, attack: str, progress: Callable | None = None) -> dict:
+    """One attack's embeddings, under the attack's lock."""
     from ..data import load_split_uint8
-    from ..models import load_pair
 
-    m1, m2 = load_pair(cfg.dataset)
     x_train, _ = load_split_uint8(cfg.dataset, "train", cfg.data_root)
-    out = {}
-    it = progress(cfg.attacks, desc="embeddings", unit="attack") if progress else cfg.attacks
-    for attack in it:
-        with exclusive_lock(cfg.lock(f"embeddings-{attack}")):
-            out[attack] = embed_attack(cfg, attack, m1, m2, x_train)
-    return out
+    with exclusive_lock(cfg.lock(f"embeddings-{attack}")):
+        return embed_attack(cfg, attack, x_train)
 
 
-def embed_attack(cfg: PipelineConfig, attack: str, m1, m2, x_train: np.ndarray) -> dict:
-    """Write ``embeddings/<attack>.npz``."""
+def embed_attack(cfg: PipelineConfig, attack: str, x_train: np.ndarray) -> dict:
+    """Write ``embeddings/<attack>.npz``.
+
+    The 20 features of every point are the ones stage ``data`` stored (for an adversarial point: those of
+    the attack's float32 output), never recomputed: a recomputation may differ in the last bit with the
+    thread count, and t-SNE turns such a bit into a different map.
+    """
     import json
 
     from ..data import to_float
-    from ..detector import pair_features
 
     with np.load(cfg.adversarial(attack), allow_pickle=False) as z:
-        adv = {k: z[k] for k in ("x", "y", "attacked_model", "source_index")}
+        adv = {k: z[k] for k in ("x", "y", "attacked_model", "source_index", "row")}
     d = load_detector_data(cfg, attack)
     n_adv = min(len(adv["x"]), cfg.embed_points // 2)
     rng = np.random.default_rng([cfg.seed, 31])
@@ -77,7 +84,7 @@ def embed_attack(cfg: PipelineConfig, attack: str, m1, m2, x_train: np.ndarray) 
     xa = torch.from_numpy(adv["x"][adv_idx].astype(np.float32))
     xc = to_float(clean_x)
     pixels = torch.cat([xa, xc]).flatten(1).numpy()
-    feats = np.concatenate([pair_features(m1, m2, xa).numpy(), d["features"][clean_rows]])
+    feats = d["features"][np.r_[adv["row"][adv_idx], clean_rows]]
     arrays = {
         "label": np.r_[np.ones(n_adv, np.int64), np.zeros(len(clean_rows), np.int64)],
         "attacked_model": np.r_[adv["attacked_model"][adv_idx], np.zeros(len(clean_rows), np.int64)],
