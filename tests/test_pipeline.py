@@ -64,7 +64,7 @@ def test_end_to_end(tiny: PipelineConfig, isolated: Path) -> None:
         det = detector.load("mnist", name)
         p = det.predict_proba(samples("mnist")[0][:5])
         assert p.shape == (5,) and np.isfinite(p).all()
-    assert "Table III" in report(["mnist"])
+    assert "Table III" in report(["mnist"]) and "Figure 4" in report(["mnist"])
 
 
 def test_resume_after_interrupt_is_identical(tiny: PipelineConfig, isolated: Path, tmp_path: Path,
@@ -142,3 +142,16 @@ def test_mc_dropout_head_only_equals_full_passes(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(baselines, "_dropout_head", lambda m: None)
     full = baselines.mc_uncertainty(m1, x[:64], samples=20, seed=3)
     assert np.array_equal(fast, full) and fast.std() > 0
+
+
+def test_embedding_separability_tells_apart_from_mixed(tmp_path: Path) -> None:
+    from core.pipeline.embeddings import separability
+
+    rng = np.random.default_rng(0)
+    label = np.r_[np.zeros(100, np.int64), np.ones(100, np.int64)]
+    apart = rng.normal(size=(200, 2)) + label[:, None] * 10
+    mixed = rng.normal(size=(200, 2))
+    np.savez(tmp_path / "e.npz", label=label, tsne_features=apart, tsne_pixels=mixed, clean_x=np.zeros((100, 1, 2, 2)))
+    sep = separability(tmp_path / "e.npz")
+    assert set(sep) == {"tsne_features", "tsne_pixels"}
+    assert sep["tsne_features"] == 1.0 and 0.3 < sep["tsne_pixels"] < 0.7

@@ -8,6 +8,7 @@ drawn from the detector rows that were kept clean by the coin (label 0;
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -36,6 +37,22 @@ def embed(method: str, x: np.ndarray, seed: int) -> np.ndarray:
         return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), n_epochs=UMAP_EPOCHS, random_state=seed,
                          n_jobs=1).fit_transform(x)
     raise ValueError(f"unknown embedding {method!r}: choose tsne or umap")
+
+
+def separability(path: str | Path, k: int = 10, folds: int = 3, seed: int = 0) -> dict[str, float]:
+    """How well each 2-D map of an ``embeddings/<attack>.npz`` separates attacks from clean images.
+
+    Per map (e.g. ``tsne_pixels``): the ``folds``-fold CV accuracy of a ``k``-nearest-neighbour
+    classifier of ``label`` on the 2-D coordinates (0.5 = mixed, 1.0 = apart; the paper's Figure 4 in a number).
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    with np.load(path, allow_pickle=False) as z:
+        label = z["label"]
+        maps = {name: z[name] for name in z.files if name.endswith(("_pixels", "_features")) and z[name].ndim == 2}
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return {name: float(cross_val_score(KNeighborsClassifier(k), xy, label, cv=cv).mean()) for name, xy in maps.items()}
 
 
 def pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:

@@ -119,10 +119,26 @@ def table4(dataset: str) -> str:
     return "\n".join(lines)
 
 
+def embeddings(dataset: str) -> str:
+    """Figure 4 as numbers: 10-NN accuracy (attack vs clean) in each 2-D map, from the committed coordinates."""
+    from .embeddings import separability
+
+    paths = {a: p for a in ATTACK_NAMES if (p := artifacts_dir() / "results" / dataset / "embeddings" / f"{a}.npz").exists()}
+    if not paths:
+        return ""
+    cols = ("tsne_pixels", "umap_pixels", "tsne_features", "umap_features")
+    lines = [f"\nFigure 4 — embeddings, {dataset}: 10-NN 3-fold CV accuracy, attack vs clean, in each 2-D map "
+             "(0.5 = mixed, 1 = apart)", "  " + f"{'attack':<9}" + "".join(f"{c:>15}" for c in cols)]
+    for a, p in paths.items():
+        sep = separability(p)
+        lines.append(f"  {SHORT[a]:<9}" + "".join(f"{_f(sep.get(c)):>15}" for c in cols))
+    return "\n".join(lines)
+
+
 def report(datasets: Sequence[str]) -> str:
     parts = []
     for d in datasets:
-        body = [t for t in (table2(d), table3(d), transfer(d), loao(d), table4(d)) if t]
+        body = [t for t in (table2(d), table3(d), transfer(d), loao(d), table4(d), embeddings(d)) if t]
         parts.append(f"==== {d} ====" + ("".join(body) if body else
                      f"\n  no results yet: run `python -m core pipeline --dataset {d}`"))
     return "\n".join(parts)
