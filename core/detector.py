@@ -47,16 +47,22 @@ def pair_features(m1: torch.nn.Module, m2: torch.nn.Module, x: torch.Tensor, bat
 
 def rbf_decision(f: np.ndarray, sv: np.ndarray, dual: np.ndarray, intercept: float, gamma: float,
                  block: int = 4096) -> np.ndarray:
-    """The binary SVC decision value (positive = attack) of rows ``f``, in float64."""
-    f = np.asarray(f, dtype=np.float64)
-    sv_sq = (sv * sv).sum(1)
-    out = np.empty(len(f))
-    for i in range(0, len(f), block):
-        b = f[i : i + block]
-        d2 = (b * b).sum(1)[:, None] + sv_sq[None, :] - 2.0 * b @ sv.T
-        np.maximum(d2, 0.0, out=d2)
-        out[i : i + block] = np.exp(-gamma * d2) @ dual + intercept
-    return out
+    """The binary SVC decision value (positive = attack) of rows ``f``, in float64.
+
+    Computed with torch, not numpy: the two forward passes before it run in torch's thread pool, and a numpy
+    matrix product would wake OpenBLAS's own pool, whose spinning threads then slow both down (measured:
+    99 ms vs 148 ms for 1,000 MNIST images, features + SVM, on 2 cores).
+    """
+    x = torch.as_tensor(np.asarray(f), dtype=torch.float64)
+    s = torch.as_tensor(sv, dtype=torch.float64)
+    a = torch.as_tensor(dual, dtype=torch.float64)
+    s_sq = (s * s).sum(1)
+    out = torch.empty(len(x), dtype=torch.float64)
+    for i in range(0, len(x), block):
+        b = x[i : i + block]
+        d2 = ((b * b).sum(1, keepdim=True) + s_sq - 2.0 * b @ s.T).clamp_min_(0.0)
+        out[i : i + block] = torch.exp(d2.mul_(-gamma)) @ a + intercept
+    return out.numpy()
 
 
 @dataclass

@@ -196,6 +196,8 @@ def _load_weights(dataset: str, arch: str, options_json: str, path: str, sha: st
     model = build_model(dataset, ModelSpec(arch, json.loads(options_json)))
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
+    if dataset == "cifar10":  # NHWC convolutions: 1.5-1.7x faster on CPU (VGG 1.76 -> 1.03 s per 1,000 images)
+        model = model.to(memory_format=torch.channels_last)
     for p in model.parameters():
         p.requires_grad_(False)
     return model

@@ -107,11 +107,13 @@ def _dropout_head(model: nn.Module) -> nn.Module | None:
 
 
 @torch.no_grad()
-def mc_uncertainty(model: nn.Module, x: torch.Tensor, samples: int, seed: int, bs: int = 1000) -> np.ndarray:
+def mc_uncertainty(model: nn.Module, x: torch.Tensor, samples: int, seed: int, bs: int = 1000,
+                   head_only: bool = True) -> np.ndarray:
     """Feinman's Bayesian uncertainty: E[|p|^2] - |E[p]|^2 over MC-dropout passes (dropout on, rest eval).
 
     Where all dropout sits in the model's head, the trunk runs once and only the head ``samples`` times: the
-    same dropout masks in the same order as full passes, so the same numbers, ~``samples``× less work.
+    same dropout masks in the same order as full passes, so the same numbers, ~``samples``× less work
+    (``head_only=False``: full passes, as Feinman et al.'s code runs them).
     """
     m = copy.deepcopy(model).eval()
 
@@ -121,7 +123,7 @@ def mc_uncertainty(model: nn.Module, x: torch.Tensor, samples: int, seed: int, b
                 mod.train(on)
 
     dropout(True)
-    head = _dropout_head(m)
+    head = _dropout_head(m) if head_only else None
     g = torch.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -157,6 +159,7 @@ class Feinman:
     fpr: float = 0.05
     ref: dict = field(default_factory=dict)
     threshold: float = 0.5
+    head_only: bool = True  # MC passes through the dropout head only (same scores; see ``mc_uncertainty``)
 
     def fit_reference(self, x: torch.Tensor, y: torch.Tensor) -> "Feinman":
         h, _ = hidden(self.model, x)
@@ -172,7 +175,7 @@ class Feinman:
                 continue
             d2 = torch.cdist(h[s].double(), self.ref[c]) ** 2
             kde[s.numpy()] = (torch.logsumexp(-d2 / (2 * self.bandwidth**2), 1) - np.log(len(self.ref[c]))).numpy()
-        bu = mc_uncertainty(self.model, x, self.samples, self.seed)
+        bu = mc_uncertainty(self.model, x, self.samples, self.seed, head_only=self.head_only)
         return np.stack([kde, bu], 1)
 
     def fit(self, x: torch.Tensor, label: np.ndarray) -> "Feinman":
