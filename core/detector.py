@@ -60,8 +60,8 @@ def rbf_decision(f: np.ndarray, sv: np.ndarray, dual: np.ndarray, intercept: flo
     out = torch.empty(len(x), dtype=torch.float64)
     for i in range(0, len(x), block):
         b = x[i : i + block]
-        d2 = ((b * b).sum(1, keepdim=True) + s_sq - 2.0 * b @ s.T).clamp_min_(0.0)
-        out[i : i + block] = torch.exp(d2.mul_(-gamma)) @ a + intercept
+        k = torch.addmm(s_sq[None, :], b, s.T, alpha=-2.0).add_((b * b).sum(1, keepdim=True))  # squared distances
+        out[i : i + block] = k.clamp_min_(0.0).mul_(-gamma).exp_() @ a + intercept
     return out.numpy()
 
 
