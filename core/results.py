@@ -238,6 +238,16 @@ def embedding(dataset: str, attack: str) -> dict[str, np.ndarray]:
     return _npz(embedding_path(dataset, attack), dataset, "embeddings")
 
 
+def embedding_separability(dataset: str, attack: str) -> dict[str, float]:
+    """10-NN 3-fold CV accuracy, attack vs clean, in each 2-D map of the attack's embeddings (0.5 = mixed)."""
+    from .pipeline.embeddings import separability
+
+    path = embedding_path(dataset, attack)
+    if not path.exists():
+        raise FileNotFoundError(f"no embeddings for {dataset}/{attack} at {path}")
+    return separability(path)
+
+
 def embedding_coords(emb: dict[str, np.ndarray], method: str, space: str) -> np.ndarray | None:
     """The ``[N, 2]`` coordinates of ``method`` (tsne/umap) on ``space`` (pixels/features), whatever the key spelling."""
     for key in (f"{method}_{space}", f"{space}_{method}", f"{method}/{space}", f"{space}/{method}"):

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from core.figures import display, embedding_scatter
-from core.results import commands, embedding, embedding_attacks, embedding_coords, embedding_images
+from core.results import commands, embedding, embedding_attacks, embedding_coords, embedding_images, embedding_separability
 from pages import common
 
 ds = common.dataset()
@@ -44,6 +44,21 @@ if xy is None:
     st.stop()
 fig = embedding_scatter(xy, emb["label"] == 1, emb.get("attacked_model"),
                         f"{common.attack_label(attack)} · {method} of {space} · {len(xy)} points")
+
+
+@st.cache_data(show_spinner=False)
+def separation(ds: str, attack: str) -> dict[str, float]:
+    return embedding_separability(ds, attack)
+
+
+sep = common.try_call(separation, ds, attack, what="Separability")
+if sep:
+    m1, m2 = st.columns(2)
+    label = {"tsne": "t-SNE", "umap": "UMAP"}[method]
+    m1.metric(f"Attack vs clean, {label} of pixels", f"{sep.get(f'{method}_pixels', float('nan')):.2f}",
+              help="Accuracy of a 10-nearest-neighbour classifier on the 2-D map (3-fold CV): 0.5 = mixed, 1 = apart.")
+    m2.metric(f"Attack vs clean, {label} of features", f"{sep.get(f'{method}_features', float('nan')):.2f}",
+              help="The same on the map of the 20 softmax features: the paper's Figure 4 point in one number.")
 event = st.plotly_chart(fig, key=f"emb_plot_{attack}_{method}_{space}", on_select="rerun", selection_mode=("box", "lasso"),
                         config={"displayModeBar": True})
 

@@ -173,6 +173,8 @@ def test_embeddings_page_with_data(fake_results: Path) -> None:
             at.run()
             assert not at.exception
             assert at.get("plotly_chart")
+            sep = [m for m in at.metric if "Attack vs clean" in m.label]
+            assert len(sep) == 2 and all(0.0 <= float(m.value) <= 1.0 for m in sep)
 
 
 def test_scan_page_detectors_and_demo(fake_results: Path) -> None:
