@@ -45,22 +45,25 @@ if xy is None:
 fig = embedding_scatter(xy, emb["label"] == 1, emb.get("attacked_model"),
                         f"{common.attack_label(attack)} · {method} of {space} · {len(xy)} points")
 
+metrics = st.container()  # filled after the plot is on screen: the 10-NN figures take a moment
+event = st.plotly_chart(fig, key=f"emb_plot_{attack}_{method}_{space}", on_select="rerun", selection_mode=("box", "lasso"),
+                        config={"displayModeBar": True})
+
 
 @st.cache_data(show_spinner=False)
 def separation(ds: str, attack: str) -> dict[str, float]:
     return embedding_separability(ds, attack)
 
 
-sep = common.try_call(separation, ds, attack, what="Separability")
-if sep:
-    m1, m2 = st.columns(2)
-    label = {"tsne": "t-SNE", "umap": "UMAP"}[method]
-    m1.metric(f"Attack vs clean, {label} of pixels", f"{sep.get(f'{method}_pixels', float('nan')):.2f}",
-              help="Accuracy of a 10-nearest-neighbour classifier on the 2-D map (3-fold CV): 0.5 = mixed, 1 = apart.")
-    m2.metric(f"Attack vs clean, {label} of features", f"{sep.get(f'{method}_features', float('nan')):.2f}",
-              help="The same on the map of the 20 softmax features: the paper's Figure 4 point in one number.")
-event = st.plotly_chart(fig, key=f"emb_plot_{attack}_{method}_{space}", on_select="rerun", selection_mode=("box", "lasso"),
-                        config={"displayModeBar": True})
+with metrics:
+    sep = common.try_call(separation, ds, attack, what="Separability")
+    if sep:
+        m1, m2 = st.columns(2)
+        label = {"tsne": "t-SNE", "umap": "UMAP"}[method]
+        m1.metric(f"Attack vs clean, {label} of pixels", f"{sep.get(f'{method}_pixels', float('nan')):.2f}",
+                  help="Accuracy of a 10-nearest-neighbour classifier on the 2-D map (3-fold CV): 0.5 = mixed, 1 = apart.")
+        m2.metric(f"Attack vs clean, {label} of features", f"{sep.get(f'{method}_features', float('nan')):.2f}",
+                  help="The same on the map of the 20 softmax features: the paper's Figure 4 point in one number.")
 
 pts = (event or {}).get("selection", {}).get("points", []) if event else []
 rows = sorted({int(p["customdata"] if not isinstance(p["customdata"], list) else p["customdata"][0])
