@@ -11,8 +11,8 @@ two forward passes.
 from __future__ import annotations
 
 import argparse
-import statistics
 import copy
+import statistics
 import time
 from typing import Callable
 
