@@ -239,8 +239,7 @@ def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Call
     from ..io import read_json, write_json
     from .parallel import per_attack
 
-    job = functools.partial(build_and_assemble, after_chunk=after_chunk) if after_chunk else build_and_assemble
-    per_attack(cfg, job, workers, progress)
+    per_attack(cfg, functools.partial(build_and_assemble, after_chunk=after_chunk), workers, progress)
     # every attack assembled so far (processes may build different attacks in parallel)
     rows = [read_json(p) for a in ATTACK_NAMES if (p := cfg.cache() / "summary" / f"{a}.json").exists()]
     out = stamp(cfg, note="success rate among attempted (correctly classified) images; MSE over successful attacks",

@@ -26,14 +26,13 @@ def _one_thread() -> None:
 
 def per_attack(cfg: PipelineConfig, job: Callable[[PipelineConfig, str, Callable | None], Any],
                workers: int = 1, progress: Callable | None = None, desc: str | None = None) -> dict[str, Any]:
-    """``job(cfg, attack, progress)`` for every attack of ``cfg``; in ``workers`` processes when > 1.
+    """``job(cfg, attack, progress)`` for every attack of ``cfg``; in ``workers`` (≥ 1, checked by ``pipeline.run``)
+    processes when > 1.
 
     ``desc``: also show a bar over finished attacks.  In worker processes the job's own bars get a
     terminal line each (tqdm ``position``).  ``job`` and ``progress`` are pickled to the workers, so they
     must be module-level functions (or partials of them).
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
     outer = (lambda it, **kw: progress(it, desc=desc, unit="attack", **kw)) if progress and desc else (lambda it, **kw: it)
     if workers == 1 or len(cfg.attacks) == 1:
         return {a: job(cfg, a, progress) for a in outer(cfg.attacks)}

@@ -121,16 +121,16 @@ def table4(dataset: str) -> str:
 
 def embeddings(dataset: str) -> str:
     """Figure 4 as numbers: 10-NN accuracy (attack vs clean) in each 2-D map, from the committed coordinates."""
-    from .embeddings import separability
+    from ..results import embedding_attacks, embedding_separability
 
-    paths = {a: p for a in ATTACK_NAMES if (p := artifacts_dir() / "results" / dataset / "embeddings" / f"{a}.npz").exists()}
-    if not paths:
+    attacks = embedding_attacks(dataset)
+    if not attacks:
         return ""
     cols = ("tsne_pixels", "umap_pixels", "tsne_features", "umap_features")
     lines = [f"\nFigure 4 — embeddings, {dataset}: 10-NN 3-fold CV accuracy, attack vs clean, in each 2-D map "
              "(0.5 = mixed, 1 = apart)", "  " + f"{'attack':<9}" + "".join(f"{c:>15}" for c in cols)]
-    for a, p in paths.items():
-        sep = separability(p)
+    for a in attacks:
+        sep = embedding_separability(dataset, a)
         lines.append(f"  {SHORT[a]:<9}" + "".join(f"{_f(sep.get(c)):>15}" for c in cols))
     return "\n".join(lines)
 
