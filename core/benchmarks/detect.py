@@ -1,8 +1,8 @@
 """``python -m core bench detect``: our detector against Feature Squeezing and Feinman et al., same images, same process.
 
 Ours = two forward passes (the 20 features) + the shipped ``all`` RBF-SVM with
-its Platt calibration.  FS = model_1 on the image and on its two squeezed
-versions.  Feinman = model_1's last hidden layer + KDE against clean training
+its Platt calibration.  FS = model_1 on the image and on each of its squeezed
+versions (two on MNIST, three on CIFAR-10, the authors' squeezers).  Feinman = model_1's last hidden layer + KDE against clean training
 images of the predicted class + ``mc_samples`` MC-dropout passes + logistic
 regression.  Each timing is the median of ``repeats`` runs over all images in
 batches of 1,000.  Targets: ours ≥ 2x FS, ≥ 10x Feinman; SVM ≤ 20 % of the
@@ -72,13 +72,13 @@ def reference(dataset: str, size: int = 5000, seed: int = 0) -> tuple[torch.Tens
 def run(dataset: str, n: int = DEFAULT_N, repeats: int = 5, mc_samples: int = 50) -> dict:
     from ..detector import load, pair_features
     from ..models import load_pair
-    from ..pipeline.baselines import KDE_BANDWIDTH, SQUEEZE_BITS, FeatureSqueezing, Feinman
+    from ..pipeline.baselines import KDE_BANDWIDTH, FeatureSqueezing, Feinman
 
     m1, m2 = load_pair(dataset)
     det = load(dataset, "all")
     x = bench_images(dataset, n)
     f = pair_features(m1, m2, x).numpy()
-    fs = FeatureSqueezing(m1, SQUEEZE_BITS[dataset])
+    fs = FeatureSqueezing.for_dataset(m1, dataset)
     xr, yr, ref_desc = reference(dataset)
     fe = Feinman(m1, KDE_BANDWIDTH[dataset], mc_samples, seed=0).fit_reference(xr, yr)
     label = np.r_[np.zeros(len(x) // 2, np.int64), np.ones(len(x) - len(x) // 2, np.int64)]
