@@ -88,3 +88,4 @@ def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
     r = run("mnist", n=40, repeats=1, mc_samples=2)
     assert r["images"] == 40 and set(r["ratios"]) == {"ours_vs_fs", "ours_vs_feinman", "ours_vs_feinman_head_only",
                                                                "svm_over_forward"}
+    assert r["feature_squeezing_without_nlm"] is None  # MNIST's squeezers have no non-local means
