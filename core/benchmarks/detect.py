@@ -4,15 +4,16 @@ Ours = two forward passes (the 20 features) + the shipped ``all`` RBF-SVM with
 its Platt calibration.  FS = model_1 on the image and on each of its squeezed
 versions (two on MNIST, three on CIFAR-10, the authors' squeezers).  Feinman = model_1's last hidden layer + KDE against clean training
 images of the predicted class + ``mc_samples`` MC-dropout passes + logistic
-regression.  Each timing is the median of ``repeats`` runs over all images in
-batches of 1,000.  Targets: ours ≥ 2x FS, ≥ 10x Feinman; SVM ≤ 20 % of the
+regression.  The detectors are timed in interleaved rounds (each runs once per
+round over all images, batches of 1,000), so a slow spell of a shared CPU hits
+every detector alike: a time is the median over ``repeats`` rounds and a ratio
+the median of the per-round ratios.  Targets: ours ≥ 2x FS, ≥ 10x Feinman; SVM ≤ 20 % of the
 two forward passes.
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import time
 from typing import Callable
 
@@ -41,15 +42,17 @@ def bench_images(dataset: str, n: int) -> torch.Tensor:
     return x[torch.arange(n) % len(x)].contiguous()
 
 
-def timed(fn: Callable[[], object], repeats: int, warm_up: bool = True) -> float:
-    if warm_up:
+def timed_rounds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, ``repeats`` interleaved rounds after one warm-up call each."""
+    for fn in fns.values():
         fn()
-    ts = []
+    out: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            out[k].append(time.perf_counter() - t)
+    return out
 
 
 def reference(dataset: str, size: int = 5000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -69,7 +72,7 @@ def reference(dataset: str, size: int = 5000, seed: int = 0) -> tuple[torch.Tens
         return x, y, f"{len(x)} shipped samples (no data root: KDE cost underestimated)"
 
 
-def run(dataset: str, n: int = DEFAULT_N, repeats: int = 5, mc_samples: int = 50) -> dict:
+def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50) -> dict:
     from ..detector import load, pair_features
     from ..models import load_pair
     from ..pipeline.baselines import KDE_BANDWIDTH, FeatureSqueezing, Feinman
@@ -83,31 +86,36 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 5, mc_samples: int = 50
     fe = Feinman(m1, KDE_BANDWIDTH[dataset], mc_samples, seed=0).fit_reference(xr, yr)
     label = np.r_[np.zeros(len(x) // 2, np.int64), np.ones(len(x) - len(x) // 2, np.int64)]
     fe.fit(x, label)  # fitted once so the timed path includes the logistic regression
-    t_fwd = timed(lambda: pair_features(m1, m2, x), repeats)
-    t_svm = timed(lambda: det.predict_proba_features(f), repeats)
-    t_ours = timed(lambda: det.predict_proba_features(pair_features(m1, m2, x).numpy()), repeats)
-    t_fs = timed(lambda: fs.score(x), repeats)
     # CIFAR-10: FS also without its non-local-means squeezer (the filter alone costs several forward passes)
     fs_plain = FeatureSqueezing(m1, fs.bits) if fs.nlm else None
-    t_fs_plain = timed(lambda: fs_plain.score(x), repeats) if fs_plain else None
-    t_fe = timed(lambda: fe.score(x), max(1, repeats // 2))
+    fns = {"forward_pair": lambda: pair_features(m1, m2, x), "svm": lambda: det.predict_proba_features(f),
+           "ours": lambda: det.predict_proba_features(pair_features(m1, m2, x).numpy()),
+           "feature_squeezing": lambda: fs.score(x), "feinman_head_only": lambda: fe.score(x)}
+    if fs_plain:
+        fns["feature_squeezing_without_nlm"] = lambda: fs_plain.score(x)
+    runs = {k: np.array(v) for k, v in timed_rounds(fns, repeats).items()}
+    t = {k: float(np.median(v)) for k, v in runs.items()}
+    ratio = lambda a, b: float(np.median(runs[a] / runs[b]))
     # Feinman as its authors' code runs it: every MC-dropout sample a full forward pass (same scores, tested);
     # timed once on a slice, it costs mc_samples forward passes per image
     fe_full = copy.copy(fe)
     fe_full.head_only = False
     xs = x[:FULL_MC_IMAGES]
-    t_fe_full = timed(lambda: fe_full.score(xs), 1, warm_up=False) * len(x) / len(xs)
-    ips = lambda t: len(x) / t
-    plain = ({"seconds": t_fs_plain, "images_per_s": ips(t_fs_plain), "ours_vs": t_fs_plain / t_ours}
-             if t_fs_plain else None)
+    start = time.perf_counter()
+    fe_full.score(xs)
+    t_fe_full = (time.perf_counter() - start) * len(x) / len(xs)
+    ips = lambda sec: len(x) / sec
+    plain = ({"seconds": t["feature_squeezing_without_nlm"], "images_per_s": ips(t["feature_squeezing_without_nlm"]),
+              "ours_vs": ratio("feature_squeezing_without_nlm", "ours")} if fs_plain else None)
     return {"dataset": dataset, "images": len(x), "threads": torch.get_num_threads(), "repeats": repeats,
             "support_vectors": int(len(det.dual_coef)), "feinman_reference": ref_desc, "mc_samples": mc_samples,
-            "seconds": {"forward_pair": t_fwd, "svm": t_svm, "ours": t_ours, "feature_squeezing": t_fs,
-                        "feinman": t_fe_full, "feinman_head_only": t_fe},
-            "images_per_s": {"ours": ips(t_ours), "feature_squeezing": ips(t_fs), "feinman": ips(t_fe_full),
-                             "feinman_head_only": ips(t_fe)},
-            "ratios": {"ours_vs_fs": t_fs / t_ours, "ours_vs_feinman": t_fe_full / t_ours,
-                       "ours_vs_feinman_head_only": t_fe / t_ours, "svm_over_forward": t_svm / t_fwd},
+            "seconds": {**{k: t[k] for k in ("forward_pair", "svm", "ours", "feature_squeezing", "feinman_head_only")},
+                        "feinman": t_fe_full},
+            "images_per_s": {"ours": ips(t["ours"]), "feature_squeezing": ips(t["feature_squeezing"]),
+                             "feinman": ips(t_fe_full), "feinman_head_only": ips(t["feinman_head_only"])},
+            "ratios": {"ours_vs_fs": ratio("feature_squeezing", "ours"), "ours_vs_feinman": t_fe_full / t["ours"],
+                       "ours_vs_feinman_head_only": ratio("feinman_head_only", "ours"),
+                       "svm_over_forward": ratio("svm", "forward_pair")},
             "feature_squeezing_without_nlm": plain}
 
 
@@ -121,7 +129,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{d}: skipped ({e})")
             continue
         s, ips, q = r["seconds"], r["images_per_s"], r["ratios"]
-        print(f"bench detect — {d}: {r['images']} images, {r['threads']} torch threads, median of {r['repeats']} "
+        print(f"bench detect — {d}: {r['images']} images, {r['threads']} torch threads, median of {r['repeats']} interleaved rounds "
               f"(SVM: {r['support_vectors']} support vectors; Feinman: {r['mc_samples']} MC passes, KDE on {r['feinman_reference']})")
         print(f"  ours (2 forward passes + SVM) {ips['ours']:>9.0f} img/s   ({1e3 * s['forward_pair']:.1f} ms forward + {1e3 * s['svm']:.1f} ms SVM)")
         print(f"  feature squeezing            {ips['feature_squeezing']:>9.0f} img/s   (the authors' squeezers)")
