@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = add("bench", cmd_bench, "speed benchmarks, each against a baseline in the same process", False)
     b.add_argument("target", choices=tuple(BENCHMARKS))
     b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")
+    b.add_argument("--record", action="store_true",
+                   help="detect: also write the figures to artifacts/results/<D>/bench_detect.json")
     return p
 
 

@@ -79,7 +79,8 @@ def test_missing_and_unknown(isolated) -> None:
 
 
 def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
-    from core.benchmarks.detect import run
+    from core.benchmarks.detect import record, run
+    from core.io import read_json
 
     monkeypatch.setenv("ADV_DATA_ROOT", str(tmp_path / "no-data"))  # KDE reference falls back to the samples at once
 
@@ -89,3 +90,7 @@ def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
     assert r["images"] == 40 and set(r["ratios"]) == {"ours_vs_fs", "ours_vs_feinman", "ours_vs_feinman_head_only",
                                                                "svm_over_forward"}
     assert r["feature_squeezing_without_nlm"] is None  # MNIST's squeezers have no non-local means
+    path = record(r)
+    assert path == isolated / "results" / "mnist" / "bench_detect.json"
+    saved = read_json(path)
+    assert saved["command"] == "python -m core bench detect --record" and saved["ratios"] == r["ratios"]

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import platform
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -119,6 +122,20 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
             "feature_squeezing_without_nlm": plain}
 
 
+def record(result: dict) -> Path:
+    """Write one dataset's figures, with the machine and code that gave them, to
+    ``artifacts/results/<D>/bench_detect.json`` (what the README's speed figures cite)."""
+    from ..io import write_json
+    from ..manifest import code_version
+    from ..paths import artifacts_dir
+
+    path = artifacts_dir() / "results" / result["dataset"] / "bench_detect.json"
+    write_json(path, {"command": "python -m core bench detect --record", "code_version": code_version(),
+                      "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                      "torch": torch.__version__, **result})
+    return path
+
+
 def main(args: argparse.Namespace) -> int:
     from .. import DATASETS
 
@@ -147,4 +164,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"  ours / Feinman {q['ours_vs_feinman']:6.2f}x  (target ≥ 10x: {ok(q['ours_vs_feinman'] >= 10)}; "
               f"{q['ours_vs_feinman_head_only']:.2f}x against the head-only speed-up)")
         print(f"  SVM / forward  {100 * q['svm_over_forward']:5.1f} %  (target ≤ 20 %: {ok(q['svm_over_forward'] <= 0.2)})")
+        if getattr(args, "record", False):
+            print(f"  recorded in {record(r)}")
     return 0
