@@ -127,9 +127,9 @@ def record(result: dict) -> Path:
     ``artifacts/results/<D>/bench_detect.json`` (what the README's speed figures cite)."""
     from ..io import write_json
     from ..manifest import code_version
-    from ..paths import artifacts_dir
+    from ..results import results_dir
 
-    path = artifacts_dir() / "results" / result["dataset"] / "bench_detect.json"
+    path = results_dir(result["dataset"]) / "bench_detect.json"
     write_json(path, {"command": "python -m core bench detect --record", "code_version": code_version(),
                       "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                       "torch": torch.__version__, **result})

@@ -8,7 +8,7 @@ import numpy as np
 from .. import ATTACK_NAMES
 from ..io import read_json
 from ..paper import paper_results
-from ..paths import artifacts_dir
+from ..results import results_dir
 
 SHORT = {"fgsm": "FGSM", "igsm": "IGSM", "jsma": "JSMA", "deepfool": "DeepFool", "gaussian_blur": "Blur",
          "gaussian_noise": "Noise", "salt_and_pepper": "S&P"}
@@ -19,7 +19,7 @@ def _f(v: Any, fmt: str = "{:.3f}") -> str:
 
 
 def _load(dataset: str, name: str) -> dict | None:
-    p = artifacts_dir() / "results" / dataset / name
+    p = results_dir(dataset) / name
     return read_json(p) if p.exists() else None
 
 
