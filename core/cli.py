@@ -20,11 +20,26 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     command = "python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     for which in ([a.model] if a.model else [1, 2]):
+        seed = a.seed if a.seed is not None or not a.surrogate else 1
         cfg = with_overrides(recipe(a.dataset, which, a.full_size), epochs=a.epochs, batch_size=a.batch_size,
-                             lr=a.lr, seed=a.seed, limit=a.limit, data_root=a.data_root)
+                             lr=a.lr, seed=seed, limit=a.limit, data_root=a.data_root,
+                             role="surrogate" if a.surrogate else None)
         entry = train(cfg, progress=_tqdm, command=command)
         print(f"{a.dataset} model {which} ({entry['arch']}): test accuracy {entry['test_accuracy']:.2f}% "
               f"after {entry['epochs']} epochs, {entry['train_seconds']:.0f}s → artifacts/{entry['weights']}")
+    return 0
+
+
+def cmd_adopt(a: argparse.Namespace) -> int:
+    import json
+
+    from .models import ModelSpec
+    from .training import adopt
+
+    entry = adopt(a.dataset, a.model, a.weights, ModelSpec(a.arch, json.loads(a.options)), a.role, a.provenance,
+                  a.data_root, command="python -m core " + shlex.join(sys.argv[1:]))
+    print(f"{a.dataset} {a.role} {a.model} ({entry['arch']}): test accuracy {entry['test_accuracy']:.2f}% → "
+          f"artifacts/{entry['weights']}")
     return 0
 
 
@@ -59,6 +74,32 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
     cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
                          command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pipeline"] else "")
     run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers)
+    return 0
+
+
+def cmd_calibrate(a: argparse.Namespace) -> int:
+    from .calibration import calibrate, format_operating_points
+
+    for d in [a.dataset] if a.dataset else DATASETS:
+        print(format_operating_points(calibrate(d, a.data_root, progress=_tqdm)))
+    return 0
+
+
+def cmd_security(a: argparse.Namespace) -> int:
+    import torch
+
+    from .security import ATTACK_ORDER, SecurityConfig, format_security, run
+
+    torch.set_num_threads(a.threads)
+    attacks = tuple(a.attacks.split(",")) if a.attacks else ATTACK_ORDER
+    unknown = [x for x in attacks if x not in ATTACK_ORDER]
+    if unknown:
+        raise ValueError(f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACK_ORDER)}")
+    if a.n is not None and a.n < 1:
+        raise ValueError("--n must be at least 1")
+    cfg = SecurityConfig(a.dataset, a.variant, a.n, a.seed, a.fpr, a.steps, a.long_steps, a.long_n, attacks,
+                         a.data_root, command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["security"] else "")
+    print(format_security(run(cfg, progress=_tqdm)))
     return 0
 
 
@@ -110,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
     t.add_argument("--full-size", action="store_true", help="CIFAR-10: the paper's full VGG16 and ResNet-50 (for a GPU)")
+    t.add_argument("--surrogate", action="store_true",
+                   help="train a transfer attacker's own pair (seed 1 unless --seed) as surrogate_1/2, beside the shipped pair")
+    ad = add("adopt", cmd_adopt, "ship weights trained elsewhere (loaded weights-only, test accuracy measured here)")
+    ad.add_argument("--model", type=int, choices=(1, 2), required=True)
+    ad.add_argument("--weights", required=True, help="a state dict saved with torch.save")
+    ad.add_argument("--arch", required=True, help="architecture name (core.models.ARCHS)")
+    ad.add_argument("--options", default="{}", help="architecture options as JSON, e.g. '{\"width\": 0.375}'")
+    ad.add_argument("--role", choices=("model", "surrogate"), default="surrogate")
+    ad.add_argument("--provenance", default="", help="where and how the weights were trained")
     add("evaluate-models", cmd_evaluate_models, "Table I: test accuracy of both models, ours beside the paper's", False)
     add("make-samples", cmd_make_samples, "write the shipped class-balanced test samples (200 per dataset)", False)
     pl = add("pipeline", cmd_pipeline, "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
@@ -124,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--workers", type=int, default=1,
                     help="processes for the per-attack stages data and embeddings (one thread each; results do not "
                          "depend on it); 2 on a free 2-core machine")
+    add("calibrate", cmd_calibrate, "operating points of the shipped detectors: thresholds at 1/5/10 % clean "
+        "false positives on a seeded half of the test split, checked on the other half", False)
+    se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
+             "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")
+    se.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
+    se.add_argument("--n", type=int, default=None, help="test images (default: 500 MNIST, 200 CIFAR-10)")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--fpr", type=float, default=0.05, help="the detector's clean false-positive rate (default 0.05)")
+    se.add_argument("--steps", type=int, default=100, help="PGD steps per budget (default 100)")
+    se.add_argument("--long-steps", type=int, default=1000, help="steps of the convergence check at the headline ε")
+    se.add_argument("--long-n", type=int, default=100, help="images of the convergence check")
+    se.add_argument("--attacks", default=None, help="comma-separated subset (default: all)")
+    se.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
     aq = add("attack-quality", cmd_attack_quality, "Table II: MSE and success rate of the seven attacks, ours beside the paper's")
     aq.add_argument("--n", type=int, default=500, help="number of random test images (default 500)")

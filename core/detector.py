@@ -2,10 +2,11 @@
 
 A fitted ``sklearn.svm.SVC(kernel="rbf")`` is reduced to its support vectors,
 dual coefficients, intercept and gamma (``.npz``) plus a Platt calibration
-(logistic on the decision value) and metadata (``.json``).  Loading checks the
-``.npz`` and ``.json`` sha256 against ``artifacts/manifest.json`` and rebuilds
-the decision function in numpy:
+(logistic on the decision value), the clean scores that set its operating points,
+and metadata (``.json``).  Loading checks the ``.npz`` and ``.json`` sha256
+against ``artifacts/manifest.json`` and rebuilds the decision function:
 ``f(x) = sum_i dual_i * exp(-gamma * |x - sv_i|^2) + b``, ``P(attack) = 1 / (1 + exp(-(a*f + c)))``.
+A verdict is always at a stated clean false-positive rate (``DEFAULT_FPR`` = 5 %).
 """
 from __future__ import annotations
 
@@ -15,12 +16,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from . import ATTACK_NAMES
 from .io import read_json, save_with, write_json
+from .operating_point import DEFAULT_FPR, FPRS, Calibrated, fpr_key
 from .paths import artifacts_dir, check_dataset
 
 TRAINED_ON = ATTACK_NAMES + ("all",)
+VARIANTS: tuple[str, ...] = ("paper",)  # detector variants that ship; "paper" is the paper's detector
 
 
 @torch.no_grad()
@@ -65,69 +72,204 @@ def rbf_decision(f: np.ndarray, sv: np.ndarray, dual: np.ndarray, intercept: flo
     return out.numpy()
 
 
+class MismatchSVM(ClassifierMixin, BaseEstimator):
+    """The RBF-SVM over the 20 mismatch features, in scikit-learn's shape (rows of features in, labels out).
+
+    ``fit`` trains ``SVC(kernel="rbf", C, gamma)`` and a Platt calibration on ``cv``-fold out-of-fold decision
+    values; the fitted state is plain arrays (support vectors, dual coefficients, intercept, gamma, Platt a, b),
+    so it is stored without pickle.  ``predict`` is the SVC's own rule, decision > 0 (the paper's protocol).
+    """
+
+    def __init__(self, C: float = 1.0, gamma: float | str = "scale", cv: int = 3, random_state: int = 0) -> None:
+        self.C, self.gamma, self.cv, self.random_state = C, gamma, cv, random_state
+
+    def fit(self, f: np.ndarray, y: np.ndarray) -> "MismatchSVM":
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.svm import SVC
+
+        f, y = np.asarray(f, np.float64), np.asarray(y, np.int64)
+        svc = SVC(kernel="rbf", C=self.C, gamma=self.gamma).fit(f, y)
+        oof = np.zeros(len(y))
+        for tr, te in StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state).split(f, y):
+            oof[te] = SVC(kernel="rbf", C=self.C, gamma=self.gamma).fit(f[tr], y[tr]).decision_function(f[te])
+        return self.set_fitted(svc, platt_fit(oof, y))
+
+    def set_fitted(self, svc: Any, platt: tuple[float, float]) -> "MismatchSVM":
+        """Take the arrays out of a fitted binary ``SVC(kernel="rbf")`` with classes ``[0, 1]``."""
+        if list(svc.classes_) != [0, 1]:
+            raise ValueError(f"expected classes [0, 1], got {list(svc.classes_)}")
+        return self.set_arrays(svc.support_vectors_, svc.dual_coef_[0], float(svc.intercept_[0]), float(svc._gamma),
+                               platt)
+
+    def set_arrays(self, sv: np.ndarray, dual: np.ndarray, intercept: float, gamma: float,
+                   platt: tuple[float, float]) -> "MismatchSVM":
+        self.support_vectors_ = np.asarray(sv, np.float64)
+        self.dual_coef_ = np.asarray(dual, np.float64).reshape(-1)
+        self.intercept_, self.gamma_ = float(intercept), float(gamma)
+        self.platt_ = (float(platt[0]), float(platt[1]))
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = self.support_vectors_.shape[1]
+        return self
+
+    def decision_function(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The SVC decision value ``[N]`` (positive = attack), float64."""
+        check_is_fitted(self, "support_vectors_")
+        return rbf_decision(np.asarray(f), self.support_vectors_, self.dual_coef_, self.intercept_, self.gamma_)
+
+    def logit(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Platt's logit ``a * decision + b`` (``sigmoid(logit) = P(attack)``)."""
+        a, b = self.platt_
+        return a * self.decision_function(f) + b
+
+    def predict_proba(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
+        """``[N, 2]``: P(clean), P(attack)."""
+        p = expit(self.logit(f))
+        return np.stack([1.0 - p, p], 1)
+
+    def predict(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
+        return (self.decision_function(f) > 0).astype(np.int64)
+
+
+def platt_fit(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Logistic calibration ``P = sigmoid(a*d + b)`` of decision values (fitted on out-of-fold ones)."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1e6).fit(np.asarray(decision).reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+class DetectorModule(nn.Module):
+    """Images → the detector's logit ``[N]`` in torch end to end: two models, 20 softmax features, the RBF
+    decision (float64, as the shipped detector computes it), Platt.  Gradients reach the pixels.
+
+    ``outputs(x)`` also returns both models' logits from the same forward pass (what adaptive attacks use).
+    """
+
+    def __init__(self, m1: nn.Module, m2: nn.Module, head: MismatchSVM) -> None:
+        super().__init__()
+        check_is_fitted(head, "support_vectors_")
+        self.m1, self.m2 = m1, m2
+        self.register_buffer("sv", torch.as_tensor(head.support_vectors_, dtype=torch.float64))
+        self.register_buffer("dual", torch.as_tensor(head.dual_coef_, dtype=torch.float64))
+        self.register_buffer("sv_sq", (self.sv * self.sv).sum(1))
+        self.intercept, self.gamma = head.intercept_, head.gamma_
+        self.platt_a, self.platt_b = head.platt_
+
+    def logit_of_features(self, f: torch.Tensor) -> torch.Tensor:
+        f = f.double()
+        d2 = torch.addmm(self.sv_sq[None, :], f, self.sv.T, alpha=-2.0) + (f * f).sum(1, keepdim=True)
+        decision = torch.exp(-self.gamma * d2.clamp_min(0.0)) @ self.dual + self.intercept
+        return (self.platt_a * decision + self.platt_b).float()
+
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(model 1 logits, model 2 logits, detector logit)."""
+        l1, l2 = self.m1(x), self.m2(x)
+        return l1, l2, self.logit_of_features(torch.cat([torch.softmax(l1, 1), torch.softmax(l2, 1)], 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.outputs(x)[2]
+
+
 @dataclass
-class Detector:
-    """A fitted RBF-SVM over the 20 features with a Platt calibration; no pickle involved."""
+class Detector(Calibrated):
+    """A shipped detector: the pair it watches, its ``MismatchSVM`` head and its operating points.
+
+    Image level (the public contract): ``predict_proba(x)``, ``predict(x, fpr)``, ``score(x)``,
+    ``threshold(fpr)``, ``module()``, ``pair()``.  Feature level: ``head`` (scikit-learn shape) and the
+    ``*_features`` helpers.  Thresholds come from ``clean_scores_``, P(attack) of held-out clean test images
+    (``python -m core calibrate``).
+    """
 
     dataset: str
     trained_on: str
-    support_vectors: np.ndarray  # [n_sv, 20] float64
-    dual_coef: np.ndarray  # [n_sv] float64
-    intercept: float
-    gamma: float
-    platt_a: float = 1.0
-    platt_b: float = 0.0
-    threshold: float = 0.5
+    head: MismatchSVM
+    variant: str = "paper"
+    clean_scores_: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
     def from_svc(cls, svc: Any, dataset: str, trained_on: str, platt: tuple[float, float] = (1.0, 0.0),
                  meta: dict[str, Any] | None = None) -> "Detector":
-        """Take the parameters out of a fitted binary ``SVC(kernel="rbf")`` with classes ``[0, 1]``."""
-        if list(svc.classes_) != [0, 1]:
-            raise ValueError(f"expected classes [0, 1], got {list(svc.classes_)}")
-        return cls(dataset, trained_on, np.asarray(svc.support_vectors_, np.float64),
-                   np.asarray(svc.dual_coef_[0], np.float64), float(svc.intercept_[0]), float(svc._gamma),
-                   float(platt[0]), float(platt[1]), meta=dict(meta or {}))
+        """A detector around a fitted binary ``SVC(kernel="rbf")`` with classes ``[0, 1]``."""
+        head = MismatchSVM(C=float(svc.C), gamma=svc.gamma).set_fitted(svc, platt)
+        return cls(dataset, trained_on, head, meta=dict(meta or {}))
 
-    # -- scoring ----------------------------------------------------------------------------
+    # -- feature level ----------------------------------------------------------------------
     def decision_function_features(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
-        return rbf_decision(np.asarray(f), self.support_vectors, self.dual_coef, self.intercept, self.gamma)
+        return self.head.decision_function(f)
 
     def predict_proba_features(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
-        """P(attack) for rows of the 20 features."""
-        z = self.platt_a * self.decision_function_features(f) + self.platt_b
-        return 1.0 / (1.0 + np.exp(-z))
+        """P(attack) ``[N]`` for rows of the 20 features."""
+        return expit(self.head.logit(f))
 
-    def predict_features(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
-        return self.predict_proba_features(f) >= self.threshold
+    def predict_features(self, f: np.ndarray | torch.Tensor, fpr: float = DEFAULT_FPR) -> np.ndarray:
+        """Flags at the operating point ``fpr`` for rows of the 20 features."""
+        return self.predict_proba_features(f) > self.threshold(fpr)
+
+    # -- image level (the contract) ---------------------------------------------------------
+    def pair(self) -> tuple[nn.Module, nn.Module]:
+        """The two classifiers this detector watches (model 1 gives the user's answer)."""
+        from .models import load_pair
+
+        return load_pair(self.dataset)
 
     def predict_proba(self, x: torch.Tensor) -> np.ndarray:
         """P(attack) for images ``[N,C,H,W]`` in ``[0,1]`` (float64 numpy ``[N]``)."""
-        return self.predict_proba_features(features(self.dataset, x).numpy())
+        return self.predict_proba_features(pair_features(*self.pair(), x).numpy())
 
-    def predict(self, x: torch.Tensor) -> np.ndarray:
-        """``True`` where an image is flagged as an attack (bool numpy ``[N]``)."""
-        return self.predict_proba(x) >= self.threshold
+    def score(self, x: torch.Tensor) -> np.ndarray:
+        return self.predict_proba(x)
+
+    def threshold(self, fpr: float = DEFAULT_FPR) -> float:
+        """The ``predict_proba`` threshold with clean false-positive rate ``fpr`` on held-out clean test images."""
+        if self.clean_scores_ is None:
+            raise RuntimeError(f"the {self.dataset} detector trained on {self.trained_on!r} has no operating points; "
+                               f"make them with `python -m core calibrate --dataset {self.dataset}`")
+        return super().threshold(fpr)
+
+    def predict(self, x: torch.Tensor, fpr: float = DEFAULT_FPR) -> np.ndarray:
+        """``True`` where an image is flagged at clean false-positive rate ``fpr`` (bool numpy ``[N]``)."""
+        return self.predict_proba(x) > self.threshold(fpr)
+
+    def module(self) -> DetectorModule:
+        """The detector as a torch module (images → logit), for gradient-based attacks."""
+        return DetectorModule(*self.pair(), self.head)
 
     # -- storage ----------------------------------------------------------------------------
     def save(self, stem: Path) -> tuple[Path, Path]:
-        """Write ``stem.npz`` (arrays) and ``stem.json`` (scalars, metadata) atomically."""
+        """Write ``stem.npz`` (arrays) and ``stem.json`` (scalars, operating points, metadata) atomically."""
+        h = self.head
         npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
-        save_with(npz, lambda p: np.savez(p, support_vectors=self.support_vectors, dual_coef=self.dual_coef))
-        write_json(js, {"dataset": self.dataset, "trained_on": self.trained_on, "intercept": self.intercept,
-                        "gamma": self.gamma, "platt_a": self.platt_a, "platt_b": self.platt_b,
-                        "threshold": self.threshold, "meta": self.meta})
+        arrays = {"support_vectors": h.support_vectors_, "dual_coef": h.dual_coef_}
+        if self.clean_scores_ is not None:
+            arrays["calibration_scores"] = self.clean_scores_
+        save_with(npz, lambda p: np.savez(p, **arrays))
+        thresholds = {fpr_key(f): self.threshold(f) for f in FPRS} if self.clean_scores_ is not None else {}
+        write_json(js, {"dataset": self.dataset, "trained_on": self.trained_on, "variant": self.variant,
+                        "C": h.C, "intercept": h.intercept_, "gamma": h.gamma_, "platt_a": h.platt_[0],
+                        "platt_b": h.platt_[1], "thresholds": thresholds, "meta": self.meta})
         return npz, js
 
     @classmethod
     def read(cls, npz: Path, js: Path) -> "Detector":
         meta = read_json(js)
         with np.load(npz, allow_pickle=False) as z:
-            sv, dual = z["support_vectors"].astype(np.float64), z["dual_coef"].astype(np.float64)
-        return cls(meta["dataset"], meta["trained_on"], sv, dual, float(meta["intercept"]), float(meta["gamma"]),
-                   float(meta["platt_a"]), float(meta["platt_b"]), float(meta.get("threshold", 0.5)), meta.get("meta", {}))
+            sv, dual = z["support_vectors"], z["dual_coef"]
+            clean = z["calibration_scores"] if "calibration_scores" in z.files else None
+        head = MismatchSVM(C=float(meta.get("C", meta.get("meta", {}).get("params", {}).get("C", 1.0))),
+                           gamma=float(meta["gamma"]))
+        head.set_arrays(sv, dual, float(meta["intercept"]), float(meta["gamma"]),
+                        (float(meta["platt_a"]), float(meta["platt_b"])))
+        return cls(meta["dataset"], meta["trained_on"], head, meta.get("variant", "paper"), clean, meta.get("meta", {}))
+
+
+def store(det: Detector, command: str) -> None:
+    """Write a detector under ``artifacts/detectors`` and register both files with ``command``."""
+    from .manifest import register_file
+
+    for path in det.save(artifacts_dir() / detector_relpath(det.dataset, det.trained_on)):
+        register_file(path, command)
 
 
 def detector_relpath(dataset: str, trained_on: str) -> str:
@@ -141,12 +283,19 @@ def check_trained_on(trained_on: str) -> str:
     return trained_on
 
 
-def load(dataset: str, trained_on: str = "all") -> Detector:
+def check_variant(variant: str) -> str:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown detector variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    return variant
+
+
+def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detector:
     """A shipped fitted detector, sha256-checked against the manifest (``IntegrityError`` if changed)."""
     from .manifest import read_manifest, verified_path
 
     check_dataset(dataset)
     check_trained_on(trained_on)
+    check_variant(variant)
     stem = detector_relpath(dataset, trained_on)
     files = read_manifest().get("files", {})
     if stem + ".npz" not in files or not (artifacts_dir() / (stem + ".npz")).exists():

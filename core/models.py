@@ -186,8 +186,9 @@ def build_model(dataset: str, spec: ModelSpec) -> nn.Module:
     return nn.Sequential(Normalize(mean, std), ARCHS[spec.arch](**spec.options))
 
 
-def model_key(dataset: str, which: int) -> str:
-    return f"{dataset}/model_{which}"
+def model_key(dataset: str, which: int, role: str = "model") -> str:
+    """Manifest key of a classifier: ``role`` "model" (the shipped pair) or "surrogate" (a transfer attacker's)."""
+    return f"{dataset}/{role}_{which}"
 
 
 @lru_cache(maxsize=8)
@@ -203,16 +204,17 @@ def _load_weights(dataset: str, arch: str, options_json: str, path: str, sha: st
     return model
 
 
-def load_model(dataset: str, which: int) -> nn.Module:
+def load_model(dataset: str, which: int, role: str = "model") -> nn.Module:
     """One shipped classifier (1 or 2), eval mode, CPU, sha256-checked against the manifest."""
     check_dataset(dataset)
     if which not in (1, 2):
         raise ValueError(f"model must be 1 or 2, got {which!r}")
-    entry = read_manifest().get("models", {}).get(model_key(dataset, which))
+    entry = read_manifest().get("models", {}).get(model_key(dataset, which, role))
     if entry is None:
+        flag = " --surrogate" if role == "surrogate" else ""
         raise FileNotFoundError(
-            f"no trained {dataset} model {which} in {manifest_path()}; train it with "
-            f"`python -m core train --dataset {dataset} --model {which}`"
+            f"no trained {dataset} {role} {which} in {manifest_path()}; train it with "
+            f"`python -m core train --dataset {dataset} --model {which}{flag}`"
         )
     path = verified_path(entry["weights"])  # raises on a missing or tampered file
     sha = read_manifest()["files"][entry["weights"]]["sha256"]
@@ -223,6 +225,11 @@ def load_model(dataset: str, which: int) -> nn.Module:
 def load_pair(dataset: str) -> tuple[nn.Module, nn.Module]:
     """The two shipped classifiers of ``dataset`` (model 1, model 2): eval mode, CPU, logits ``[N,10]``."""
     return load_model(dataset, 1), load_model(dataset, 2)
+
+
+def load_surrogate_pair(dataset: str) -> tuple[nn.Module, nn.Module]:
+    """A transfer attacker's own pair: the same architectures and recipe, trained apart from the shipped pair."""
+    return load_model(dataset, 1, "surrogate"), load_model(dataset, 2, "surrogate")
 
 
 @torch.no_grad()

@@ -39,6 +39,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None  # train on the first `limit` images (tests, smoke runs)
     data_root: str | None = None
+    role: str = "model"  # "model": the shipped pair; "surrogate": an attacker's own pair (transfer attacks)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -92,11 +93,12 @@ def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
 
 
 def checkpoint_path(cfg: TrainConfig) -> Path:
-    return cache_dir() / "checkpoints" / f"{cfg.dataset}-model{cfg.which}.pt"
+    role = "model" if cfg.role == "model" else f"{cfg.role}-model"
+    return cache_dir() / "checkpoints" / f"{cfg.dataset}-{role}{cfg.which}.pt"
 
 
-def weights_relpath(dataset: str, which: int) -> str:
-    return f"models/{dataset}/model_{which}.pt"
+def weights_relpath(dataset: str, which: int, role: str = "model") -> str:
+    return f"models/{dataset}/{role}_{which}.pt"
 
 
 def _to_cl(model: nn.Module, x: torch.Tensor, dataset: str) -> torch.Tensor:
@@ -164,11 +166,12 @@ def train(cfg: TrainConfig, progress: Callable[..., Any] | None = None, command:
 
 def ship(cfg: TrainConfig, model: nn.Module, seconds: float, command: str) -> dict[str, Any]:
     """Write the weights under ``artifacts/models`` and record them, with test accuracy, in the manifest."""
-    rel = weights_relpath(cfg.dataset, cfg.which)
+    rel = weights_relpath(cfg.dataset, cfg.which, cfg.role)
     path = artifacts_dir() / rel
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     save_with(path, lambda p: torch.save(state, p))
-    register_file(path, command or f"python -m core train --dataset {cfg.dataset} --model {cfg.which}")
+    register_file(path, command or f"python -m core train --dataset {cfg.dataset} --model {cfg.which}"
+                  + (" --surrogate" if cfg.role == "surrogate" else ""))
     x_test, y_test = load_split(cfg.dataset, "test", cfg.data_root)
     acc = accuracy(model, x_test, y_test)
     entry = {
@@ -176,7 +179,7 @@ def ship(cfg: TrainConfig, model: nn.Module, seconds: float, command: str) -> di
         "arch": cfg.spec.arch,
         "options": cfg.spec.options,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "recipe": {k: v for k, v in cfg.to_dict().items() if k not in ("dataset", "which", "spec", "data_root")},
+        "recipe": {k: v for k, v in cfg.to_dict().items() if k not in ("dataset", "which", "spec", "data_root", "role")},
         "epochs": cfg.epochs,
         "seed": cfg.seed,
         "data_source": data_fingerprint(cfg.dataset, cfg.data_root),
@@ -185,10 +188,34 @@ def ship(cfg: TrainConfig, model: nn.Module, seconds: float, command: str) -> di
         "test_accuracy": round(acc, 2),
         "test_images": len(y_test),
     }
-    update_manifest("models", model_key(cfg.dataset, cfg.which), entry)
+    update_manifest("models", model_key(cfg.dataset, cfg.which, cfg.role), entry)
     return entry
 
 
 def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
     """The recipe with the options a user set (``None`` leaves the default)."""
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def adopt(dataset: str, which: int, weights: str | Path, spec: ModelSpec, role: str = "model",
+          provenance: str = "", data_root: str | None = None, command: str = "") -> dict[str, Any]:
+    """Ship a state dict trained elsewhere (e.g. on a GPU) as ``role`` ``which``: it must load into ``spec``'s
+    architecture; its test accuracy is measured here and recorded in the manifest with ``provenance``."""
+    import shutil
+
+    from .io import sha256_file
+
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    model = build_model(dataset, spec)
+    model.load_state_dict(state)  # raises if the file does not fit the architecture
+    model.eval()
+    rel = weights_relpath(dataset, which, role)
+    save_with(artifacts_dir() / rel, lambda p: shutil.copyfile(weights, p))
+    register_file(artifacts_dir() / rel, command)
+    x_test, y_test = load_split(dataset, "test", data_root)
+    entry = {"weights": rel, "arch": spec.arch, "options": spec.options,
+             "parameters": sum(p.numel() for p in model.parameters()), "source_sha256": sha256_file(weights),
+             "provenance": provenance, "data_source": data_fingerprint(dataset, data_root),
+             "test_accuracy": round(accuracy(model, x_test, y_test), 2), "test_images": len(y_test)}
+    update_manifest("models", model_key(dataset, which, role), entry)
+    return entry

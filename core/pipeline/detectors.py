@@ -11,25 +11,22 @@ from typing import Callable
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from ..detector import Detector, detector_relpath
+from ..calibration import calibrate
+from ..detector import Detector, platt_fit, store
 from ..io import read_json
-from ..manifest import register_file
-from ..paths import artifacts_dir
 from .config import PipelineConfig
 from .datasets import load_detector_data
-from .svm import choose_params, make_svc, oof_path, platt, scores
+from .svm import choose_params, make_svc, oof_path, scores
 from .transfer import fit_full, pooled
 
 
 def ship(cfg: PipelineConfig, det: Detector, cal: tuple[float, float], extra: dict) -> None:
     from ..manifest import code_version
 
-    det.platt_a, det.platt_b = cal
+    det.head.platt_ = cal
     det.meta = {**det.meta, **extra, "seed": cfg.seed, "n": cfg.n, "code_version": code_version(),
                 "command": f"python -m core pipeline --dataset {cfg.dataset} --stage detectors --n {cfg.n}"}
-    stem = artifacts_dir() / detector_relpath(cfg.dataset, det.trained_on)
-    for path in det.save(stem):
-        register_file(path, det.meta["command"])
+    store(det, det.meta["command"])
 
 
 def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
@@ -43,7 +40,7 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
             f, y = d["features"].astype(np.float64), d["label"]
             det = fit_full(cfg, name, f, y, table3[name]["params"])
             with np.load(oof_path(cfg, name)) as z:
-                cal = platt(z["decision"], z["label"])
+                cal = platt_fit(z["decision"], z["label"])
         else:
             f, y = pooled(cfg, data, list(cfg.attacks))
             params = choose_params(cfg, f, y)
@@ -51,8 +48,9 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
             oof = np.zeros(len(y))
             for tr, te in StratifiedKFold(3, shuffle=True, random_state=cfg.seed).split(f, y):
                 oof[te] = make_svc(params).fit(f[tr], y[tr]).decision_function(f[te])
-            cal = platt(oof, y)
+            cal = platt_fit(oof, y)
             det.meta["oof_scores"] = scores(y, oof)
         ship(cfg, det, cal, {"train_rows": int(len(y))})
-        out[name] = {"n_support": int(len(det.dual_coef)), "platt": list(cal), **det.meta.get("params", {})}
+        out[name] = {"n_support": int(len(det.head.dual_coef_)), "platt": list(cal), **det.meta.get("params", {})}
+    calibrate(cfg.dataset, cfg.data_root)  # the operating points of the detectors just shipped
     return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.svm import SVC
@@ -60,12 +59,6 @@ def cross_validate(cfg: PipelineConfig, f: np.ndarray, y: np.ndarray, params: di
         oof[te] = svc.decision_function(f[te])
         per_fold.append(scores(y[te], oof[te]))
     return oof, per_fold
-
-
-def platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Logistic calibration ``P = sigmoid(a*d + b)`` fitted on out-of-fold decision values."""
-    lr = LogisticRegression(C=1e6).fit(decision.reshape(-1, 1), y)
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
 def oof_path(cfg: PipelineConfig, attack: str):

@@ -1,0 +1,32 @@
+"""Transfer attack: joint PGD crafted on a surrogate pair, applied to the defended pair.
+
+Papernot, McDaniel & Goodfellow, "Transferability in Machine Learning", 2016: the attacker trains its own
+models (here the same architectures and recipe with another seed or training run) and attacks those; the
+gradients never touch the defended models.  The defended pair and detector are only queried to see whether
+the current iterate already succeeds (the budget search's stopping rule), as for every attack here.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import AdaptiveAttack, AdaptiveSpec, ce, grad_of, joint_target
+
+
+class TransferPGD(AdaptiveAttack):
+    spec = AdaptiveSpec("transfer", "Transfer (surrogate pair)", "joint PGD on a surrogate pair",
+                        "Papernot et al. 2016")
+    needs_graph = False
+
+    def __init__(self, surrogate: tuple[nn.Module, nn.Module]) -> None:
+        self.surrogate = surrogate
+
+    def prepare(self, judge, x, y, seed):
+        with torch.no_grad():
+            return {"target": joint_target(self.surrogate[0](x), self.surrogate[1](x), y)}
+
+    def direction(self, x, outs, y, state, fooled, flagged) -> torch.Tensor:
+        t = state["target"]
+        with torch.enable_grad():
+            xs = x.detach().requires_grad_(True)
+            return grad_of(-(ce(self.surrogate[0](xs), t) + ce(self.surrogate[1](xs), t)), xs)

@@ -1,0 +1,84 @@
+"""Operating points of the shipped detectors, set on clean test images they never saw.
+
+The test split is cut, with a fixed seed, into two halves: the *calibration* half sets each detector's
+thresholds (its P(attack) scores are stored with the detector), the *held-out* half measures the clean
+false-positive rate those thresholds really give.  The detectors were trained on train-split images only.
+Writes ``artifacts/results/<dataset>/operating_points.json`` (read back by ``read_operating_points``).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .operating_point import FPRS, fpr_key
+
+SPLIT_SEED = 0
+COMMAND = "python -m core calibrate --dataset {dataset}"
+
+
+def test_halves(n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted test indices of the calibration half and the held-out half (seeded, disjoint, cover all)."""
+    perm = np.random.default_rng([seed, 41]).permutation(n_test)
+    return np.sort(perm[: n_test // 2]), np.sort(perm[n_test // 2 :])
+
+
+def operating_points_path(dataset: str):
+    from .paths import artifacts_dir
+
+    return artifacts_dir() / "results" / dataset / "operating_points.json"
+
+
+def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[str] | None = None,
+              progress: Callable | None = None) -> dict[str, Any]:
+    """Set and store the operating points of the shipped ``dataset`` detectors; write their held-out FPRs."""
+    from .data import load_split
+    from .detector import TRAINED_ON, load, pair_features, store
+    from .io import write_json
+    from .manifest import code_version, register_file
+    from .models import load_pair
+
+    x, _ = load_split(dataset, "test", data_root)
+    cal, held = test_halves(len(x))
+    f = pair_features(*load_pair(dataset), x).numpy()
+    command = COMMAND.format(dataset=dataset)
+    names = list(trained_on or TRAINED_ON)
+    rows = {}
+    for name in progress(names, desc=f"calibrate {dataset}", unit="detector") if progress else names:
+        det = load(dataset, name)
+        det.calibrate(det.predict_proba_features(f[cal]))
+        p_held = det.predict_proba_features(f[held])
+        det.meta["calibration"] = {"split": "test", "seed": SPLIT_SEED, "calibration_images": int(len(cal)),
+                                   "held_out_images": int(len(held)), "command": command}
+        store(det, det.meta.get("command", command))
+        rows[name] = {fpr_key(a): {"threshold": det.threshold(a), "clean_fpr_held_out": float((p_held > det.threshold(a)).mean())}
+                      for a in FPRS}
+    out = {"dataset": dataset, "command": command, "code_version": code_version(), "split_seed": SPLIT_SEED,
+           "calibration_images": int(len(cal)), "held_out_images": int(len(held)),
+           "note": "thresholds on P(attack) of the calibration half of the clean test split; the clean "
+                   "false-positive rate they give on the other half", "detectors": rows}
+    path = operating_points_path(dataset)
+    write_json(path, out)
+    register_file(path, command)
+    return out
+
+
+def read_operating_points(dataset: str) -> dict[str, Any]:
+    """The committed operating points of ``dataset`` (``FileNotFoundError`` with the command if missing)."""
+    from .io import read_json
+
+    path = operating_points_path(dataset)
+    if not path.exists():
+        raise FileNotFoundError(f"no operating points at {path}; make them with `{COMMAND.format(dataset=dataset)}`")
+    return read_json(path)
+
+
+def format_operating_points(doc: dict[str, Any]) -> str:
+    """The table ``python -m core calibrate`` and ``report`` print."""
+    lines = [f"{doc['dataset']}: operating points (calibration {doc['calibration_images']} clean test images, "
+             f"held-out {doc['held_out_images']})",
+             f"{'detector':<16}" + "".join(f"{'thr @' + k:>12}{'FPR held-out':>14}" for k in map(fpr_key, FPRS))]
+    for name, row in doc["detectors"].items():
+        lines.append(f"{name:<16}" + "".join(f"{row[fpr_key(a)]['threshold']:>12.4f}"
+                                             f"{row[fpr_key(a)]['clean_fpr_held_out']:>14.3f}" for a in FPRS))
+    return "\n".join(lines)

@@ -1,0 +1,290 @@
+"""Security evaluation: the detector against attackers who know it (``python -m core security``).
+
+Images: the first ``n`` (seeded order) of the held-out half of the clean test split (never used to set the
+operating points) that both watched models classify correctly.  Each attack gets, per image, the smallest
+L∞ budget on ``grid`` at which model 1 is wrong AND the detector does not flag the image at ``fpr``:
+
+* ``no_detector``: plain PGD on model 1 (the reference: it stops when model 1 errs, flagged or not);
+* the paper's seven attacks on model 1 with their own budget search, blind to the detector; their budget on
+  this L∞ axis is the L∞ size of the perturbation they found;
+* the adaptive attacks of ``core.attacks.adaptive`` (joint PGD, feature matching, selective and orthogonal
+  PGD) and the transfer attack from a surrogate pair.
+
+Also: a convergence check at the headline budget (``long_steps`` steps on ``long_n`` images), the clean
+false-positive rate at each operating point on the held-out half, and detection rate and ROC of the paper's
+seven attacks.  Each attack's outcome is cached (resume after a kill); the summary goes to
+``artifacts/results/<dataset>/security.json``, written and read by this module only.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import ATTACK_NAMES
+from .attacks.adaptive import ADAPTIVE_ATTACKS, ADAPTIVE_SPECS, CAUGHT, EVADED, RIGHT, Judge, budget_search, get_adaptive, pgd
+from .operating_point import DEFAULT_FPR, FPRS, fpr_key
+
+GRIDS = {"mnist": tuple(round(0.02 * k, 2) for k in range(1, 16)),  # 0.02 … 0.30
+         "cifar10": tuple(k / 255 for k in range(1, 17))}  # 1/255 … 16/255
+HEADLINE_EPS = {"mnist": 0.3, "cifar10": 8 / 255}
+DEFAULT_N = {"mnist": 500, "cifar10": 200}
+ATTACK_ORDER = ("no_detector",) + ATTACK_NAMES + tuple(a for a in ADAPTIVE_ATTACKS if a != "no_detector")
+COMMAND = "python -m core security --dataset {dataset}"
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """One security run; every random choice derives from ``seed``."""
+
+    dataset: str
+    variant: str = "paper"
+    n: int | None = None  # images (default: DEFAULT_N)
+    seed: int = 0
+    fpr: float = DEFAULT_FPR
+    steps: int = 100
+    long_steps: int = 1000  # convergence check at the headline budget
+    long_n: int = 100
+    attacks: tuple[str, ...] = ATTACK_ORDER
+    data_root: str | None = None
+    command: str = ""
+
+    def images(self) -> int:
+        return self.n or DEFAULT_N[self.dataset]
+
+    def grid(self) -> tuple[float, ...]:
+        return GRIDS[self.dataset]
+
+    def cache(self) -> Path:
+        from .paths import cache_dir
+
+        return cache_dir() / "security" / self.dataset / f"{self.variant}-seed{self.seed}-n{self.images()}-fpr{self.fpr:g}-steps{self.steps}"
+
+
+def results_path(dataset: str) -> Path:
+    from .paths import artifacts_dir
+
+    return artifacts_dir() / "results" / dataset / "security.json"
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-300), 1 - 1e-16)
+    return math.log(p) - math.log1p(-p)
+
+
+def pick_images(cfg: SecurityConfig, x: torch.Tensor, y: torch.Tensor, pair) -> np.ndarray:
+    """Indices into the test split: held-out half, seeded order, both models right, the first ``n``."""
+    from .calibration import test_halves
+    from .models import predict_logits
+
+    _, held = test_halves(len(x))
+    order = held[np.random.default_rng([cfg.seed, 53]).permutation(len(held))]
+    ok = np.ones(len(order), bool)
+    for m in pair:
+        ok &= (predict_logits(m, x[order]).argmax(1) == y[order]).numpy()
+    return order[ok][: cfg.images()]
+
+
+def outcomes_from_linf(linf: np.ndarray, fooled: np.ndarray, flagged: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """[G, N] outcome of a fixed adversarial image per budget: counts from the budget that covers its L∞ size."""
+    covered = fooled[None, :] & (linf[None, :] <= grid[:, None] + 1e-9)
+    return np.where(covered, np.where(flagged[None, :], CAUGHT, EVADED), RIGHT)
+
+
+def eps50(budget: np.ndarray) -> float | None:
+    """Median smallest successful budget (``None`` when fewer than half the images ever succeed)."""
+    m = float(np.median(np.where(np.isfinite(budget), budget, np.inf)))
+    return m if np.isfinite(m) else None
+
+
+def _roc(clean: np.ndarray, attacked: np.ndarray, points: int = 101) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    if len(attacked) == 0:
+        return {"fpr": [], "tpr": [], "auc": None}
+    yy = np.r_[np.zeros(len(clean)), np.ones(len(attacked))]
+    s = np.r_[clean, attacked]
+    fpr, tpr, _ = roc_curve(yy, s)
+    grid = np.linspace(0, 1, points)
+    return {"fpr": grid.round(4).tolist(), "tpr": np.interp(grid, fpr, tpr).round(4).tolist(),
+            "auc": float(roc_auc_score(yy, s))}
+
+
+def run_attack(cfg: SecurityConfig, name: str, judge: Judge, x: torch.Tensor, y: torch.Tensor, pair, surrogate_of) -> dict:
+    """One attack's per-image outcomes on the grid (cached arrays)."""
+    grid = np.asarray(cfg.grid())
+    seed = cfg.seed * 1_000 + ATTACK_ORDER.index(name)
+    torch.manual_seed(seed)
+    t0 = time.time()
+    if name in ATTACK_NAMES:
+        from .attacks import budget_search as paper_search
+
+        res = paper_search(name, pair[0], x, y, seed=seed)
+        fooled = res.fooled.numpy()
+        linf = (res.x_adv - x).abs().flatten(1).amax(1).numpy()
+        _, flagged = judge.verdict(res.x_adv, y)
+        outcome = outcomes_from_linf(linf, fooled, flagged.numpy(), grid)
+        budget = np.where(fooled & ~flagged.numpy(), linf, np.inf)
+        x_adv, steps = res.x_adv, res.steps.numpy()
+    else:
+        attack = get_adaptive(name, surrogate_of() if name == "transfer" else None)
+        curve = budget_search(attack, judge, x, y, grid, cfg.steps, seed)
+        outcome, budget, x_adv, steps = curve.outcome, curve.budget, curve.x_adv, curve.steps
+    seconds = time.time() - t0
+    wrong, score = judge.scores(x_adv, y)  # fresh pass on the final images: the success the record claims
+    flagged = score > judge.threshold
+    claimed = np.isfinite(budget) if name != "no_detector" else np.zeros(len(y), bool)
+    verified = float((wrong & ~flagged).numpy()[claimed].mean()) if claimed.any() else 1.0
+    return {"outcome": outcome, "budget": budget, "steps": steps, "seconds": np.array(seconds),
+            "verified": np.array(verified), "score": score.numpy(), "wrong": wrong.numpy()}
+
+
+def convergence(cfg: SecurityConfig, judge: Judge, x: torch.Tensor, y: torch.Tensor, surrogate_of) -> dict[str, Any]:
+    """Success at the headline budget after ``steps`` and after ``long_steps`` PGD steps, first ``long_n`` images."""
+    eps = HEADLINE_EPS[cfg.dataset]
+    xs, ys = x[: cfg.long_n], y[: cfg.long_n]
+    out = {}
+    for name in (a for a in ADAPTIVE_ATTACKS if a in cfg.attacks):
+        attack = get_adaptive(name, surrogate_of() if name == "transfer" else None)
+        state = attack.prepare(judge, xs, ys, cfg.seed)
+        rates = []
+        for steps in (cfg.steps, cfg.long_steps):
+            torch.manual_seed(cfg.seed)
+            r = pgd(attack, judge, xs, ys, torch.full((len(xs),), eps), steps, state)
+            ok = (r.outcome == (CAUGHT if attack.stop_on_fooled else EVADED)) | (r.outcome == EVADED)
+            rates.append(float(ok.float().mean()))
+        out[name] = rates
+    return {"eps": eps, "n": int(len(xs)), "steps": [cfg.steps, cfg.long_steps], "success": out,
+            "note": "no_detector counts model 1 fooled (flagged or not); the others count undetected successes"}
+
+
+def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]:
+    """The whole evaluation; attacks already in the cache are not rerun."""
+    from .data import load_split
+    from .detector import load, pair_features
+    from .io import save_with, write_json
+    from .manifest import code_version, register_file
+    from .models import load_surrogate_pair
+
+    det = load(cfg.dataset, "all", variant=cfg.variant)
+    pair = det.pair()
+    thr = det.threshold(cfg.fpr)
+    judge = Judge(det.module(), logit(thr), name=cfg.variant)
+    x_all, y_all = load_split(cfg.dataset, "test", cfg.data_root)
+    idx = pick_images(cfg, x_all, y_all, pair)
+    x, y = x_all[idx], y_all[idx]
+    grid = np.asarray(cfg.grid())
+    surrogate_of = lambda: load_surrogate_pair(cfg.dataset)  # noqa: E731 - loaded only when needed
+    results: dict[str, dict] = {}
+    names = [a for a in ATTACK_ORDER if a in cfg.attacks]
+    for name in progress(names, desc=f"security {cfg.dataset}", unit="attack") if progress else names:
+        path = cfg.cache() / f"{name}.npz"
+        if not path.exists():
+            r = run_attack(cfg, name, judge, x, y, pair, surrogate_of)
+            save_with(path, lambda p: np.savez(p, **r))
+        with np.load(path) as z:
+            results[name] = {k: z[k] for k in z.files}
+    conv_path = cfg.cache() / "convergence.json"
+    if not conv_path.exists():
+        write_json(conv_path, convergence(cfg, judge, x, y, surrogate_of))
+    from .io import read_json
+
+    conv = read_json(conv_path)
+
+    # operating points: clean held-out half vs the paper's seven attacks (what each point costs and catches)
+    from .calibration import test_halves
+
+    _, held = test_halves(len(x_all))
+    p_clean = det.predict_proba_features(pair_features(*pair, x_all[held]).numpy())
+    op: dict[str, Any] = {"thresholds": {fpr_key(a): det.threshold(a) for a in FPRS},
+                          "clean_fpr_held_out": {fpr_key(a): float((p_clean > det.threshold(a)).mean()) for a in FPRS},
+                          "clean_images": int(len(held)), "detection": {}, "roc": {}}
+    for name in (a for a in ATTACK_NAMES if a in results):
+        r = results[name]
+        p_adv = 1.0 / (1.0 + np.exp(-r["score"][r["wrong"]].astype(np.float64)))  # the images that fool model 1
+        op["detection"][name] = {fpr_key(a): float((p_adv > det.threshold(a)).mean()) if len(p_adv) else None
+                                 for a in FPRS}
+        op["roc"][name] = _roc(p_clean, p_adv)
+
+    head_j = int(np.argmin(np.abs(grid - HEADLINE_EPS[cfg.dataset])))
+    curves, e50, info = {}, {}, {}
+    for name, r in results.items():
+        o = r["outcome"]
+        curves[name] = {"eps": grid.round(6).tolist(), "success": (o == EVADED).mean(1).round(4).tolist(),
+                        "detected": (o == CAUGHT).mean(1).round(4).tolist(),
+                        "fooled": (o != RIGHT).mean(1).round(4).tolist()}
+        e50[name] = eps50(r["budget"])
+        spec = ADAPTIVE_SPECS.get(name)
+        kind = "paper" if name in ATTACK_NAMES else ("reference" if name == "no_detector" else
+                                                     "transfer" if name == "transfer" else "adaptive")
+        info[name] = {"kind": kind, "label": spec.label if spec else name,
+                      "reference": spec.reference if spec else "the paper's attack, blind to the detector",
+                      "objective": spec.objective if spec else "the paper's budget search on model 1",
+                      "seconds": round(float(r["seconds"]), 1), "verified": float(r["verified"]),
+                      "mean_steps": float(np.mean(r["steps"]))}
+    adaptive = [a for a in results if info[a]["kind"] in ("adaptive", "transfer")]
+    head = {a: curves[a]["success"][head_j] for a in results}
+    best = max(adaptive, key=lambda a: head[a]) if adaptive else None
+    doc = {"dataset": cfg.dataset, "variant": cfg.variant, "fpr": cfg.fpr, "threshold": thr,
+           "logit_threshold": judge.threshold, "n": int(len(idx)), "seed": cfg.seed, "steps": cfg.steps,
+           "step_size": "eps/10", "restarts": 1, "command": cfg.command or COMMAND.format(dataset=cfg.dataset),
+           "code_version": code_version(), "config": {**asdict(cfg), "attacks": list(cfg.attacks)},
+           "images": {"split": "test", "half": "held_out", "indices": idx.tolist()},
+           "curves": curves, "eps50": e50, "attacks": info,
+           "headline": {"eps": float(grid[head_j]), "success": head, "best_adaptive": best,
+                        "best_success": head.get(best) if best else None,
+                        "joint_pgd_success": head.get("joint_pgd")},
+           "convergence": conv, "operating_points": op,
+           "note": "success: model 1 wrong and not flagged at the stated fpr; detected: model 1 wrong but flagged; "
+                   "fooled: model 1 wrong (for no_detector, the reference without a detector).  eps50: median "
+                   "smallest undetected L∞ budget (for no_detector: smallest fooling budget); null: above the "
+                   "largest budget tried."}
+    path = results_path(cfg.dataset) if cfg.variant == "paper" else results_path(cfg.dataset).with_name(
+        f"security_{cfg.variant}.json")
+    write_json(path, doc)
+    register_file(path, doc["command"])
+    return doc
+
+
+def read_security(dataset: str, variant: str = "paper") -> dict[str, Any]:
+    """The committed security results (``FileNotFoundError`` with the command if missing)."""
+    from .io import read_json
+
+    path = results_path(dataset) if variant == "paper" else results_path(dataset).with_name(f"security_{variant}.json")
+    if not path.exists():
+        raise FileNotFoundError(f"no security results at {path}; make them with `{COMMAND.format(dataset=dataset)}`")
+    return read_json(path)
+
+
+def format_security(doc: dict[str, Any]) -> str:
+    """The table ``python -m core security`` and ``report`` print."""
+    def fmt(v):
+        return "  > max" if v is None else f"{v:7.4f}"
+
+    e = doc["headline"]["eps"]
+    lines = [f"{doc['dataset']} security (variant {doc['variant']}): n={doc['n']} test images, detector flags at "
+             f"{doc['fpr']:.0%} clean FPR (P(attack) > {doc['threshold']:.4f}), {doc['steps']} PGD steps of ε/10",
+             f"{'attack':<18}{'kind':<10}{'eps50':>9}{f'success @ε={e:.3g}':>18}{'detected':>10}{'seconds':>9}"]
+    j = doc["curves"][next(iter(doc["curves"]))]["eps"].index(round(e, 6)) if doc["curves"] else 0
+    for name, c in doc["curves"].items():
+        a = doc["attacks"][name]
+        lines.append(f"{name:<18}{a['kind']:<10}{fmt(doc['eps50'][name]):>9}{c['success'][j]:>18.3f}"
+                     f"{c['detected'][j]:>10.3f}{a['seconds']:>9.0f}")
+    h = doc["headline"]
+    lines.append(f"best adaptive at ε={e:.3g}: {h['best_adaptive']} {h['best_success']:.3f} "
+                 f"(joint PGD {h['joint_pgd_success']:.3f})")
+    c = doc["convergence"]
+    lines.append(f"convergence at ε={c['eps']:.3g}, {c['n']} images, {c['steps'][0]} → {c['steps'][1]} steps: " +
+                 ", ".join(f"{k} {v[0]:.2f}→{v[1]:.2f}" for k, v in c["success"].items()))
+    op = doc["operating_points"]
+    lines.append("clean FPR on the held-out half: " + ", ".join(
+        f"{k}: {v:.3f}" for k, v in op["clean_fpr_held_out"].items()))
+    for name, d in op["detection"].items():
+        lines.append(f"  detection of {name:<16}" + "  ".join(f"@{k}: {v:.3f}" for k, v in d.items() if v is not None)
+                     + f"   AUC {op['roc'][name]['auc']:.3f}")
+    return "\n".join(lines)
