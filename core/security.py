@@ -77,6 +77,11 @@ def logit(p: float) -> float:
     return math.log(p) - math.log1p(-p)
 
 
+def judge_for(det: Any, fpr: float = DEFAULT_FPR) -> Judge:
+    """The judge an attacker meets: ``det``'s torch module, flagging above its threshold at ``fpr``."""
+    return Judge(det.module(), logit(det.threshold(fpr)), name=det.variant)
+
+
 def pick_images(cfg: SecurityConfig, x: torch.Tensor, y: torch.Tensor, pair) -> np.ndarray:
     """Indices into the test split: held-out half, seeded order, both models right, the first ``n``."""
     from .calibration import test_halves
@@ -174,7 +179,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]
     det = load(cfg.dataset, "all", variant=cfg.variant)
     pair = det.pair()
     thr = det.threshold(cfg.fpr)
-    judge = Judge(det.module(), logit(thr), name=cfg.variant)
+    judge = judge_for(det, cfg.fpr)
     x_all, y_all = load_split(cfg.dataset, "test", cfg.data_root)
     idx = pick_images(cfg, x_all, y_all, pair)
     x, y = x_all[idx], y_all[idx]

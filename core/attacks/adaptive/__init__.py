@@ -5,7 +5,8 @@
 """
 from __future__ import annotations
 
-from .base import CAUGHT, EVADED, RIGHT, AdaptiveAttack, AdaptiveSpec, BudgetCurve, Judge, budget_search, pgd
+from .base import (CAUGHT, EVADED, RIGHT, AdaptiveAttack, AdaptiveSpec, BudgetCurve, Judge, budget_search, pgd,
+                   search_steps)
 from .feature_matching import FeatureMatching
 from .joint_pgd import JointPGD
 from .no_detector import NoDetectorPGD
@@ -31,4 +32,4 @@ def get_adaptive(name: str, surrogate=None) -> AdaptiveAttack:
 
 
 __all__ = ["ADAPTIVE_ATTACKS", "ADAPTIVE_SPECS", "CAUGHT", "EVADED", "RIGHT", "AdaptiveAttack", "AdaptiveSpec",
-           "BudgetCurve", "Judge", "budget_search", "get_adaptive", "pgd"]
+           "BudgetCurve", "Judge", "budget_search", "get_adaptive", "pgd", "search_steps"]

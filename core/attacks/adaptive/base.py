@@ -196,3 +196,17 @@ def budget_search(attack: AdaptiveAttack, judge: Judge, x: torch.Tensor, y: torc
             budget[idx[done.numpy()]] = e
             act = act[~done]
     return BudgetCurve(grid, outcome, budget, x_adv, steps_used)
+
+
+def search_steps(attack: AdaptiveAttack, judge: Judge, x1: torch.Tensor, y1: torch.Tensor, grid: Sequence[float],
+                 steps: int = 100, seed: int = 0):
+    """``budget_search`` on one image ``[1,C,H,W]``, one ``(eps, x, outcome)`` per budget tried (what the
+    dashboard animates); stops at the first budget that succeeds (for a blind attack: that fools model 1)."""
+    torch.manual_seed(seed)
+    state = attack.prepare(judge, x1, y1, seed)
+    for e in sorted(grid):
+        r = pgd(attack, judge, x1, y1, torch.full((1,), float(e)), steps, state)
+        o = int(r.outcome[0])
+        yield float(e), r.x_adv, o
+        if o == EVADED or (o == CAUGHT and attack.stop_on_fooled):
+            return
