@@ -88,17 +88,18 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
 def cmd_security(a: argparse.Namespace) -> int:
     import torch
 
-    from .security import ATTACK_ORDER, SecurityConfig, format_security, run
+    from .security import ATTACK_ORDER, DEFAULT_ATTACKS, SecurityConfig, format_security, run
 
     torch.set_num_threads(a.threads)
-    attacks = tuple(a.attacks.split(",")) if a.attacks else ATTACK_ORDER
+    attacks = tuple(a.attacks.split(",")) if a.attacks else DEFAULT_ATTACKS.get((a.dataset, a.defence), ATTACK_ORDER)
     unknown = [x for x in attacks if x not in ATTACK_ORDER]
     if unknown:
         raise ValueError(f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACK_ORDER)}")
     if a.n is not None and a.n < 1:
         raise ValueError("--n must be at least 1")
     cfg = SecurityConfig(a.dataset, a.variant, a.n, a.seed, a.fpr, a.steps, a.long_steps, a.long_n, attacks,
-                         a.data_root, command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["security"] else "")
+                         a.data_root, command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["security"] else "",
+                         defence=a.defence)
     print(format_security(run(cfg, progress=_tqdm)))
     return 0
 
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
              "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")
     se.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
+    se.add_argument("--defence", default="mismatch", choices=("mismatch", "feature_squeezing", "feinman"),
+                    help="the detector attacked: ours (default) or a baseline, written beside ours in security.json")
     se.add_argument("--n", type=int, default=None, help="test images (default: 500 MNIST, 200 CIFAR-10)")
     se.add_argument("--seed", type=int, default=0)
     se.add_argument("--fpr", type=float, default=0.05, help="the detector's clean false-positive rate (default 0.05)")

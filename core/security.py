@@ -36,6 +36,15 @@ HEADLINE_EPS = {"mnist": 0.3, "cifar10": 8 / 255}
 DEFAULT_N = {"mnist": 500, "cifar10": 200}
 ATTACK_ORDER = ("no_detector",) + ATTACK_NAMES + tuple(a for a in ADAPTIVE_ATTACKS if a != "no_detector")
 COMMAND = "python -m core security --dataset {dataset}"
+DEFENCES = ("mismatch", "feature_squeezing", "feinman")  # the detector attacked: ours, or a baseline beside it
+BLIND = ("no_detector",) + ATTACK_NAMES
+# what a baseline run leaves out, and why
+NOT_RUN = {("cifar10", "feature_squeezing"): "not run: the non-local-means squeezer is OpenCV (BPDA would need one "
+                                              "NLM pass per image and PGD step, hours on 2 CPU cores)"}
+DEFAULT_ATTACKS = {("cifar10", "feature_squeezing"): BLIND}
+NOTE = ("success: model 1 wrong and not flagged at the stated fpr; detected: model 1 wrong but flagged; fooled: "
+        "model 1 wrong (for no_detector, the reference without a detector).  eps50: median smallest undetected L∞ "
+        "budget (for no_detector: smallest fooling budget); null: above the largest budget tried.")
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class SecurityConfig:
     attacks: tuple[str, ...] = ATTACK_ORDER
     data_root: str | None = None
     command: str = ""
+    defence: str = "mismatch"  # or "feature_squeezing" / "feinman": the baselines under the same attacks
 
     def images(self) -> int:
         return self.n or DEFAULT_N[self.dataset]
@@ -63,13 +73,15 @@ class SecurityConfig:
     def cache(self) -> Path:
         from .paths import cache_dir
 
-        return cache_dir() / "security" / self.dataset / f"{self.variant}-seed{self.seed}-n{self.images()}-fpr{self.fpr:g}-steps{self.steps}"
+        name = f"{self.variant}-seed{self.seed}-n{self.images()}-fpr{self.fpr:g}-steps{self.steps}"
+        return cache_dir() / "security" / self.dataset / (name if self.defence == "mismatch" else f"{name}-{self.defence}")
 
 
-def results_path(dataset: str) -> Path:
+def results_path(dataset: str, variant: str = "paper") -> Path:
+    """``security.json`` for the paper's detector, ``security_<variant>.json`` for a hardened variant."""
     from .paths import artifacts_dir
 
-    return artifacts_dir() / "results" / dataset / "security.json"
+    return artifacts_dir() / "results" / dataset / ("security.json" if variant == "paper" else f"security_{variant}.json")
 
 
 def logit(p: float) -> float:
@@ -168,54 +180,36 @@ def convergence(cfg: SecurityConfig, judge: Judge, x: torch.Tensor, y: torch.Ten
             "note": "no_detector counts model 1 fooled (flagged or not); the others count undetected successes"}
 
 
-def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]:
-    """The whole evaluation; attacks already in the cache are not rerun."""
-    from .data import load_split
-    from .detector import load, pair_features
-    from .io import save_with, write_json
-    from .manifest import code_version, register_file
-    from .models import load_surrogate_pair
+def prepare_judge(cfg: SecurityConfig, x_all: torch.Tensor) -> tuple[Judge, Any, tuple, Callable[[float], float]]:
+    """(judge at ``cfg.fpr``, the calibrated detector, the watched pair, threshold of an fpr in judge units)."""
+    from .calibration import test_halves
+    from .detector import load
 
     det = load(cfg.dataset, "all", variant=cfg.variant)
     pair = det.pair()
-    thr = det.threshold(cfg.fpr)
-    judge = judge_for(det, cfg.fpr)
-    x_all, y_all = load_split(cfg.dataset, "test", cfg.data_root)
-    idx = pick_images(cfg, x_all, y_all, pair)
-    x, y = x_all[idx], y_all[idx]
+    if cfg.defence == "mismatch":
+        return judge_for(det, cfg.fpr), det, pair, lambda a: logit(det.threshold(a))
+    from .baseline_judges import baseline_judge
+
+    cal, _ = test_halves(len(x_all))
+    module, base = baseline_judge(cfg.defence, cfg.dataset, pair, x_all[cal], cfg.data_root, cfg.seed)
+    to_judge = (lambda a: base.threshold(a)) if cfg.defence == "feature_squeezing" else (lambda a: logit(base.threshold(a)))
+    return Judge(module, to_judge(cfg.fpr), name=cfg.defence), base, pair, to_judge
+
+
+def summarise(cfg: SecurityConfig, results: dict[str, dict], judge: Judge, clean_scores: np.ndarray,
+              threshold_of: Callable[[float], float], base: Any) -> dict[str, Any]:
+    """Curves, ε50, per-attack facts, headline and operating points of one defence from its per-attack outcomes."""
     grid = np.asarray(cfg.grid())
-    surrogate_of = lambda: load_surrogate_pair(cfg.dataset)  # noqa: E731 - loaded only when needed
-    results: dict[str, dict] = {}
-    names = [a for a in ATTACK_ORDER if a in cfg.attacks]
-    for name in progress(names, desc=f"security {cfg.dataset}", unit="attack") if progress else names:
-        path = cfg.cache() / f"{name}.npz"
-        if not path.exists():
-            r = run_attack(cfg, name, judge, x, y, pair, surrogate_of)
-            save_with(path, lambda p: np.savez(p, **r))
-        with np.load(path) as z:
-            results[name] = {k: z[k] for k in z.files}
-    conv_path = cfg.cache() / "convergence.json"
-    if not conv_path.exists():
-        write_json(conv_path, convergence(cfg, judge, x, y, surrogate_of))
-    from .io import read_json
-
-    conv = read_json(conv_path)
-
-    # operating points: clean held-out half vs the paper's seven attacks (what each point costs and catches)
-    from .calibration import test_halves
-
-    _, held = test_halves(len(x_all))
-    p_clean = det.predict_proba_features(pair_features(*pair, x_all[held]).numpy())
-    op: dict[str, Any] = {"thresholds": {fpr_key(a): det.threshold(a) for a in FPRS},
-                          "clean_fpr_held_out": {fpr_key(a): float((p_clean > det.threshold(a)).mean()) for a in FPRS},
-                          "clean_images": int(len(held)), "detection": {}, "roc": {}}
-    for name in (a for a in ATTACK_NAMES if a in results):
+    op: dict[str, Any] = {"thresholds": {fpr_key(a): float(base.threshold(a)) for a in FPRS},
+                          "clean_fpr_held_out": {fpr_key(a): float((clean_scores > threshold_of(a)).mean()) for a in FPRS},
+                          "clean_images": int(len(clean_scores)), "detection": {}, "roc": {}}
+    for name in (a for a in ATTACK_NAMES if a in results):  # the paper's attacks: the images that fool model 1
         r = results[name]
-        p_adv = 1.0 / (1.0 + np.exp(-r["score"][r["wrong"]].astype(np.float64)))  # the images that fool model 1
-        op["detection"][name] = {fpr_key(a): float((p_adv > det.threshold(a)).mean()) if len(p_adv) else None
+        s_adv = r["score"][r["wrong"]].astype(np.float64)
+        op["detection"][name] = {fpr_key(a): float((s_adv > threshold_of(a)).mean()) if len(s_adv) else None
                                  for a in FPRS}
-        op["roc"][name] = _roc(p_clean, p_adv)
-
+        op["roc"][name] = _roc(clean_scores, s_adv)
     head_j = int(np.argmin(np.abs(grid - HEADLINE_EPS[cfg.dataset])))
     curves, e50, info = {}, {}, {}
     for name, r in results.items():
@@ -235,24 +229,63 @@ def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]
     adaptive = [a for a in results if info[a]["kind"] in ("adaptive", "transfer")]
     head = {a: curves[a]["success"][head_j] for a in results}
     best = max(adaptive, key=lambda a: head[a]) if adaptive else None
-    doc = {"dataset": cfg.dataset, "variant": cfg.variant, "fpr": cfg.fpr, "threshold": thr,
-           "logit_threshold": judge.threshold, "n": int(len(idx)), "seed": cfg.seed, "steps": cfg.steps,
-           "step_size": "eps/10", "restarts": 1, "command": cfg.command or COMMAND.format(dataset=cfg.dataset),
-           "code_version": code_version(), "config": {**asdict(cfg), "attacks": list(cfg.attacks)},
-           "images": {"split": "test", "half": "held_out", "indices": idx.tolist()},
-           "curves": curves, "eps50": e50, "attacks": info,
-           "headline": {"eps": float(grid[head_j]), "success": head, "best_adaptive": best,
-                        "best_success": head.get(best) if best else None,
-                        "joint_pgd_success": head.get("joint_pgd")},
-           "convergence": conv, "operating_points": op,
-           "note": "success: model 1 wrong and not flagged at the stated fpr; detected: model 1 wrong but flagged; "
-                   "fooled: model 1 wrong (for no_detector, the reference without a detector).  eps50: median "
-                   "smallest undetected L∞ budget (for no_detector: smallest fooling budget); null: above the "
-                   "largest budget tried."}
-    path = results_path(cfg.dataset) if cfg.variant == "paper" else results_path(cfg.dataset).with_name(
-        f"security_{cfg.variant}.json")
+    return {"threshold": float(base.threshold(cfg.fpr)), "judge_threshold": judge.threshold,
+            "curves": curves, "eps50": e50, "attacks": info,
+            "headline": {"eps": float(grid[head_j]), "success": head, "best_adaptive": best,
+                         "best_success": head.get(best) if best else None, "joint_pgd_success": head.get("joint_pgd")},
+            "operating_points": op}
+
+
+def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]:
+    """The whole evaluation of ``cfg.defence``; attacks already in the cache are not rerun."""
+    from .calibration import test_halves
+    from .data import load_split
+    from .io import read_json, save_with, write_json
+    from .manifest import code_version, register_file
+    from .models import load_surrogate_pair
+
+    if cfg.defence not in DEFENCES:
+        raise ValueError(f"unknown defence {cfg.defence!r}: choose one of {', '.join(DEFENCES)}")
+    x_all, y_all = load_split(cfg.dataset, "test", cfg.data_root)
+    judge, base, pair, threshold_of = prepare_judge(cfg, x_all)
+    idx = pick_images(cfg, x_all, y_all, pair)
+    x, y = x_all[idx], y_all[idx]
+    surrogate_of = lambda: load_surrogate_pair(cfg.dataset)  # noqa: E731 - loaded only when needed
+    results: dict[str, dict] = {}
+    names = [a for a in ATTACK_ORDER if a in cfg.attacks]
+    for name in progress(names, desc=f"security {cfg.dataset} {cfg.defence}", unit="attack") if progress else names:
+        path = cfg.cache() / f"{name}.npz"
+        if not path.exists():
+            r = run_attack(cfg, name, judge, x, y, pair, surrogate_of)
+            save_with(path, lambda p: np.savez(p, **r))
+        with np.load(path) as z:
+            results[name] = {k: z[k] for k in z.files}
+    _, held = test_halves(len(x_all))
+    clean = judge.scores(x_all[held], y_all[held])[1].numpy().astype(np.float64)  # what each operating point costs
+    section = summarise(cfg, results, judge, clean, threshold_of, base)
+    path = results_path(cfg.dataset, cfg.variant)
+    old = read_json(path) if path.exists() else {}
+    command = cfg.command or COMMAND.format(dataset=cfg.dataset)
+    if cfg.defence != "mismatch":
+        if not old:
+            raise FileNotFoundError(f"run `{COMMAND.format(dataset=cfg.dataset)}` first: the baselines go beside it")
+        section.update({"command": command, "code_version": code_version(), "n": int(len(idx)),
+                        "differentiable": type(judge.module).differentiable,
+                        "not_run": {a: NOT_RUN[(cfg.dataset, cfg.defence)] for a in ATTACK_ORDER
+                                    if a not in cfg.attacks and (cfg.dataset, cfg.defence) in NOT_RUN}})
+        doc = {**old, "baselines": {**old.get("baselines", {}), cfg.defence: section}}
+    else:
+        conv_path = cfg.cache() / "convergence.json"
+        if not conv_path.exists():
+            write_json(conv_path, convergence(cfg, judge, x, y, surrogate_of))
+        doc = {"dataset": cfg.dataset, "variant": cfg.variant, "fpr": cfg.fpr, "n": int(len(idx)), "seed": cfg.seed,
+               "steps": cfg.steps, "step_size": "eps/10", "restarts": 1, "command": command,
+               "code_version": code_version(), "config": {**asdict(cfg), "attacks": list(cfg.attacks)},
+               "images": {"split": "test", "half": "held_out", "indices": idx.tolist()}, **section,
+               "logit_threshold": judge.threshold, "convergence": read_json(conv_path),
+               "note": NOTE, "baselines": old.get("baselines", {})}
     write_json(path, doc)
-    register_file(path, doc["command"])
+    register_file(path, command)
     return doc
 
 
@@ -260,7 +293,7 @@ def read_security(dataset: str, variant: str = "paper") -> dict[str, Any]:
     """The committed security results (``FileNotFoundError`` with the command if missing)."""
     from .io import read_json
 
-    path = results_path(dataset) if variant == "paper" else results_path(dataset).with_name(f"security_{variant}.json")
+    path = results_path(dataset, variant)
     if not path.exists():
         raise FileNotFoundError(f"no security results at {path}; make them with `{COMMAND.format(dataset=dataset)}`")
     return read_json(path)
@@ -286,6 +319,13 @@ def format_security(doc: dict[str, Any]) -> str:
     c = doc["convergence"]
     lines.append(f"convergence at ε={c['eps']:.3g}, {c['n']} images, {c['steps'][0]} → {c['steps'][1]} steps: " +
                  ", ".join(f"{k} {v[0]:.2f}→{v[1]:.2f}" for k, v in c["success"].items()))
+    for name, b in doc.get("baselines", {}).items():
+        lines.append(f"  {name} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}; differentiable: "
+                     f"{b['differentiable']}):")
+        for a, c in b["curves"].items():
+            lines.append(f"    {a:<18}{fmt(b['eps50'][a]):>9}{c['success'][j]:>18.3f}{c['detected'][j]:>10.3f}")
+        for a, why in b.get("not_run", {}).items():
+            lines.append(f"    {a:<18}{why}")
     op = doc["operating_points"]
     lines.append("clean FPR on the held-out half: " + ", ".join(
         f"{k}: {v:.3f}" for k, v in op["clean_fpr_held_out"].items()))

@@ -93,7 +93,7 @@ with c4:
         a.plotly_chart(confusion_figure(cm["matrix"], f"{common.attack_label(tr)} → {common.attack_label(te)}"),
                        key="tr_cm", config={"displayModeBar": False})
         b.markdown(f"Shipped detector trained on **{common.attack_label(tr)}**, applied to all {cm['rows']} rows of the "
-                   f"**{common.attack_label(te)}** detector data (threshold {cm['threshold']:.2f}): accuracy "
+                   f"**{common.attack_label(te)}** detector data ({cm['rule']}): accuracy "
                    f"**{cm['accuracy']:.3f}**.  \n_{cm['note']}._")
 
 st.subheader("Leave one attack out")

@@ -31,16 +31,81 @@ def test_numpy_decision_matches_sklearn() -> None:
     det, f, svc = _fitted()
     np.testing.assert_allclose(det.decision_function_features(f), svc.decision_function(f), rtol=1e-7, atol=1e-9)
     p = det.predict_proba_features(f)
-    assert p.shape == (300,) and ((p >= 0) & (p <= 1)).all()
-    assert (det.predict_features(f) == (p >= 0.5)).all()
+    # Platt: P(attack) = 1 / (1 + exp(-(a * d + b))) with the stored (a, b) = (2.0, 0.1); a flipped sign fails here
+    np.testing.assert_allclose(p, 1.0 / (1.0 + np.exp(-(2.0 * svc.decision_function(f) + 0.1))), rtol=1e-12)
+    assert (det.head.predict(f) == svc.predict(f)).all()  # scikit-learn's shape at the feature level
+    np.testing.assert_allclose(det.head.predict_proba(f)[:, 1], p)
+
+
+def test_mismatch_svm_fit_is_svc_plus_platt_on_out_of_fold_decisions() -> None:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from core.detector import MismatchSVM
+
+    with pytest.raises(NotFittedError):
+        MismatchSVM().decision_function(np.zeros((2, 20)))
+    _, f, svc = _fitted()
+    y = svc.predict(f) ^ (np.arange(len(f)) % 7 == 0)  # labels with some noise
+    head = MismatchSVM(C=10.0, gamma=2.0, cv=3, random_state=0).fit(f, y)
+    ref = SVC(kernel="rbf", C=10.0, gamma=2.0).fit(f, y)
+    np.testing.assert_allclose(head.decision_function(f), ref.decision_function(f), rtol=1e-7, atol=1e-9)
+    oof = np.zeros(len(y))
+    for tr, te in StratifiedKFold(3, shuffle=True, random_state=0).split(f, y):
+        oof[te] = SVC(kernel="rbf", C=10.0, gamma=2.0).fit(f[tr], y[tr]).decision_function(f[te])
+    lr = LogisticRegression(C=1e6).fit(oof[:, None], y)  # an independent Platt fit
+    np.testing.assert_allclose(head.platt_, (lr.coef_[0, 0], lr.intercept_[0]), rtol=1e-6)
+
+
+def test_operating_points_flag_at_most_fpr_of_the_calibration_scores() -> None:
+    det, f, _ = _fitted()
+    with pytest.raises(RuntimeError, match="python -m core calibrate"):
+        det.threshold(0.05)
+    clean = det.predict_proba_features(f)
+    det.calibrate(clean)
+    for fpr in (0.01, 0.05, 0.10, 0.3):
+        flagged = det.predict_features(f, fpr)
+        assert flagged.mean() <= fpr and flagged.mean() >= fpr - 2 / len(f)  # the quantile, no looser
+    assert det.threshold(0.01) >= det.threshold(0.05) >= det.threshold(0.10)
+    with pytest.raises(ValueError, match="false-positive rate"):
+        det.threshold(1.5)
+
+
+def test_shipped_detectors_state_operating_points_that_hold_on_held_out_clean_images() -> None:
+    from core.calibration import read_operating_points
+
+    for ds in ("mnist", "cifar10"):
+        doc = read_operating_points(ds)
+        for name in detector.TRAINED_ON:
+            det = detector.load(ds, name)
+            row = doc["detectors"][name]
+            for key, point in row.items():
+                assert det.threshold(float(key)) == pytest.approx(point["threshold"])
+                assert point["clean_fpr_held_out"] <= float(key) + 0.02  # measured on the other half of the test split
+            assert row["0.05"]["clean_fpr_held_out"] <= 0.07  # the target
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_torch_module_equals_the_shipped_detector_and_passes_gradients(dataset: str) -> None:
+    det = detector.load(dataset)
+    x, _ = samples(dataset)
+    x = x[:40]
+    logit = det.module()(x)
+    assert logit.dtype == torch.float32 and logit.shape == (40,)
+    np.testing.assert_allclose(torch.sigmoid(logit.double()).numpy(), det.predict_proba(x), atol=1e-5)
+    m1, m2 = det.pair()
+    from core.models import load_pair
+
+    assert (m1, m2) == load_pair(dataset)
+    xg = x[:4].clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(det.module()(xg).sum(), xg)
+    assert g.shape == xg.shape and g.abs().sum() > 0
+    assert (det.predict(x) == (det.predict_proba(x) > det.threshold(0.05))).all()
 
 
 def _ship(det: Detector) -> None:
-    from core.manifest import register_file
-    from core.paths import artifacts_dir
-
-    for path in det.save(artifacts_dir() / detector_relpath(det.dataset, det.trained_on)):
-        register_file(path, "test")
+    detector.store(det, "test")
 
 
 def test_load_roundtrip_and_images(isolated) -> None:
@@ -50,7 +115,16 @@ def test_load_roundtrip_and_images(isolated) -> None:
     np.testing.assert_allclose(back.predict_proba_features(f), det.predict_proba_features(f))
     x, _ = samples("mnist")
     p = back.predict_proba(x[:8])
-    assert p.shape == (8,) and back.predict(x[:8]).dtype == bool
+    assert p.shape == (8,)
+    with pytest.raises(RuntimeError, match="operating points"):
+        back.predict(x[:8])
+    det.calibrate(det.predict_proba_features(f))
+    _ship(det)
+    back = detector.load("mnist", "all")
+    np.testing.assert_array_equal(back.clean_scores_, np.sort(det.predict_proba_features(f)))
+    assert back.threshold(0.05) == det.threshold(0.05) and back.predict(x[:8]).dtype == bool
+    with pytest.raises(ValueError, match="variant"):
+        detector.load("mnist", "all", variant="nope")
 
 
 def test_tampered_detector_is_refused(isolated) -> None:

@@ -112,7 +112,7 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
     plain = ({"images_per_s": ips(t["feature_squeezing_without_nlm"]), "ours_vs": ratio("feature_squeezing_without_nlm", "ours")}
              if fs_plain else None)
     return {"dataset": dataset, "images": len(x), "threads": torch.get_num_threads(), "repeats": repeats,
-            "support_vectors": int(len(det.dual_coef)), "feinman_reference": ref_desc, "mc_samples": mc_samples,
+            "support_vectors": int(len(det.head.dual_coef_)), "feinman_reference": ref_desc, "mc_samples": mc_samples,
             "seconds": {**t, "feinman": t_fe_full},
             "images_per_s": {"ours": ips(t["ours"]), "feature_squeezing": ips(t["feature_squeezing"]),
                              "feinman": ips(t_fe_full), "feinman_head_only": ips(t["feinman_head_only"])},

@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from ..io import write_json
+from ..operating_point import Calibrated
 from .config import PipelineConfig, stamp
 from .datasets import load_chunks, load_detector_data
 from .svm import oof_path, scores
@@ -36,6 +37,7 @@ SQUEEZE_BITS = {"mnist": 1, "cifar10": 5}
 # Xu et al.'s non-local-means squeezer "13-3-2": search window 13, patch 3, filter strength 2 (CIFAR-10 only)
 NON_LOCAL_MEANS = {"mnist": None, "cifar10": (13, 3, 2)}
 KDE_BANDWIDTH = {"mnist": 1.20, "cifar10": 0.26}
+TABLE4_FPR = 0.05  # FS and Feinman flag at 5 % false positives on the clean rows of the other half (Table IV)
 
 
 def bit_depth(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -71,24 +73,19 @@ def _softmax(model: nn.Module, x: torch.Tensor, bs: int = 1000) -> torch.Tensor:
     return torch.cat([torch.softmax(model(x[i : i + bs]), 1) for i in range(0, len(x), bs)])
 
 
-def threshold_at_fpr(clean_scores: np.ndarray, fpr: float = 0.05) -> float:
-    return float(np.quantile(clean_scores, 1.0 - fpr))
-
-
 @dataclass
-class FeatureSqueezing:
-    """Xu et al.'s detector on one model; ``fit`` sets the threshold at ``fpr`` on clean images."""
+class FeatureSqueezing(Calibrated):
+    """Xu et al.'s detector on one model; ``fit`` sets its operating points from clean images' scores."""
 
     model: nn.Module
     bits: int
     nlm: tuple[int, int, float] | None = None  # (search window, patch, strength); None: no third squeezer
-    fpr: float = 0.05
-    threshold: float = float("inf")
+    clean_scores_: np.ndarray | None = None
 
     @classmethod
-    def for_dataset(cls, model: nn.Module, dataset: str, fpr: float = 0.05) -> "FeatureSqueezing":
+    def for_dataset(cls, model: nn.Module, dataset: str) -> "FeatureSqueezing":
         """The authors' squeezers for ``dataset``."""
-        return cls(model, SQUEEZE_BITS[dataset], NON_LOCAL_MEANS[dataset], fpr)
+        return cls(model, SQUEEZE_BITS[dataset], NON_LOCAL_MEANS[dataset])
 
     def squeezers(self) -> list[Callable[[torch.Tensor], torch.Tensor]]:
         sq = [lambda z: bit_depth(z, self.bits), median_2x2]
@@ -102,11 +99,8 @@ class FeatureSqueezing:
         return torch.stack(d).max(0).values.numpy()
 
     def fit(self, x_clean: torch.Tensor) -> "FeatureSqueezing":
-        self.threshold = threshold_at_fpr(self.score(x_clean), self.fpr)
+        self.calibrate(self.score(x_clean))
         return self
-
-    def predict(self, x: torch.Tensor) -> np.ndarray:
-        return self.score(x) > self.threshold
 
 
 def last_linear(model: nn.Module) -> nn.Linear:
@@ -178,16 +172,15 @@ def mc_uncertainty(model: nn.Module, x: torch.Tensor, samples: int, seed: int, b
 
 
 @dataclass
-class Feinman:
+class Feinman(Calibrated):
     """KDE + Bayesian uncertainty combined by logistic regression (Feinman et al. 2017)."""
 
     model: nn.Module
     bandwidth: float
     samples: int = 50
     seed: int = 0
-    fpr: float = 0.05
     ref: dict = field(default_factory=dict)
-    threshold: float = 0.5
+    clean_scores_: np.ndarray | None = None
     head_only: bool = True  # MC passes through the dropout head only (same scores; see ``mc_uncertainty``)
 
     def fit_reference(self, x: torch.Tensor, y: torch.Tensor) -> "Feinman":
@@ -211,7 +204,7 @@ class Feinman:
         r = self.raw(x)
         self.mu, self.sd = r.mean(0), r.std(0) + 1e-12
         self.lr = LogisticRegression().fit((r - self.mu) / self.sd, label)
-        self.threshold = threshold_at_fpr(self.score_raw(r[label == 0]), self.fpr)
+        self.calibrate(self.score_raw(r[label == 0]))
         return self
 
     def score_raw(self, r: np.ndarray) -> np.ndarray:
@@ -219,9 +212,6 @@ class Feinman:
 
     def score(self, x: torch.Tensor) -> np.ndarray:
         return self.score_raw(self.raw(x))
-
-    def predict(self, x: torch.Tensor) -> np.ndarray:
-        return self.score(x) > self.threshold
 
 
 def images(cfg: PipelineConfig, attack: str, rows: np.ndarray, x_train: np.ndarray, chunks: dict) -> torch.Tensor:
@@ -282,8 +272,8 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
         with np.load(oof_path(cfg, attack)) as z:
             ours = z["decision"][te]
         table[attack] = {
-            "feature_squeezing": rates(fs_score > fs.threshold, y[te], fs_score, target),
-            "feinman": rates(fe_score > fe.threshold, y[te], fe_score, target),
+            "feature_squeezing": rates(fs_score > fs.threshold(TABLE4_FPR), y[te], fs_score, target),
+            "feinman": rates(fe_score > fe.threshold(TABLE4_FPR), y[te], fe_score, target),
             "ours": rates(ours > 0, y[te], ours, target),
             "rows": {"train": int(len(tr)), "test": int(len(te)), "test_attacks": int(y[te].sum())},
         }

@@ -135,10 +135,24 @@ def embeddings(dataset: str) -> str:
     return "\n".join(lines)
 
 
+def security(dataset: str) -> str:
+    """Operating points and the security evaluation (``python -m core calibrate`` / ``security``)."""
+    from ..calibration import format_operating_points, read_operating_points
+    from ..security import format_security, read_security
+
+    out = []
+    for read, fmt in ((read_operating_points, format_operating_points), (read_security, format_security)):
+        try:
+            out.append("\n" + fmt(read(dataset)))
+        except FileNotFoundError as e:
+            out.append(f"\n  {e}")
+    return "".join(out)
+
+
 def report(datasets: Sequence[str]) -> str:
     parts = []
     for d in datasets:
-        body = [t for t in (table2(d), table3(d), transfer(d), loao(d), table4(d), embeddings(d)) if t]
+        body = [t for t in (table2(d), table3(d), transfer(d), loao(d), table4(d), embeddings(d), security(d)) if t]
         parts.append(f"==== {d} ====" + ("".join(body) if body else
                      f"\n  no results yet: run `python -m core pipeline --dataset {d}`"))
     return "\n".join(parts)

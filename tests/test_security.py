@@ -1,0 +1,83 @@
+"""``python -m core security``: the schema of security.json, the committed results' honesty checks, resume."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import ATTACK_NAMES
+from core.attacks.adaptive import ADAPTIVE_ATTACKS
+from core.security import ATTACK_ORDER, DEFAULT_N, GRIDS, HEADLINE_EPS, read_security
+
+TOP_KEYS = {"dataset", "variant", "fpr", "threshold", "n", "curves", "eps50", "attacks", "headline", "convergence",
+            "operating_points", "command", "code_version", "seed", "steps", "images"}
+
+
+def check_schema(doc: dict, dataset: str, attacks=ATTACK_ORDER) -> None:
+    assert TOP_KEYS <= set(doc) and doc["dataset"] == dataset
+    grid = list(np.round(GRIDS[dataset], 6))
+    assert set(doc["curves"]) == set(attacks) == set(doc["eps50"]) == set(doc["attacks"])
+    for name, c in doc["curves"].items():
+        assert c["eps"] == grid
+        for k in ("success", "detected", "fooled"):
+            assert len(c[k]) == len(grid) and all(0.0 <= v <= 1.0 for v in c[k])
+        s, f = np.array(c["success"]), np.array(c["fooled"])
+        assert (np.diff(s) >= -1e-12).all(), f"{name}: success must not fall as the budget grows"
+        assert (s <= f + 1e-12).all()
+        e50 = doc["eps50"][name]
+        if name != "no_detector":  # the median smallest undetected budget lies where success crosses one half
+            reach = [e for e, v in zip(grid, s) if v >= 0.5]
+            if e50 is None:
+                assert s[-1] <= 0.5
+            else:
+                assert reach and reach[0] >= e50 - 1e-9 or s[-1] >= 0.5
+        assert doc["attacks"][name]["verified"] == 1.0, f"{name}: a claimed success failed the fresh check"
+    op = doc["operating_points"]
+    assert set(op["thresholds"]) == {"0.01", "0.05", "0.1"} and op["thresholds"]["0.05"] == pytest.approx(doc["threshold"])
+    for name in (a for a in ATTACK_NAMES if a in attacks):
+        roc = op["roc"][name]
+        assert len(roc["fpr"]) == len(roc["tpr"]) and (np.diff(roc["tpr"]) >= -1e-9).all()
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_committed_security_results_meet_the_targets(dataset: str) -> None:
+    doc = read_security(dataset)
+    check_schema(doc, dataset)
+    assert doc["n"] >= DEFAULT_N[dataset] and doc["fpr"] == 0.05 and doc["steps"] >= 100
+    assert doc["headline"]["eps"] == pytest.approx(HEADLINE_EPS[dataset])
+    assert doc["operating_points"]["clean_fpr_held_out"]["0.05"] <= 0.07
+    # the strongest adaptive attack is at least as strong as a plain joint PGD at the headline budget
+    h = doc["headline"]["success"]
+    assert max(h[a] for a in ADAPTIVE_ATTACKS if a != "no_detector") >= h["joint_pgd"]
+    assert doc["convergence"]["steps"] == [100, 1000] and doc["convergence"]["n"] == 100
+
+
+def test_run_writes_the_schema_and_resumes_without_rerunning(isolated, monkeypatch) -> None:
+    import core.security as S
+    from core.data import samples
+
+    x, y = samples("mnist")  # the shipped samples stand in for the test split
+    monkeypatch.setattr("core.data.load_split", lambda *a, **k: (x, y))
+    attacks = ("no_detector", "fgsm", "joint_pgd", "s_pgd")
+    cfg = S.SecurityConfig("mnist", n=12, steps=5, long_steps=8, long_n=6, attacks=attacks)
+    doc = S.run(cfg)
+    check_schema(doc, "mnist", attacks)
+    assert doc["n"] == 12 and doc["convergence"]["steps"] == [5, 8]
+    assert S.read_security("mnist")["curves"] == doc["curves"]
+    from core.calibration import test_halves
+
+    assert set(doc["images"]["indices"]) <= set(test_halves(len(x))[1].tolist())  # never the calibration half
+
+    def boom(*a, **k):
+        raise AssertionError("a cached attack was run again")
+
+    monkeypatch.setattr(S, "run_attack", boom)
+    again = S.run(cfg)
+    assert again["curves"] == doc["curves"]
+
+
+def test_cli_refuses_bad_options(capsys) -> None:
+    from core.cli import main
+
+    assert main(["security", "--dataset", "mnist", "--attacks", "fgsm,cw"]) == 2
+    assert "unknown attack" in capsys.readouterr().err
+    assert main(["security", "--dataset", "mnist", "--n", "0"]) == 2
