@@ -1,6 +1,7 @@
 """Mismatch Lab dashboard: ``streamlit run app.py`` (or ``make app``).
 
-The entry point only sets up navigation and the shared sidebar (the dataset);
+The entry point only sets up navigation and the shared sidebar (the dataset and the detectors' operating point,
+the clean false-positive rate every verdict in the app is given at);
 each page lives in ``pages/`` (the product's fixed layout) and calls the engine in ``core``.
 
 A ``pages/`` folder beside the main script makes Streamlit 1.67 run the *first* script run in its v1
@@ -21,7 +22,8 @@ if str(ROOT) not in sys.path:  # pages import ``core`` and ``pages.common``
 import streamlit as st  # noqa: E402
 
 from core import DATASETS  # noqa: E402
-from pages.common import leave_v1_multipage_mode  # noqa: E402
+from core.operating_point import DEFAULT_FPR, FPRS  # noqa: E402
+from pages.common import FPR_KEY, fpr_label, leave_v1_multipage_mode  # noqa: E402
 
 leave_v1_multipage_mode()  # see the docstring
 
@@ -34,6 +36,7 @@ PAGES = [
     st.Page(str(ROOT / "pages" / "transfer.py"), title="Transfer matrices", icon="🧮", url_path="transfer"),
     st.Page(str(ROOT / "pages" / "embeddings.py"), title="Embeddings", icon="🗺️", url_path="embeddings"),
     st.Page(str(ROOT / "pages" / "results.py"), title="Results vs paper", icon="📊", url_path="results"),
+    st.Page(str(ROOT / "pages" / "security.py"), title="Security", icon="🔐", url_path="security"),
 ]
 
 with st.sidebar:
@@ -41,5 +44,8 @@ with st.sidebar:
     st.caption("Detecting adversarial examples from the disagreement of two independently trained models "
                "(Monteiro et al., *Bi-model Decision Mismatch*).")
     st.selectbox("Dataset", DATASETS, key="dataset", format_func={"mnist": "MNIST", "cifar10": "CIFAR-10"}.get)
+    st.selectbox("Operating point", FPRS, index=FPRS.index(DEFAULT_FPR), key=FPR_KEY, format_func=fpr_label,
+                 help="The detectors flag an image when P(attack) is above the threshold that flags this share of "
+                      "clean test images they never saw.  Fewer false alarms means more attacks let through.")
 
 st.navigation(PAGES).run()

@@ -5,7 +5,15 @@ every step the engine yields becomes a :class:`Step` holding the perturbed
 image, both models' softmax (in the fixed order model 1, model 2, whichever
 is attacked), the detector's probability of attack and whether the attacked
 model is fooled.  The run stops at the first fooling step (the engine's budget
-search does too).  ``to_json`` / ``from_json`` and :func:`core.images.to_png`
+search does too).  The detector judges at an operating point: it flags when
+P(attack) > ``detector.threshold(fpr)``, the threshold with clean false-positive
+rate ``fpr``.
+
+The adaptive attacks of ``core.attacks.adaptive`` (they know both models and the
+detector) play ``search_steps`` instead: model 1 is always the attacked model, one
+step per L∞ budget of ``core.security.GRIDS``, each with the engine's outcome
+(model 1 right / fooled but caught / fooled and not flagged); the run stops at the
+first undetected success.  ``to_json`` / ``from_json`` and :func:`core.images.to_png`
 give the downloads.  Nothing here imports Streamlit.
 """
 from __future__ import annotations
@@ -21,8 +29,44 @@ import numpy as np
 import torch
 
 from .data import CLASSES
+from .operating_point import DEFAULT_FPR
+from .scan import fpr_words
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: operating point (fpr), adaptive attacks, per-step outcome; version 1 files still load
+RIGHT, CAUGHT, EVADED = 0, 1, 2  # per-step outcome of an adaptive run (as in core.attacks.adaptive)
+OUTCOME_NAMES = {RIGHT: "model 1 right", CAUGHT: "caught", EVADED: "evaded"}
+ADAPTIVE_BUDGET_NAME = "ε (L∞)"
+
+
+def adaptive_attacks() -> tuple[str, ...]:
+    """The detector-aware attacks the lab offers after the paper's seven (``()`` while the engine lacks them)."""
+    try:
+        from .attacks.adaptive import ADAPTIVE_ATTACKS
+    except ImportError:
+        return ()
+    return tuple(ADAPTIVE_ATTACKS)
+
+
+def is_adaptive(attack: str) -> bool:
+    """Whether ``attack`` is one of the detector-aware attacks (played with ``search_steps``, on model 1)."""
+    return attack in adaptive_attacks()
+
+
+def attack_choice_label(attack: str, paper_specs: Any = None) -> str:
+    """What the attack selector shows: the paper's label, or e.g. "Joint PGD (adaptive)" / "PGD, no detector
+    (reference)" for the detector-aware attacks (labels from ``ADAPTIVE_SPECS``)."""
+    if is_adaptive(attack):
+        from .attacks.adaptive import ADAPTIVE_SPECS
+
+        spec = ADAPTIVE_SPECS[attack]
+        tag = "adaptive" if spec.adaptive else "reference"
+        return f"{spec.label[:-1]}, {tag})" if spec.label.endswith(")") else f"{spec.label} ({tag})"
+    spec = (paper_specs or {}).get(attack) if hasattr(paper_specs or {}, "get") else None
+    if spec is not None and getattr(spec, "label", None):
+        return spec.label
+    from .results import ATTACK_LABELS
+
+    return ATTACK_LABELS.get(attack, attack)
 
 
 def choose_model(choice: str | int, seed: int | None = None) -> int:
@@ -64,7 +108,8 @@ def softmax_pair(m1: torch.nn.Module, m2: torch.nn.Module, x: torch.Tensor) -> t
 def distortion(x0: np.ndarray | torch.Tensor, x: np.ndarray | torch.Tensor) -> dict[str, float]:
     """MSE, L2 and L-infinity of ``x - x0`` in pixel space ([0,1])."""
     d = np.asarray(x, np.float64) - np.asarray(x0, np.float64)
-    return {"mse": float((d**2).mean()), "l2": float(np.sqrt((d**2).sum())), "linf": float(np.abs(d).max()) if d.size else 0.0}
+    return {"mse": float((d**2).mean()), "l2": float(np.sqrt((d**2).sum())),
+            "linf": float(np.abs(d).max()) if d.size else 0.0}
 
 
 def amplified(x0: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -84,29 +129,47 @@ class Step:
     fooled: bool  # the attacked model's prediction differs from the label
     p_attack: float | None  # the universal detector's P(attack), None without a detector
     seconds: float = 0.0  # engine time for this step (attack + detector)
+    outcome: int | None = None  # adaptive runs: RIGHT / CAUGHT / EVADED as the engine judged it; None otherwise
 
     def to_dict(self, with_image: bool = True) -> dict[str, Any]:
         d = {"index": self.index, "budget": self.budget, "fooled": self.fooled, "p_attack": self.p_attack,
+             "outcome": self.outcome, "outcome_name": OUTCOME_NAMES.get(self.outcome),
              "pred_1": int(np.argmax(self.probs_1)), "pred_2": int(np.argmax(self.probs_2)),
-             "probs_1": [round(float(p), 6) for p in self.probs_1], "probs_2": [round(float(p), 6) for p in self.probs_2],
+             "probs_1": [round(float(p), 6) for p in self.probs_1],
+             "probs_2": [round(float(p), 6) for p in self.probs_2],
              "seconds": round(self.seconds, 4)}
         if with_image:
             d["x_float32_b64"] = base64.b64encode(np.ascontiguousarray(self.x, np.float32).tobytes()).decode()
         return d
 
 
+def step_outcome_text(step: Step) -> str:
+    """A step's outcome in words (adaptive runs: the engine's verdict; paper runs: fooled or not yet)."""
+    if step.outcome is None:
+        return "🟥 **model fooled**" if step.fooled else "⬜ not fooled yet"
+    if step.outcome == EVADED:
+        return "🟥 **evaded**: model 1 fooled, the detector stays silent"
+    if step.outcome == CAUGHT:
+        if step.fooled:
+            return "🟧 **caught**: model 1 fooled, but the detector flags the image"
+        # core.attacks.adaptive.pgd hands back the clean image when every fooling iterate was flagged
+        return ("🟧 **caught**: PGD fooled model 1 at this budget, but every fooling step was flagged "
+                "(shown: the clean image, which the engine returns for a caught budget)")
+    return "⬜ model 1 still right"
+
+
 @dataclass
 class AttackRun:
-    """A budget search on one image, recorded step by step."""
+    """A budget search on one image, recorded step by step, judged at the operating point ``fpr``."""
 
     dataset: str
     attack: str
-    attacked: int  # 1 or 2
+    attacked: int  # 1 or 2 (always 1 for the adaptive attacks)
     label: int
     x0: np.ndarray  # [C,H,W] float32, the clean image
     source: str = ""  # e.g. "sample 17", "upload digit.png"
     seed: int = 0
-    threshold: float = 0.5
+    threshold: float | None = None  # the detector's P(attack) threshold at ``fpr`` (None: no verdict possible)
     budget_name: str = "budget"
     clean_probs_1: np.ndarray | None = None
     clean_probs_2: np.ndarray | None = None
@@ -114,10 +177,26 @@ class AttackRun:
     steps: list[Step] = field(default_factory=list)
     label_source: str = "ground truth"
     png_pred: int | None = None  # the attacked model's prediction on the final image rounded to 8 bits
+    fpr: float | None = DEFAULT_FPR  # the operating point (None: a version-1 file, judged at a bare threshold)
+    pgd_steps: int = 100  # adaptive runs: PGD steps per budget
+    detector_note: str = ""  # why the detector gave no verdict (e.g. no operating points)
+
+    @property
+    def adaptive(self) -> bool:
+        return is_adaptive(self.attack)
 
     # -- running -----------------------------------------------------------------------------------
-    def play(self, m1: torch.nn.Module, m2: torch.nn.Module, detector: Any = None, max_steps: int | None = None) -> Iterator[Step]:
-        """Run the budget search, yielding (and recording) each step; stops at the first fooling step."""
+    def play(self, m1: torch.nn.Module, m2: torch.nn.Module, detector: Any = None, max_steps: int | None = None,
+             surrogate: tuple[torch.nn.Module, torch.nn.Module] | None = None) -> Iterator[Step]:
+        """Run the budget search, yielding (and recording) each step; stops at the first success.
+
+        Paper attacks stop at the first step that fools the attacked model; adaptive attacks (which need
+        ``detector``, and ``surrogate`` for ``transfer``) at the first budget where model 1 is fooled and the
+        detector does not flag the image at ``fpr``.
+        """
+        if self.adaptive:
+            yield from self._play_adaptive(m1, m2, detector, max_steps, surrogate)
+            return
         from .attacks import ATTACK_SPECS, budget_search_steps
 
         spec = ATTACK_SPECS.get(self.attack) if hasattr(ATTACK_SPECS, "get") else None
@@ -125,9 +204,9 @@ class AttackRun:
         x = torch.from_numpy(np.ascontiguousarray(self.x0, np.float32))[None]
         y = torch.tensor([self.label], dtype=torch.int64)
         self.clean_probs_1, self.clean_probs_2 = softmax_pair(m1, m2, x)
+        self._set_threshold(detector)
         if detector is not None:
-            self.threshold = float(getattr(detector, "threshold", 0.5))
-            self.clean_p_attack = float(detector.predict_proba_features(np.concatenate([self.clean_probs_1, self.clean_probs_2])[None])[0])
+            self.clean_p_attack = self._p_attack(detector, self.clean_probs_1, self.clean_probs_2)
         attacked, other = (m1, m2) if self.attacked == 1 else (m2, m1)
         self.steps = []
         t = time.perf_counter()
@@ -137,17 +216,85 @@ class AttackRun:
             po = (torch.softmax(other(xs), 1)[0].double().numpy() if getattr(s, "probs_other", None) is None
                   else np.asarray(torch.as_tensor(s.probs_other).detach().reshape(-1).double().numpy()))
             p1, p2 = (pa, po) if self.attacked == 1 else (po, pa)
-            p_attack = None
-            if detector is not None:
-                p_attack = float(detector.predict_proba_features(np.concatenate([p1, p2])[None])[0])
-            step = Step(int(s.index), float(s.budget), xs[0].numpy().astype(np.float32), p1, p2, bool(s.fooled), p_attack,
-                        time.perf_counter() - t)
+            p_attack = None if detector is None else self._p_attack(detector, p1, p2)
+            step = Step(int(s.index), float(s.budget), xs[0].numpy().astype(np.float32), p1, p2, bool(s.fooled),
+                        p_attack, time.perf_counter() - t)
             self.steps.append(step)
             yield step
             t = time.perf_counter()
             if step.fooled or (max_steps is not None and len(self.steps) >= max_steps):
                 break
-        if self.steps:  # does the 8-bit PNG download still fool the attacked model?
+        self._check_png(attacked)
+
+    def _play_adaptive(self, m1: torch.nn.Module, m2: torch.nn.Module, detector: Any, max_steps: int | None,
+                       surrogate: tuple[torch.nn.Module, torch.nn.Module] | None) -> Iterator[Step]:
+        """``search_steps`` against ``judge_for(detector, fpr)`` on model 1, one step per budget of the grid."""
+        from .attacks.adaptive import get_adaptive, search_steps
+        from .security import GRIDS, judge_for
+
+        if detector is None:
+            raise ValueError(f"the adaptive attack {self.attack!r} attacks the detector, and none is loaded")
+        if self.fpr is None:
+            raise ValueError("an adaptive run needs an operating point (fpr)")
+        if self.attacked != 1:
+            raise ValueError("adaptive attacks attack model 1 (the model whose answer the user gets)")
+        attack = get_adaptive(self.attack, surrogate if self.attack == "transfer" else None)
+        self.threshold = float(detector.threshold(self.fpr))  # RuntimeError without operating points
+        judge = judge_for(detector, self.fpr)
+        self.budget_name = ADAPTIVE_BUDGET_NAME
+        x = torch.from_numpy(np.ascontiguousarray(self.x0, np.float32))[None]
+        y = torch.tensor([self.label], dtype=torch.int64)
+        t = time.perf_counter()
+        self.clean_probs_1, self.clean_probs_2 = softmax_pair(m1, m2, x)
+        self.clean_p_attack = self._p_attack(detector, self.clean_probs_1, self.clean_probs_2)
+        first = self._adaptive_step(0, 0.0, x, None, m1, m2, detector, time.perf_counter() - t)
+        self.steps = [first]
+        yield first
+        if first.outcome == EVADED or (first.fooled and attack.stop_on_fooled):  # already wrong on the clean image
+            self._check_png(m1)
+            return
+        t = time.perf_counter()
+        for k, (eps, x_adv, outcome) in enumerate(search_steps(attack, judge, x, y, GRIDS[self.dataset],
+                                                               steps=self.pgd_steps, seed=self.seed), start=1):
+            step = self._adaptive_step(k, eps, x_adv, int(outcome), m1, m2, detector, time.perf_counter() - t)
+            self.steps.append(step)
+            yield step
+            t = time.perf_counter()
+            if max_steps is not None and len(self.steps) >= max_steps:
+                break
+        self._check_png(m1)
+
+    def _adaptive_step(self, index: int, eps: float, x_adv: torch.Tensor, outcome: int | None, m1: torch.nn.Module,
+                       m2: torch.nn.Module, detector: Any, seconds: float) -> Step:
+        """One recorded budget: the image, both softmax vectors and P(attack) from a fresh pass over that image.
+
+        ``outcome`` is the engine's (``None`` for the clean image, where it is read off the fresh pass).
+        """
+        xs = x_adv.detach().reshape(1, *self.x0.shape).float()
+        p1, p2 = softmax_pair(m1, m2, xs)
+        p_attack = self._p_attack(detector, p1, p2)
+        fooled = int(np.argmax(p1)) != self.label
+        if outcome is None:
+            outcome = RIGHT if not fooled else CAUGHT if p_attack > self.threshold else EVADED
+        return Step(index, float(eps), xs[0].numpy().astype(np.float32), p1, p2, fooled, p_attack, seconds, outcome)
+
+    def _set_threshold(self, detector: Any) -> None:
+        """The detector's threshold at ``fpr``; a detector without operating points scores but gives no verdict."""
+        self.threshold, self.detector_note = None, ""
+        if detector is None:
+            return
+        try:
+            self.threshold = float(detector.threshold(self.fpr if self.fpr is not None else DEFAULT_FPR))
+        except RuntimeError as e:
+            self.detector_note = str(e)
+
+    @staticmethod
+    def _p_attack(detector: Any, p1: np.ndarray, p2: np.ndarray) -> float:
+        return float(detector.predict_proba_features(np.concatenate([p1, p2])[None])[0])
+
+    def _check_png(self, attacked: torch.nn.Module) -> None:
+        """Does the 8-bit PNG download still fool the attacked model?"""
+        if self.steps:
             from .images import quantise
 
             with torch.no_grad():
@@ -161,25 +308,59 @@ class AttackRun:
 
     @property
     def fooled(self) -> bool:
-        return bool(self.final and self.final.fooled)
+        """The attacked model is wrong on the final image (adaptive runs: as the engine judged it)."""
+        f = self.final
+        if f is not None and f.outcome is not None:
+            return f.outcome != RIGHT
+        return bool(f and f.fooled)
 
     @property
     def caught(self) -> bool | None:
+        """The detector flags the final image at the operating point (``None``: no detector or no threshold)."""
         f = self.final
-        return None if f is None or f.p_attack is None else f.p_attack >= self.threshold
+        if f is not None and f.outcome is not None:
+            return f.outcome == CAUGHT
+        return None if f is None or f.p_attack is None or self.threshold is None else f.p_attack > self.threshold
+
+    def operating_point(self) -> str:
+        """The operating point in words: "5 % clean false positives" (or the bare threshold of an old file)."""
+        if self.fpr is not None:
+            return fpr_words(self.fpr)
+        return "a bare P(attack) threshold" + ("" if self.threshold is None else f" of {self.threshold:.2f}") + \
+            " (a run saved before operating points)"
 
     def verdict(self) -> str:
-        """A one-line outcome for the user."""
+        """A one-line outcome for the user, naming the operating point the detector judged at."""
         if self.final is None:
             return "not run"
+        at = f"at {self.operating_point()}"
+        if self.adaptive:
+            return self._adaptive_verdict(at)
         if not self.fooled:
             return f"the attack did not fool model {self.attacked} within its budget range"
         if len(self.steps) == 1 and self.final.budget == 0:
             return f"model {self.attacked} already misclassifies the clean image: no perturbation needed"
-        if self.caught is None:
+        if self.final.p_attack is None:
             return f"model {self.attacked} fooled; no detector shipped to judge it"
-        return ("caught: the detector flags the adversarial image" if self.caught
-                else "missed: the detector takes the adversarial image for clean")
+        if self.caught is None:
+            return (f"model {self.attacked} fooled; the detector has no operating point to judge it "
+                    f"({self.detector_note})")
+        return (f"caught: the detector flags the adversarial image {at}" if self.caught
+                else f"missed: the detector takes the adversarial image for clean {at}")
+
+    def _adaptive_verdict(self, at: str) -> str:
+        f = self.final
+        eps = f"ε = {f.budget:.4g}"
+        if len(self.steps) == 1 and f.budget == 0 and f.outcome != RIGHT:
+            return "model 1 already misclassifies the clean image: no perturbation needed"
+        if f.outcome == EVADED:
+            return (f"evaded: model 1 fooled and the detector takes the image for clean {at} ({eps}) — "
+                    "this attacker beats the detector")
+        if f.outcome == CAUGHT:
+            if self.attack == "no_detector":
+                return f"caught: PGD, blind to the detector, fools model 1 at {eps}, but the detector flags it {at}"
+            return f"caught: model 1 was fooled, but the detector flagged every fooling image {at} up to {eps}"
+        return f"the attack did not fool model 1 without detection up to {eps} (the largest budget)"
 
     def metrics(self) -> dict[str, Any]:
         f = self.final
@@ -193,17 +374,22 @@ class AttackRun:
 
     def to_dict(self) -> dict[str, Any]:
         enc = lambda a: base64.b64encode(np.ascontiguousarray(a, np.float32).tobytes()).decode()  # noqa: E731
+        rnd = lambda p: None if p is None else [round(float(v), 6) for v in p]  # noqa: E731
         return {
             "format": "mismatch-lab attack run", "version": FORMAT_VERSION,
-            "dataset": self.dataset, "attack": self.attack, "budget_name": self.budget_name, "attacked_model": self.attacked,
-            "seed": self.seed, "label": self.label, "label_name": self.classes()[self.label], "label_source": self.label_source,
-            "source": self.source, "shape": list(self.x0.shape), "detector_threshold": self.threshold,
-            "clean": {"probs_1": None if self.clean_probs_1 is None else [round(float(p), 6) for p in self.clean_probs_1],
-                      "probs_2": None if self.clean_probs_2 is None else [round(float(p), 6) for p in self.clean_probs_2],
+            "dataset": self.dataset, "attack": self.attack, "adaptive": self.adaptive, "budget_name": self.budget_name,
+            "attacked_model": self.attacked, "seed": self.seed, "label": self.label,
+            "label_name": self.classes()[self.label], "label_source": self.label_source,
+            "source": self.source, "shape": list(self.x0.shape), "fpr": self.fpr,
+            "operating_point": self.operating_point(), "detector_threshold": self.threshold,
+            "pgd_steps": self.pgd_steps if self.adaptive else None,
+            "clean": {"probs_1": rnd(self.clean_probs_1), "probs_2": rnd(self.clean_probs_2),
                       "p_attack": self.clean_p_attack, "x_float32_b64": enc(self.x0)},
             "verdict": self.verdict(), "metrics": self.metrics(),
             "steps": [s.to_dict() for s in self.steps],
-            "note": "images are float32 [C,H,W] in [0,1], little-endian, base64 (exact values; the PNG rounds to 8 bits)",
+            "note": "images are float32 [C,H,W] in [0,1], little-endian, base64 (exact values; the PNG rounds to "
+                    "8 bits); the detector flags when P(attack) > detector_threshold, its threshold at clean "
+                    "false-positive rate fpr",
         }
 
     def to_json(self) -> str:
@@ -211,16 +397,23 @@ class AttackRun:
 
     @classmethod
     def from_json(cls, text: str) -> "AttackRun":
+        """A run back from ``to_json`` (version 2) or from a version-1 file (no operating point: ``fpr`` None)."""
         d = json.loads(text)
         if d.get("format") != "mismatch-lab attack run":
             raise ValueError("not a Mismatch Lab attack-run JSON file")
         shape = tuple(d["shape"])
         dec = lambda s: np.frombuffer(base64.b64decode(s), np.float32).reshape(shape).copy()  # noqa: E731
         c = d["clean"]
-        run = cls(d["dataset"], d["attack"], d["attacked_model"], d["label"], dec(c["x_float32_b64"]), d.get("source", ""),
-                  d.get("seed", 0), d.get("detector_threshold", 0.5), d.get("budget_name", "budget"),
-                  None if c["probs_1"] is None else np.array(c["probs_1"]), None if c["probs_2"] is None else np.array(c["probs_2"]),
-                  c.get("p_attack"), label_source=d.get("label_source", "ground truth"))
-        run.steps = [Step(s["index"], s["budget"], dec(s["x_float32_b64"]), np.array(s["probs_1"]), np.array(s["probs_2"]),
-                          s["fooled"], s["p_attack"], s.get("seconds", 0.0)) for s in d["steps"]]
+        old = int(d.get("version", 1)) < 2
+        run = cls(d["dataset"], d["attack"], d["attacked_model"], d["label"], dec(c["x_float32_b64"]),
+                  source=d.get("source", ""), seed=d.get("seed", 0),
+                  threshold=d.get("detector_threshold", 0.5 if old else None),
+                  budget_name=d.get("budget_name", "budget"),
+                  clean_probs_1=None if c["probs_1"] is None else np.array(c["probs_1"]),
+                  clean_probs_2=None if c["probs_2"] is None else np.array(c["probs_2"]),
+                  clean_p_attack=c.get("p_attack"), label_source=d.get("label_source", "ground truth"),
+                  fpr=None if old else d.get("fpr"), pgd_steps=d.get("pgd_steps") or 100)
+        run.steps = [Step(s["index"], s["budget"], dec(s["x_float32_b64"]), np.array(s["probs_1"]),
+                          np.array(s["probs_2"]), s["fooled"], s["p_attack"], s.get("seconds", 0.0), s.get("outcome"))
+                     for s in d["steps"]]
         return run

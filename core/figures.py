@@ -74,8 +74,10 @@ def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], 
 
     def traces(s: Any) -> list[Any]:
         return [_image_trace(s.x), _image_trace(amplified(x0, s.x)),
-                go.Bar(x=list(classes), y=np.asarray(s.probs_1, float), marker_color=MODEL_COLOURS[0], showlegend=False),
-                go.Bar(x=list(classes), y=np.asarray(s.probs_2, float), marker_color=MODEL_COLOURS[1], showlegend=False)]
+                go.Bar(x=list(classes), y=np.asarray(s.probs_1, float), marker_color=MODEL_COLOURS[0],
+                       showlegend=False),
+                go.Bar(x=list(classes), y=np.asarray(s.probs_2, float), marker_color=MODEL_COLOURS[1],
+                       showlegend=False)]
 
     def title(s: Any) -> str:
         p = "" if s.p_attack is None else f" · P(attack) {s.p_attack:.2f}"
@@ -107,21 +109,32 @@ def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], 
     return fig
 
 
-def trajectory_figure(steps: Sequence[Any], label: int, budget_name: str = "budget", threshold: float = 0.5) -> go.Figure:
+def trajectory_figure(steps: Sequence[Any], label: int, budget_name: str = "budget",
+                      threshold: float | None = None) -> go.Figure:
     """Over the budget: each model's probability of the true class, and the detector's P(attack).
 
-    The gap between the two models' curves is the decision mismatch the detector feeds on.
+    The gap between the two models' curves is the decision mismatch the detector feeds on.  P(attack) is on
+    a log axis of its own (right), with the operating point's threshold as a dashed line: thresholds at 1 %,
+    5 % and 10 % clean false positives can lie orders of magnitude apart, and clean P(attack) is often tiny.
     """
     b = [s.budget for s in steps]
-    fig = go.Figure()
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
     for k, colour in ((1, MODEL_COLOURS[0]), (2, MODEL_COLOURS[1])):
         fig.add_trace(go.Scatter(x=b, y=[float(getattr(s, f"probs_{k}")[label]) for s in steps], mode="lines+markers",
-                                 name=f"model {k}: P(true class)", line=dict(color=colour)))
-    if any(s.p_attack is not None for s in steps):
+                                 name=f"model {k}: P(true class)", line=dict(color=colour)), secondary_y=False)
+    p = [s.p_attack for s in steps if s.p_attack is not None]
+    if p:
         fig.add_trace(go.Scatter(x=b, y=[s.p_attack for s in steps], mode="lines+markers", name="detector: P(attack)",
-                                 line=dict(color="#d62728", dash="dot")))
-        fig.add_hline(y=threshold, line=dict(color="#d62728", width=1, dash="dash"), opacity=0.4)
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=budget_name, yaxis_range=[0, 1.02],
+                                 line=dict(color="#d62728", dash="dot")), secondary_y=True)
+        low = min(p + ([threshold] if threshold is not None else []))
+        fig.update_yaxes(type="log", range=[max(np.floor(np.log10(max(low, 1e-8))) - 0.2, -8.2), 0.02],
+                         title_text="P(attack) (log)", secondary_y=True, showgrid=False)
+        if threshold is not None:
+            fig.add_hline(y=threshold, line=dict(color="#d62728", width=1.5, dash="dash"), opacity=0.6,
+                          secondary_y=True, annotation_text=f"threshold {threshold:.3g}",
+                          annotation_position="top left", annotation_font_color="#d62728")
+    fig.update_yaxes(range=[0, 1.02], title_text="P(true class)", secondary_y=False)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=budget_name,
                       legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
     return fig
 
@@ -199,4 +212,119 @@ def embedding_scatter(coords: np.ndarray, is_attack: np.ndarray, model: np.ndarr
                       legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
+    return fig
+
+
+# ----------------------------------------------------------------------------- security (python -m core security)
+
+PAPER_COLOURS = ("#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b", "#7f9fbf")  # one blue family
+ADAPTIVE_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#e377c2", "#8c564b", "#bcbd22")
+REFERENCE_COLOUR = "#444444"
+
+
+def security_labels(doc: dict[str, Any]) -> dict[str, str]:
+    """Display names of the attacks in a security file: the paper's labels for its seven, the file's for the rest."""
+    from .results import ATTACK_LABELS
+
+    out = {}
+    for name, info in doc.get("attacks", {}).items():
+        out[name] = ATTACK_LABELS.get(name, name) if info.get("kind") == "paper" else info.get("label", name)
+    return out
+
+
+def security_style(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Line style per attack: the no-detector reference dashed grey, the paper's seven thin blues, the
+    detector-aware (adaptive, transfer) attacks bold warm colours."""
+    out, k_paper, k_adapt = {}, 0, 0
+    for name in doc.get("curves", {}):
+        kind = doc.get("attacks", {}).get(name, {}).get("kind", "adaptive")
+        if kind == "reference":
+            out[name] = {"color": REFERENCE_COLOUR, "width": 2.5, "dash": "dash"}
+        elif kind == "paper":
+            out[name] = {"color": PAPER_COLOURS[k_paper % len(PAPER_COLOURS)], "width": 1.5, "dash": "solid"}
+            k_paper += 1
+        else:
+            out[name] = {"color": ADAPTIVE_COLOURS[k_adapt % len(ADAPTIVE_COLOURS)], "width": 4.0,
+                         "dash": "dot" if kind == "transfer" else "solid"}
+            k_adapt += 1
+    return out
+
+
+def eps_ticks(dataset: str, eps: Sequence[float]) -> dict[str, Any]:
+    """x-axis ticks for L∞ budgets: CIFAR-10's as k/255, MNIST's as decimals."""
+    if dataset == "cifar10":
+        return {"tickvals": list(eps), "ticktext": [f"{round(e * 255):d}/255" for e in eps]}
+    return {}
+
+
+def security_curves_figure(doc: dict[str, Any], labels: dict[str, str] | None = None) -> go.Figure:
+    """Success vs L∞ budget, one line per attacker (``customdata``-free; each trace's ``meta`` is its attack name).
+
+    The paper's seven and the adaptive attacks plot ``success`` (model 1 wrong and the detector silent at the
+    file's operating point); ``no_detector`` plots ``fooled``, what plain PGD does to model 1 with no detector:
+    the dashed reference.  A dotted vertical line marks the headline budget.
+    """
+    labels = labels or security_labels(doc)
+    style = security_style(doc)
+    fig = go.Figure()
+    for name, c in doc.get("curves", {}).items():
+        ref = doc.get("attacks", {}).get(name, {}).get("kind") == "reference"
+        y = c["fooled"] if ref else c["success"]
+        label = "no detector (PGD fools model 1)" if ref else labels.get(name, name)
+        sty = style[name]
+        fig.add_trace(go.Scatter(x=c["eps"], y=y, mode="lines+markers", name=label, meta=name,
+                                 legendgroup=doc["attacks"].get(name, {}).get("kind", ""),
+                                 line=dict(color=sty["color"], width=sty["width"], dash=sty["dash"]),
+                                 marker=dict(size=4 if sty["width"] < 2 else 6),
+                                 hovertemplate=f"{label}<br>ε %{{x:.4g}}: %{{y:.1%}}<extra></extra>"))
+    head = doc.get("headline", {}).get("eps")
+    if head is not None:
+        fig.add_vline(x=head, line=dict(color="#888", width=1, dash="dot"))
+    eps = next(iter(doc.get("curves", {}).values()), {}).get("eps", [])
+    fig.update_xaxes(title_text="L∞ budget ε", **eps_ticks(doc.get("dataset", ""), eps))
+    fig.update_yaxes(title_text="share of images: model 1 wrong, detector silent", range=[0, 1.02], tickformat=".0%")
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
+                      title_text=f"Undetected success vs budget at {100 * doc.get('fpr', 0):g} % clean false positives",
+                      legend=dict(orientation="v", x=1.01, y=1))
+    return fig
+
+
+def roc_figure(op: dict[str, Any], selected: str | None = None, labels: dict[str, str] | None = None) -> go.Figure:
+    """ROC of the paper's attacks (``operating_points.roc``) with the three operating points marked.
+
+    A marker sits at (clean FPR measured on the held-out half, detection rate at that operating point) for every
+    attack; ``selected`` (an ``fpr_key`` like ``"0.05"``) is drawn larger.  The x axis shows FPR ≤ 30 %, where
+    the operating points are; the curves go on to 1 (zoom out to see them).
+    """
+    labels = labels or {}
+    fig = go.Figure()
+    names = [a for a in op.get("roc", {}) if op["roc"][a].get("fpr")]
+    for k, name in enumerate(names):
+        r = op["roc"][name]
+        auc = r.get("auc")
+        fig.add_trace(go.Scatter(x=r["fpr"], y=r["tpr"], mode="lines", meta=name,
+                                 name=f"{labels.get(name, name)}" + ("" if auc is None else f" (AUC {auc:.3f})"),
+                                 line=dict(color=PAPER_COLOURS[k % len(PAPER_COLOURS)], width=2)))
+    symbols = ("circle", "diamond", "square", "triangle-up")
+    held = op.get("clean_fpr_held_out", {})
+    for j, key in enumerate(op.get("thresholds", {})):
+        xs, ys, text = [], [], []
+        for name in names:
+            rate = op.get("detection", {}).get(name, {}).get(key)
+            if rate is None or key not in held:
+                continue
+            xs.append(held[key])
+            ys.append(rate)
+            text.append(labels.get(name, name))
+        big = key == selected
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="markers", text=text, meta=f"operating point {key}",
+            name=f"{100 * float(key):g} % operating point (clean FPR {held.get(key, float('nan')):.1%} held out)",
+            marker=dict(symbol=symbols[j % len(symbols)], size=14 if big else 9, color="#d62728" if big else "#555",
+                        line=dict(width=1, color="white")),
+            hovertemplate="%{text}<br>clean FPR %{x:.2%}<br>detected %{y:.1%}<extra></extra>"))
+    fig.update_xaxes(title_text="false-positive rate on clean images", range=[0, 0.3], tickformat=".0%")
+    fig.update_yaxes(title_text="detection rate (images that fool model 1)", range=[0, 1.02], tickformat=".0%")
+    fig.update_layout(height=440, margin=dict(l=10, r=10, t=40, b=10), title_text="ROC of the paper's attacks",
+                      legend=dict(orientation="v", x=1.01, y=1))
     return fig

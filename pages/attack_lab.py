@@ -1,4 +1,9 @@
-"""Attack lab: play one budget search live, step by step, then replay it in the browser."""
+"""Attack lab: play one budget search live, step by step, then replay it in the browser.
+
+The paper's seven attacks search their own budget on the chosen model; the adaptive attacks (which know both
+models and the detector) attack model 1 over the security evaluation's L∞ grid, judged at the sidebar's
+operating point.
+"""
 from __future__ import annotations
 
 import streamlit as st
@@ -13,12 +18,21 @@ st.caption("Increase an attack's budget step by step until the attacked model ch
 import numpy as np  # noqa: E402
 
 from core import ATTACK_NAMES  # noqa: E402
-from core.attack_run import AttackRun, amplified, choose_model  # noqa: E402
+from core.attack_run import (  # noqa: E402
+    AttackRun,
+    adaptive_attacks,
+    amplified,
+    attack_choice_label,
+    choose_model,
+    is_adaptive,
+    step_outcome_text,
+)
 from core.data import CLASSES  # noqa: E402
 from core.figures import display, probs_bars, replay_figure, trajectory_figure, update_probs  # noqa: E402
 from core.images import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
 
 ds = common.dataset()
+fpr = common.fpr()
 classes = CLASSES[ds]
 
 pair = common.try_call(common.models, ds, what=f"{common.DATASET_LABELS[ds]} models")
@@ -30,16 +44,47 @@ det = common.try_call(common.detector, ds, "all", what="Universal detector (the 
 
 # ----------------------------------------------------------------------------- choices
 c1, c2, c3 = st.columns([2, 2, 1])
-names = tuple(getattr(attacks, "ATTACKS", ATTACK_NAMES))
 specs = getattr(attacks, "ATTACK_SPECS", {})
-attack = c1.selectbox("Attack", names, key="lab_attack",
-                      format_func=lambda a: getattr(specs.get(a), "label", common.attack_label(a)))
-target = c2.radio("Attacked model", ["1", "2", "coin"], horizontal=True, key="lab_target",
+names = tuple(getattr(attacks, "ATTACKS", ATTACK_NAMES)) + adaptive_attacks()  # the paper's seven, then the adaptive
+attack = c1.selectbox("Attack", names, key="lab_attack", format_func=lambda a: attack_choice_label(a, specs))
+adaptive = is_adaptive(attack)
+target = c2.radio("Attacked model", ["1", "2", "coin"], horizontal=True, key="lab_target", disabled=adaptive,
                   format_func={"1": "model 1", "2": "model 2", "coin": "🪙 coin flip"}.get)
 seed = int(c3.number_input("Seed", 0, 10_000, 0, key="lab_seed"))
+which = 1 if adaptive else choose_model(target, seed)
+pgd_steps, surrogate = 100, None
 if attack in specs:
     sp = specs[attack]
     st.caption(f"Budget: **{sp.budget_name}** — {getattr(sp, 'schedule', '')} (max {getattr(sp, 'max_budget', '?')})")
+elif adaptive:
+    from core.attacks.adaptive import ADAPTIVE_SPECS
+    from core.security import GRIDS
+
+    sp = ADAPTIVE_SPECS[attack]
+    grid = GRIDS[ds]
+    pgd_steps = int(st.number_input("PGD steps per budget", 10, 1000, 100, step=10, key="lab_pgd_steps"))
+    st.caption("**Attacked model: model 1, fixed** — the model whose answer the user gets.  "
+               + ("This reference attacker ignores the detector: " if not sp.adaptive else
+                  "This attacker knows both models and the detector, which flags ")
+               + (f"it stops when model 1 errs, and the detector judges {common.at_fpr(fpr)}." if not sp.adaptive
+                  else f"{common.at_fpr(fpr)}; it stops at the first budget where model 1 is wrong and not flagged.")
+               + f"  Objective: {sp.objective} ({sp.reference}).  Budget: L∞ ε from "
+               f"{common.eps_text(grid[0], ds)} to {common.eps_text(grid[-1], ds)} ({len(grid)} steps), "
+               f"{pgd_steps} PGD steps of ε/10 at each.")
+    if det is None:
+        st.info("Adaptive attacks attack the detector, and none is shipped for this dataset: pick one of the "
+                "paper's attacks, or make the detectors first.", icon="ℹ️")
+        st.stop()
+    try:
+        det.threshold(fpr)
+    except RuntimeError as e:
+        st.warning(f"The detector has no operating points, so an adaptive attack has nothing to evade: {e}", icon="⚠️")
+        st.stop()
+    if attack == "transfer":
+        surrogate = common.try_call(common.surrogate, ds,
+                                    what="The transfer attack needs the attacker's surrogate pair")
+        if surrogate is None:
+            st.stop()
 
 xs, ys = common.samples(ds)
 source = st.radio("Image", ["gallery", "random", "upload"], horizontal=True, key="lab_source",
@@ -80,20 +125,18 @@ else:
 
             with torch.no_grad():
                 p = [int(m(torch.from_numpy(x0)[None]).argmax(1)) for m in (m1, m2)]
-            attacked_now = choose_model(target, seed)
-            label, label_source = p[attacked_now - 1], f"model {attacked_now}'s clean prediction"
+            label, label_source = p[which - 1], f"model {which}'s clean prediction"
 
 if x0 is None:
     st.info("Upload a PNG, JPEG, BMP, WebP or GIF image to attack it, or pick a shipped sample.")
     st.stop()
 
 # ----------------------------------------------------------------------------- live run
-which = choose_model(target, seed)
 top = st.columns([1, 1, 1, 3])
 top[0].image(display(x0), caption=f"original · label {classes[label]}", width="stretch")
 ph_adv, ph_pert, ph_info = top[1].empty(), top[2].empty(), top[3].empty()
-ph_bars, ph_det = st.empty(), st.empty()
-go = st.button(f"▶ Run {common.attack_label(attack)} on model {which}", type="primary", key="lab_run")
+ph_bars, ph_det, ph_traj = st.empty(), st.empty(), st.empty()
+go = st.button(f"▶ Run {attack_choice_label(attack, specs)} on model {which}", type="primary", key="lab_run")
 
 
 def show_step(run: AttackRun, s, tag: str = "", bars=None) -> None:
@@ -102,28 +145,33 @@ def show_step(run: AttackRun, s, tag: str = "", bars=None) -> None:
     ph_info.markdown(
         f"**Step {s.index}** · {run.budget_name} = `{s.budget:.4g}`  \n"
         f"model 1 → **{classes[int(np.argmax(s.probs_1))]}**, model 2 → **{classes[int(np.argmax(s.probs_2))]}**  \n"
-        + ("🟥 **model fooled**" if s.fooled else "⬜ not fooled yet"))
+        + step_outcome_text(s))
     fig = (update_probs(bars, s.probs_1, s.probs_2) if bars is not None
            else probs_bars(s.probs_1, s.probs_2, classes, run.label, run.attacked))
     ph_bars.plotly_chart(fig,
                          key=f"lab_bars_{tag}{s.index}",
                          config={"displayModeBar": False})
     if s.p_attack is not None:
-        ph_det.progress(min(max(s.p_attack, 0.0), 1.0), text=f"detector P(attack) = {s.p_attack:.3f} "
-                                                              f"(threshold {run.threshold:.2f})")
+        rule = ("no operating point: no verdict" if run.threshold is None else
+                f"flags above {run.threshold:.4g}, at {run.operating_point()}")
+        ph_det.progress(min(max(s.p_attack, 0.0), 1.0), text=f"detector P(attack) = {s.p_attack:.4g} ({rule})")
 
 
 if go:
     run = AttackRun(ds, attack, which, int(label), np.asarray(x0, np.float32), source=origin, seed=seed,
-                    label_source=label_source)
+                    label_source=label_source, fpr=fpr, pgd_steps=pgd_steps)
     try:
         bars = probs_bars(np.zeros(10), np.zeros(10), classes, run.label, run.attacked)  # built once, updated per step
         with st.spinner("attacking…"):
-            for s in run.play(m1, m2, det):
+            for s in run.play(m1, m2, det, surrogate=surrogate):
                 show_step(run, s, bars=bars)
+                if run.adaptive:  # few, slow steps: watch P(attack) slide against the threshold line live
+                    ph_traj.plotly_chart(trajectory_figure(run.steps, run.label, run.budget_name, run.threshold),
+                                         key=f"lab_traj_live{s.index}", config={"displayModeBar": False})
     except Exception as e:  # an engine failure must not take the page down
         st.error(f"The attack failed: {type(e).__name__}: {e}")
         st.stop()
+    ph_traj.empty()  # the full trajectory follows below
     st.session_state["lab_last_run"] = run
 
 run: AttackRun | None = st.session_state.get("lab_last_run")
@@ -138,7 +186,10 @@ st.divider()
 m = run.metrics()
 verdict = run.verdict()
 (st.success if run.caught else st.error if run.fooled and run.caught is False else st.warning)(
-    f"**{verdict}** — {common.attack_label(run.attack)} on model {run.attacked}, {run.source}")
+    f"**{verdict}** — {attack_choice_label(run.attack, specs)} on model {run.attacked}, {run.source}")
+if run.fpr is not None and run.fpr != fpr:
+    st.caption(f"This run was judged at {run.operating_point()}; the sidebar now says {common.fpr_label(fpr)}: "
+               "run it again to judge at that operating point.")
 cols = st.columns(6)
 cols[0].metric("Steps", m["steps"])
 cols[1].metric(run.budget_name, f"{m['budget']:.4g}")
@@ -147,12 +198,15 @@ cols[3].metric("L2", f"{m['l2']:.3f}")
 cols[4].metric("L∞", f"{m['linf']:.3f}")
 cols[5].metric("P(attack)", "—" if m["p_attack"] is None else f"{m['p_attack']:.3f}")
 if m.get("png_still_fools") is False and run.fooled:
-    st.caption("Note: rounded to 8 bits (the PNG download), the image no longer fools the model; the JSON keeps exact values.")
+    st.caption("Note: rounded to 8 bits (the PNG download), the image no longer fools the model; "
+               "the JSON keeps exact values.")
 
 st.subheader("Replay")
 st.plotly_chart(replay_figure(run.x0, run.steps, classes, run.budget_name, run.label), key="lab_replay",
                 config={"displayModeBar": False})
 with st.expander("Trajectory: true-class probability of both models and P(attack) over the budget", expanded=True):
+    st.caption("P(attack) on the right-hand log axis; the dashed line is the detector's threshold at "
+               f"{run.operating_point()}: below it, the detector takes the image for clean.")
     st.plotly_chart(trajectory_figure(run.steps, run.label, run.budget_name, run.threshold), key="lab_traj",
                     config={"displayModeBar": False})
 d1, d2 = st.columns(2)

@@ -1,6 +1,7 @@
-"""Shared dashboard helpers: cached loaders around the engine and the "missing artifact" message.
+"""Shared dashboard helpers: cached loaders around the engine, the "missing artifact" message, the sidebar's
+operating point, and the Security page's tables and plain-language summary (pure functions of the file).
 
-Only thin Streamlit glue lives here; every computation is in ``core``.
+Every computation on images and models is in ``core``.
 """
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import numpy as np
 import streamlit as st
 
 from core import ATTACK_NAMES, DATASETS
+from core.operating_point import DEFAULT_FPR, FPRS, fpr_key
 from core.results import ATTACK_LABELS
+from core.scan import fpr_words
 
 DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 DETECTOR_NAMES = ("all",) + ATTACK_NAMES
+FPR_KEY = "fpr"  # session-state key of the sidebar's operating point (app.py)
 
 
 def leave_v1_multipage_mode() -> None:
@@ -37,6 +41,22 @@ def dataset() -> str:
     leave_v1_multipage_mode()
     d = st.session_state.get("dataset", DATASETS[0])
     return d if d in DATASETS else DATASETS[0]
+
+
+def fpr_label(f: float) -> str:
+    """How the sidebar lists an operating point: "5 % clean false positives"."""
+    return fpr_words(f)
+
+
+def fpr() -> float:
+    """The operating point chosen in the sidebar (app.py): the clean false-positive rate every verdict uses."""
+    f = st.session_state.get(FPR_KEY, DEFAULT_FPR)
+    return float(f) if f in FPRS else DEFAULT_FPR
+
+
+def at_fpr(f: float | None = None) -> str:
+    """``"at 5 % clean false positives"`` for ``f`` (default: the sidebar's), to append to a verdict."""
+    return f"at {fpr_words(fpr() if f is None else f)}"
 
 
 def attack_label(a: str) -> str:
@@ -117,6 +137,14 @@ def _result_at(ds: str, name: str, mtime: float) -> dict[str, Any]:
     return getattr(R, name)(ds)
 
 
+@st.cache_resource(show_spinner="Loading the attacker's surrogate pair…")
+def surrogate(ds: str):
+    """The transfer attacker's own pair (``FileNotFoundError`` with the training command when it is missing)."""
+    from core.models import load_surrogate_pair
+
+    return load_surrogate_pair(ds)
+
+
 def attacks_module():
     """``core.attacks`` or ``None`` (with a warning) while it is not there yet."""
     try:
@@ -125,10 +153,171 @@ def attacks_module():
         A.budget_search_steps  # noqa: B018
         return A
     except (ImportError, AttributeError) as e:
-        st.warning(f"The attack engine (`core.attacks`, with `budget_search_steps`) is not available yet: {e}", icon="⚠️")
+        st.warning(f"The attack engine (`core.attacks`, with `budget_search_steps`) is not available yet: {e}",
+                   icon="⚠️")
         return None
 
 
 def command_box(cmd: str, label: str = "Regenerate with") -> None:
     st.caption(label)
     st.code(cmd, language="bash")
+
+
+# ------------------------------------------------------------------------ Security page (pure functions of the file)
+
+
+def security(ds: str, variant: str = "paper") -> dict[str, Any]:
+    """``core.security.read_security``, cached and keyed by the file's mtime (a rerun shows up without a restart).
+    Raises FileNotFoundError with the command when the file is missing."""
+    from core.security import results_path
+
+    path = results_path(ds)
+    return _security_at(ds, variant, path.stat().st_mtime if path.exists() else 0.0)
+
+
+@st.cache_data(show_spinner=False)
+def _security_at(ds: str, variant: str, mtime: float) -> dict[str, Any]:
+    from core.security import read_security
+
+    return read_security(ds, variant)
+
+
+def eps_text(eps: float | None, dataset: str) -> str:
+    """An L∞ budget as the page prints it: MNIST ``0.14``, CIFAR-10 ``4/255``; ``None`` (never reached) ``> max``."""
+    if eps is None:
+        return "> max"
+    if dataset == "cifar10":
+        k = eps * 255
+        return f"{k:.0f}/255" if abs(k - round(k)) < 1e-3 else f"{k:.2f}/255"  # the file rounds ε to 6 decimals
+    return f"{eps:.3g}"
+
+
+def headline_index(doc: dict[str, Any]) -> int:
+    """Position of the headline budget on the curves' ε grid (the nearest grid point)."""
+    eps = np.asarray(next(iter(doc["curves"].values()))["eps"], float)
+    return int(np.argmin(np.abs(eps - float(doc["headline"]["eps"]))))
+
+
+def security_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ε50 table: one row per attack, in the file's order.
+
+    ε50 is the median smallest budget at which the attack succeeded (for ``no_detector``: fooled model 1);
+    success and detected are the shares of images at the headline budget.
+    """
+    from core.figures import security_labels
+
+    labels = security_labels(doc)
+    ds, j = doc["dataset"], headline_index(doc)
+    e = eps_text(doc["headline"]["eps"], ds)
+    rows = []
+    for name, c in doc["curves"].items():
+        a = doc["attacks"].get(name, {})
+        ref = a.get("kind") == "reference"
+        rows.append({"attack": labels.get(name, name), "kind": a.get("kind", ""),
+                     "ε50": eps_text(doc["eps50"].get(name), ds),
+                     f"success at ε={e}": round(float(c["fooled" if ref else "success"][j]), 4),
+                     f"detected at ε={e}": round(float(c["detected"][j]), 4),
+                     "seconds": a.get("seconds"), "verified": a.get("verified"), "reference": a.get("reference", "")})
+    return rows
+
+
+def detection_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per paper attack: the detection rate at each operating point and the ROC's AUC."""
+    from core.figures import security_labels
+
+    labels = security_labels(doc)
+    op = doc["operating_points"]
+    rows = []
+    for name, rates in op.get("detection", {}).items():
+        row: dict[str, Any] = {"attack": labels.get(name, name)}
+        for key in op.get("thresholds", {}):
+            row[f"detected at {100 * float(key):g} % FPR"] = rates.get(key)
+        row["AUC"] = op.get("roc", {}).get(name, {}).get("auc")
+        rows.append(row)
+    return rows
+
+
+def convergence_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The convergence check: success at the headline budget after the short and the long PGD run."""
+    from core.figures import security_labels
+
+    labels = security_labels(doc)
+    conv = doc["convergence"]
+    short, long = conv["steps"]
+    return [{"attack": labels.get(name, name), f"{short} steps": round(r[0], 4), f"{long} steps": round(r[1], 4),
+             "change": round(r[1] - r[0], 4)} for name, r in conv["success"].items()]
+
+
+def _pct(v: float, digits: int = 0) -> str:
+    return f"{100 * v:.{digits}f} %"
+
+
+def security_summary(doc: dict[str, Any], selected_fpr: float | None = None) -> str:
+    """What the file means for a user, in plain words, computed from its numbers (nothing hard-coded)."""
+    from core.figures import security_labels
+
+    labels = security_labels(doc)
+    ds, j = doc["dataset"], headline_index(doc)
+    e = eps_text(doc["headline"]["eps"], ds)
+    kinds = {a: doc["attacks"].get(a, {}).get("kind") for a in doc["curves"]}
+    op = doc.get("operating_points", {})
+    held = op.get("clean_fpr_held_out", {})
+    key = fpr_key(doc["fpr"])
+    out = [f"The detector here flags an image at {fpr_words(doc['fpr'])}"
+           + (f" (on {op.get('clean_images', 0):,} held-out clean test images it flagged {_pct(held[key], 1)})"
+              if key in held else "")
+           + f"; the attacks ran on {doc['n']} test images both models classify correctly, with L∞ budgets up to "
+             f"{eps_text(max(next(iter(doc['curves'].values()))['eps']), ds)}."]
+    ref = [a for a, k in kinds.items() if k == "reference"]
+    if ref:
+        r = ref[0]
+        e50 = doc["eps50"].get(r)
+        by = f", half of them already by ε = {eps_text(e50, ds)}" if e50 is not None else ""
+        out.append(f"Without any detector, plain PGD fools model 1 on {_pct(doc['curves'][r]['fooled'][j])} of them "
+                   f"at ε = {e}{by}.")
+    paper = [a for a, k in kinds.items() if k == "paper"]
+    best_paper = max((doc["curves"][a]["success"][j] for a in paper), default=None)
+    if paper:
+        top = max(paper, key=lambda a: doc["curves"][a]["success"][j])
+        out.append(f"The paper's attacks, which ignore the detector, get past it on at most {_pct(best_paper)} of the "
+                   f"images at ε = {e} ({labels.get(top, top)}).")
+    best, best_s = doc["headline"].get("best_adaptive"), doc["headline"].get("best_success")
+    if best is not None and best_s is not None:
+        e50 = doc["eps50"].get(best)
+        much = "far " if best_paper is not None and best_s - best_paper >= 0.3 else ""
+        out.append(f"An attacker who knows the detector does {much}better: {labels.get(best, best)} evades it on "
+                   f"{_pct(best_s)} of the images at ε = {e}"
+                   + (f" (half of them by ε = {eps_text(e50, ds)})" if e50 is not None else "") + ".")
+        if best_s >= 0.5:
+            out.append("So the detector stops attacks that ignore it, but not an attacker who targets it: treat its "
+                       "verdict as a filter against blind attacks, not as a security guarantee.")
+        elif best_s >= 0.1:
+            out.append("So an attacker who targets the detector gets through on a minority of images: the detector "
+                       "raises the cost of an attack without ruling it out.")
+        else:
+            out.append("Even attackers who target the detector rarely get past it within these budgets.")
+    conv = doc.get("convergence", {})
+    gains = {a: r[1] - r[0] for a, r in conv.get("success", {}).items() if kinds.get(a) != "reference"}
+    if gains:
+        a = max(gains, key=gains.get)
+        r = conv["success"][a]
+        short, long = conv["steps"]
+        if gains[a] > 0.05:
+            out.append(f"More PGD steps still help ({labels.get(a, a)}: {_pct(r[0])} → {_pct(r[1])} from {short} to "
+                       f"{long} steps on {conv['n']} images), so these success rates are lower bounds.")
+        else:
+            out.append(f"{long} PGD steps instead of {short} change no attack's success by more than "
+                       f"{_pct(max(gains[a], 0.0))}: the attacks have converged.")
+    unverified = [a for a, info in doc["attacks"].items() if info.get("verified", 1.0) < 0.999]
+    if unverified:
+        out.append("Re-checked on a fresh forward pass, some claimed successes do not hold ("
+                   + ", ".join(f"{labels.get(a, a)} {_pct(doc['attacks'][a]['verified'])}" for a in unverified) + ").")
+    if selected_fpr is not None and fpr_key(selected_fpr) != key:
+        sk = fpr_key(selected_fpr)
+        det = [v.get(sk) for v in op.get("detection", {}).values() if v.get(sk) is not None]
+        out.append(f"The sidebar's operating point ({fpr_words(selected_fpr)}) is not the one these curves were "
+                   f"measured at" + (f"; at it the detector flags {_pct(held[sk], 1)} of held-out clean images"
+                                     if sk in held else "")
+                   + (f" and catches {_pct(min(det))}–{_pct(max(det))} of the paper's attacks" if det else "")
+                   + f" (rerun `{doc['command']}` with `--fpr {selected_fpr:g}` for curves at it)" + ".")
+    return " ".join(out)

@@ -10,13 +10,16 @@ from core.data import CLASSES
 from core.figures import display, probs_bars
 from core.images import UPLOAD_TYPES, load_image, load_images
 from core.results import adversarial, adversarial_attacks, commands
-from core.scan import rows_to_csv, scan, table_rows
+from core.scan import fpr_words, rows_to_csv, scan, table_rows, thresholds, verdict_column, verdict_word
 from pages import common
 
 ds = common.dataset()
+fpr = common.fpr()
 classes = CLASSES[ds]
 st.title("🔍 Scan images")
-st.caption("Is this image an attack? Both classifiers look at it; the detectors judge the pair of softmax outputs.")
+st.caption("Is this image an attack? Both classifiers look at it; the detectors judge the pair of softmax outputs "
+           f"**at {fpr_words(fpr)}**: each flags an image when its P(attack) is above the threshold that flags that "
+           "share of clean test images it never saw (change it in the sidebar).")
 
 pair = common.try_call(common.models, ds, what=f"{common.DATASET_LABELS[ds]} models")
 if pair is None:
@@ -26,10 +29,14 @@ dets = common.detectors_or_none(ds)
 if not dets:
     st.info(f"No detector is shipped for {common.DATASET_LABELS[ds]} yet: predictions only. "
             f"Make them with `{commands(ds)['detectors']}`.", icon="ℹ️")
+for name, why in thresholds(dets, fpr)[1].items():
+    st.warning(f"Detector `{name}` has no operating points, so it gives scores but no verdict: {why}", icon="⚠️")
 
 
-def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: str | None = None, key: str = "one") -> None:
-    r = scan(ds, x, m1, m2, dets)[0]
+def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: str | None = None,
+             key: str = "one") -> None:
+    """Both models' answers and every detector's verdict (at the sidebar's operating point) for one image."""
+    r = scan(ds, x, m1, m2, dets, fpr)[0]
     left, right = st.columns([1, 3])
     left.image(display(x[0].numpy(), 5), caption=f"{name} — as the models see it", width="stretch")
     if notes:
@@ -37,19 +44,25 @@ def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: 
             st.markdown("\n".join(f"- {n}" for n in notes))
     with right:
         agree = "✅ the models agree" if r["agree"] else "⚠️ the models **disagree**"
-        st.markdown(f"model 1 → **{r['class_1']}** ({r['conf_1']:.2f}) · model 2 → **{r['class_2']}** ({r['conf_2']:.2f}) · "
+        st.markdown(f"model 1 → **{r['class_1']}** ({r['conf_1']:.2f}) · "
+                    f"model 2 → **{r['class_2']}** ({r['conf_2']:.2f}) · "
                     f"{agree}" + (f" · truth: **{truth}**" if truth else ""))
         st.plotly_chart(probs_bars(r["probs_1"], r["probs_2"], classes, height=230), key=f"scan_bars_{key}",
                         config={"displayModeBar": False})
     if "all" in r["p_attack"]:
-        p = r["p_attack"]["all"]
-        (st.error if r["flagged"]["all"] else st.success)(
-            f"Universal detector: **{'ATTACK' if r['flagged']['all'] else 'clean'}** (P(attack) = {p:.3f})")
+        p, thr, flag = r["p_attack"]["all"], r["threshold"]["all"], r["flagged"]["all"]
+        if flag is None:
+            st.warning(f"Universal detector: P(attack) = {p:.4g}, no verdict (no operating points).", icon="⚠️")
+        else:
+            (st.error if flag else st.success)(
+                f"Universal detector {common.at_fpr(fpr)}: **{verdict_word(flag)}** "
+                f"(P(attack) = {p:.4g} {'>' if flag else '≤'} threshold {thr:.4g})")
     per = {k: v for k, v in r["p_attack"].items() if k != "all"}
     if per:
         st.dataframe(pd.DataFrame({"detector trained on": [common.attack_label(k) for k in per],
-                                   "P(attack)": [round(v, 3) for v in per.values()],
-                                   "verdict": ["ATTACK" if r["flagged"][k] else "clean" for k in per]}),
+                                   "P(attack)": [round(v, 4) for v in per.values()],
+                                   "threshold": [r["threshold"][k] for k in per],
+                                   verdict_column(fpr): [verdict_word(r["flagged"][k]) for k in per]}),
                      hide_index=True, width="stretch")
 
 
@@ -67,13 +80,16 @@ with tab_up:
         if len(loaded) == 1 and good:
             show_one(good[0]["x"], good[0]["name"], good[0]["notes"], key="upload")
         elif len(loaded) > 1:
-            results = scan(ds, torch.cat([g["x"] for g in good]), m1, m2, dets) if good else []
+            results = scan(ds, torch.cat([g["x"] for g in good]), m1, m2, dets, fpr) if good else []
             by_name = iter(results)
-            rows = table_rows([i["name"] for i in loaded], [next(by_name) if i["x"] is not None else None for i in loaded],
-                              [i["error"] for i in loaded])
+            rows = table_rows([i["name"] for i in loaded],
+                              [next(by_name) if i["x"] is not None else None for i in loaded],
+                              [i["error"] for i in loaded], fpr=fpr)
+            st.caption(f"Verdicts of the universal detector at {fpr_words(fpr)} (flag when `p_attack_all` > "
+                       "`threshold_all`); `p_<attack>`: the per-attack detectors' P(attack).")
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-            st.download_button("⬇ results (CSV)", rows_to_csv(rows), f"scan_{ds}.csv", "text/csv", key="scan_csv",
-                               on_click="ignore")
+            st.download_button("⬇ results (CSV)", rows_to_csv(rows), f"scan_{ds}_fpr{fpr:g}.csv", "text/csv",
+                               key="scan_csv", on_click="ignore")
             if good:
                 pick = st.selectbox("Details for", [g["name"] for g in good], key="scan_detail")
                 g = next(g for g in good if g["name"] == pick)

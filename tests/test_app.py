@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
-PAGES = ("pages/attack_lab.py", "pages/scan.py", "pages/transfer.py", "pages/embeddings.py", "pages/results.py")
+PAGES = ("pages/attack_lab.py", "pages/scan.py", "pages/transfer.py", "pages/embeddings.py", "pages/results.py",
+         "pages/security.py")
 
 
 def app() -> AppTest:
@@ -63,6 +64,7 @@ def test_app_starts_on_attack_lab_with_sidebar_dataset() -> None:
     ("pages/transfer.py", "Transfer matrices", ["tr_metric", "tr_train", "tr_test"]),
     ("pages/embeddings.py", "Embeddings", []),
     ("pages/results.py", "Results vs paper", []),
+    ("pages/security.py", "Security", []),
 ])
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_every_page_renders(page: str, title: str, widgets: list[str], dataset: str) -> None:

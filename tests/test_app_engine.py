@@ -1,4 +1,5 @@
-"""The engine behind the dashboard: core.attack_run, core.scan, core.figures (no Streamlit)."""
+"""The engine behind the dashboard: core.attack_run, core.scan, core.figures (no Streamlit), and the Security
+page's pure helpers in pages.common."""
 from __future__ import annotations
 
 import json
@@ -38,7 +39,8 @@ def test_distortion_and_amplified() -> None:
 
 def fake_run(n: int = 3) -> AttackRun:
     rng = np.random.default_rng(0)
-    run = AttackRun("mnist", "fgsm", 2, 7, rng.random((1, 28, 28), dtype=np.float32), source="test", seed=3)
+    run = AttackRun("mnist", "fgsm", 2, 7, rng.random((1, 28, 28), dtype=np.float32), source="test", seed=3,
+                    threshold=0.5, fpr=0.05)
     run.clean_probs_1 = run.clean_probs_2 = np.full(10, 0.1)
     for i in range(n):
         run.steps.append(Step(i, 0.1 * i, rng.random((1, 28, 28), dtype=np.float32), rng.dirichlet(np.ones(10)),
@@ -54,15 +56,37 @@ def test_run_json_round_trip_is_exact() -> None:
     assert np.array_equal(back.x0, run.x0)
     assert all(np.array_equal(a.x, b.x) for a, b in zip(back.steps, run.steps))
     assert back.verdict() == run.verdict() and back.metrics()["l2"] == pytest.approx(run.metrics()["l2"])
+    assert d["fpr"] == 0.05 and d["detector_threshold"] == 0.5 and back.fpr == 0.05 and back.threshold == 0.5
+    assert "5 % clean false positives" in d["verdict"]
     with pytest.raises(ValueError):
         AttackRun.from_json('{"format": "something else"}')
+
+
+def test_version_1_run_files_still_load() -> None:
+    """A run saved before operating points (no fpr, threshold 0.5, no outcomes) reads back and is judged at 0.5."""
+    d = json.loads(fake_run().to_json())
+    d["version"] = 1
+    for k in ("fpr", "operating_point", "adaptive", "pgd_steps"):
+        d.pop(k)
+    for s in d["steps"]:
+        s.pop("outcome"), s.pop("outcome_name")
+    old = AttackRun.from_json(json.dumps(d))
+    assert old.fpr is None and old.threshold == 0.5 and all(s.outcome is None for s in old.steps)
+    assert old.caught is False and "missed" in old.verdict() and "threshold of 0.50" in old.verdict()
+    d.pop("detector_threshold")
+    assert AttackRun.from_json(json.dumps(d)).threshold == 0.5
 
 
 def test_verdicts() -> None:
     run = fake_run()
     assert run.caught is False and "missed" in run.verdict()  # P(attack) 0.4 < 0.5
+    assert "at 5 % clean false positives" in run.verdict()
     run.steps[-1].p_attack = 0.9
     assert run.caught and "caught" in run.verdict()
+    run.fpr = 0.01
+    assert "at 1 % clean false positives" in run.verdict()
+    run.threshold, run.detector_note = None, "no operating points"
+    assert run.caught is None and "no operating point" in run.verdict()
     run.steps[-1].p_attack = None
     assert "no detector" in run.verdict()
     run.steps[-1].fooled = False
@@ -92,22 +116,40 @@ def test_scan_rows_and_csv(pair) -> None:
     x, y = samples("mnist")
 
     class Always:
-        threshold = 0.5
+        """P(attack) = p for every image; thresholds 0.8 / 0.5 / 0.2 at 1 / 5 / 10 % clean false positives."""
 
         def __init__(self, p):
             self.p = p
+
+        def threshold(self, fpr=0.05):
+            return {0.01: 0.8, 0.05: 0.5, 0.1: 0.2}[fpr]
 
         def predict_proba_features(self, f):
             assert f.shape[1] == 20
             return np.full(len(f), self.p)
 
-    r = scan("mnist", x[:3], m1, m2, {"all": Always(0.9), "fgsm": Always(0.1)})
-    assert len(r) == 3 and r[0]["flagged"] == {"all": True, "fgsm": False}
+    class Uncalibrated(Always):
+        def threshold(self, fpr=0.05):
+            raise RuntimeError("no operating points; make them with `python -m core calibrate --dataset mnist`")
+
+    dets = {"all": Always(0.6), "fgsm": Always(0.3), "jsma": Uncalibrated(0.9)}
+    r = scan("mnist", x[:3], m1, m2, dets)  # default: 5 %
+    assert len(r) == 3 and r[0]["flagged"] == {"all": True, "fgsm": False, "jsma": None}
+    assert r[0]["threshold"] == {"all": 0.5, "fgsm": 0.5, "jsma": None} and r[0]["fpr"] == 0.05
+    assert "calibrate" in r[0]["no_operating_point"]["jsma"]
+    assert scan("mnist", x[:1], m1, m2, dets, fpr=0.01)[0]["flagged"] == {"all": False, "fgsm": False, "jsma": None}
+    assert scan("mnist", x[:1], m1, m2, dets, fpr=0.1)[0]["flagged"] == {"all": True, "fgsm": True, "jsma": None}
     assert r[0]["pred_1"] == int(m1(x[:1]).argmax()) and np.isclose(r[0]["probs_2"].sum(), 1)
     rows = table_rows(["a.png", "b.png", "c.png", "bad.png"], [*r, None], [None, None, None, "not an image"])
     csv = rows_to_csv(rows)
-    assert csv.splitlines()[0].startswith("file,model_1,conf_1,model_2,conf_2,agree,p_attack_all,verdict,p_fgsm,error")
+    assert csv.splitlines()[0].startswith("file,model_1,conf_1,model_2,conf_2,agree,p_attack_all,threshold_all,"
+                                          "verdict at 5 % clean FPR,p_fgsm,p_jsma,error")
+    assert csv.splitlines()[1].split(",")[6:9] == ["0.6", "0.5", "ATTACK"]
     assert csv.splitlines()[4].startswith("bad.png") and "not an image" in csv
+    rows = table_rows(["a.png"], scan("mnist", x[:1], m1, m2, dets, fpr=0.01), fpr=0.01)
+    assert rows[0]["verdict at 1 % clean FPR"] == "clean" and rows[0]["threshold_all"] == 0.8
+    with pytest.raises(ValueError):
+        scan("mnist", x[:1], m1, m2, dets, fpr=0.0)
 
 
 def test_figures() -> None:
@@ -125,4 +167,153 @@ def test_figures() -> None:
     m[0, 0] = np.nan
     h = heatmap(m, list("ABCDEFG"), "t", clickable=True)
     assert h.data[0].texttemplate and h.data[1].type == "scatter" and len(h.data[1].customdata) == 49
-    assert len(trajectory_figure(run.steps, run.label).data) == 3
+    traj = trajectory_figure(run.steps, run.label, "eps", threshold=0.01)
+    assert len(traj.data) == 3 and traj.data[2].name == "detector: P(attack)" and traj.data[2].yaxis == "y2"
+    assert traj.layout.yaxis2.type == "log" and traj.layout.shapes[0].y0 == 0.01 and traj.layout.shapes[0].yref == "y2"
+    assert not trajectory_figure(run.steps, run.label).layout.shapes  # no operating point: no threshold line
+
+
+# ------------------------------------------------------------------------------------------- adaptive attacks
+
+
+def test_attack_choice_labels() -> None:
+    from core.attack_run import adaptive_attacks, attack_choice_label, is_adaptive
+
+    assert adaptive_attacks()[:2] == ("no_detector", "joint_pgd") and not is_adaptive("fgsm")
+    assert attack_choice_label("joint_pgd") == "Joint PGD (adaptive)"
+    assert attack_choice_label("no_detector") == "PGD, no detector (reference)"
+    assert attack_choice_label("transfer") == "Transfer (surrogate pair, adaptive)"
+    assert attack_choice_label("fgsm") == "FGSM"
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as the app uses for single-image work (much faster on a busy 2-core machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("attack", ["joint_pgd", "no_detector"])
+def test_adaptive_run_on_a_shipped_sample(pair, one_thread, attack: str) -> None:
+    """An adaptive run against the shipped detector at 5 %: one step per ε of the grid from the clean image, the
+    engine's outcome per step, P(attack) per step equal to the detector's own on the recorded image."""
+    from core.attack_run import CAUGHT, EVADED, RIGHT
+    from core.detector import load
+    from core.security import GRIDS
+
+    det = load("mnist")
+    m1, m2 = pair
+    x, y = samples("mnist")
+    run = AttackRun("mnist", attack, 1, int(y[3]), x[3].numpy(), fpr=0.05, pgd_steps=100)
+    steps = list(run.play(m1, m2, det))
+    assert run.threshold == det.threshold(0.05) and run.budget_name == "ε (L∞)"
+    assert steps[0].budget == 0 and np.array_equal(steps[0].x, x[3].numpy()) and steps[0].outcome == RIGHT
+    assert [s.budget for s in steps[1:]] == pytest.approx(list(GRIDS["mnist"][: len(steps) - 1]))
+    for s in steps:  # the recorded P(attack) is the detector's on the recorded image, and the softmax the models'
+        xs = torch.from_numpy(s.x)[None]
+        assert s.p_attack == pytest.approx(float(det.predict_proba(xs)[0]), rel=1e-6, abs=1e-9)
+        with torch.no_grad():
+            assert np.allclose(s.probs_1, torch.softmax(m1(xs), 1)[0].numpy(), atol=1e-5)
+        assert float(np.abs(s.x - x[3].numpy()).max()) <= s.budget + 1e-6
+    if attack == "no_detector":  # blind: every budget before the last leaves model 1 right
+        assert all(s.outcome == RIGHT for s in steps[1:-1])
+    final = steps[-1]
+    if final.outcome == EVADED:  # model 1 fooled and the detector silent at the operating point
+        assert final.fooled and final.p_attack <= run.threshold * (1 + 1e-4)
+        assert run.fooled and run.caught is False and run.verdict().startswith("evaded")
+    elif final.outcome == CAUGHT:
+        assert run.caught and run.verdict().startswith("caught")
+    else:
+        assert final.budget == pytest.approx(GRIDS["mnist"][-1]) and "did not fool" in run.verdict()
+    assert "at 5 % clean false positives" in run.verdict() or final.outcome == RIGHT
+    if attack == "no_detector":  # blind: stops as soon as model 1 errs, flagged or not
+        assert final.fooled and final.outcome in (CAUGHT, EVADED)
+    back = AttackRun.from_json(run.to_json())
+    assert [s.outcome for s in back.steps] == [s.outcome for s in steps] and back.verdict() == run.verdict()
+
+
+def test_adaptive_run_needs_a_detector_and_model_1(pair) -> None:
+    m1, m2 = pair
+    x, y = samples("mnist")
+    with pytest.raises(ValueError, match="detector"):
+        list(AttackRun("mnist", "joint_pgd", 1, int(y[0]), x[0].numpy()).play(m1, m2, None))
+    from core.detector import load
+
+    with pytest.raises(ValueError, match="model 1"):
+        list(AttackRun("mnist", "joint_pgd", 2, int(y[0]), x[0].numpy()).play(m1, m2, load("mnist")))
+    with pytest.raises(ValueError, match="surrogate"):
+        list(AttackRun("mnist", "transfer", 1, int(y[0]), x[0].numpy()).play(m1, m2, load("mnist")))
+
+
+# ------------------------------------------------------------------------------------------- security page helpers
+
+
+def test_security_figures() -> None:
+    from core.figures import roc_figure, security_curves_figure, security_labels
+    from tests.support import fake_security_doc
+
+    doc = fake_security_doc()
+    fig = security_curves_figure(doc)
+    by = {t.meta: t for t in fig.data}
+    assert list(by) == list(doc["curves"])  # one line per attacker, in the file's order
+    assert list(by["no_detector"].y) == doc["curves"]["no_detector"]["fooled"] and by["no_detector"].line.dash == "dash"
+    assert by["no_detector"].name.startswith("no detector")
+    assert list(by["joint_pgd"].y) == doc["curves"]["joint_pgd"]["success"] and by["joint_pgd"].name == "Joint PGD"
+    paper = [by[a] for a in ("fgsm", "igsm", "jsma", "deepfool", "gaussian_blur", "gaussian_noise", "salt_and_pepper")]
+    adaptive = [by[a] for a in ("joint_pgd", "feature_matching", "s_pgd", "o_pgd", "transfer")]
+    assert max(t.line.width for t in paper) < min(t.line.width for t in adaptive)  # adaptive ones bold
+    assert all(t.line.color.startswith("#") and t.line.color in fig_colours("paper") for t in paper)
+    assert not {t.line.color for t in paper} & {t.line.color for t in adaptive}
+    assert fig.layout.shapes[0].x0 == doc["headline"]["eps"]  # the headline budget
+    assert "5 % clean false positives" in fig.layout.title.text
+    assert security_labels(doc)["gaussian_blur"] == "Gaussian blur"
+
+    op = doc["operating_points"]
+    roc = roc_figure(op, "0.01", security_labels(doc))
+    lines = [t for t in roc.data if t.mode == "lines"]
+    marks = [t for t in roc.data if t.mode == "markers"]
+    assert [t.meta for t in lines] == list(op["roc"]) and "AUC 0.900" in lines[0].name
+    assert len(marks) == 3 and [m.meta for m in marks] == ["operating point 0.01", "operating point 0.05",
+                                                           "operating point 0.1"]
+    five = marks[1]  # at (held-out clean FPR, detection rate) of each paper attack
+    assert set(five.x) == {0.0478} and list(five.y) == [op["detection"][a]["0.05"] for a in op["roc"]]
+    assert marks[0].marker.size > five.marker.size  # the selected operating point stands out
+
+
+def fig_colours(kind: str) -> tuple[str, ...]:
+    from core.figures import ADAPTIVE_COLOURS, PAPER_COLOURS
+
+    return PAPER_COLOURS if kind == "paper" else ADAPTIVE_COLOURS
+
+
+def test_security_tables_and_summary_follow_the_numbers() -> None:
+    from pages.common import convergence_rows, detection_rows, eps_text, security_rows, security_summary
+    from tests.support import fake_security_doc
+
+    doc = fake_security_doc()
+    rows = {r["attack"]: r for r in security_rows(doc)}
+    assert rows["Joint PGD"]["ε50"] == "0.18" and rows["Selective PGD"]["ε50"] == "> max"
+    assert rows["Joint PGD"]["success at ε=0.3"] == 0.8125 and rows["PGD, no detector"]["success at ε=0.3"] == 1.0
+    assert rows["Joint PGD"]["kind"] == "adaptive" and rows["Joint PGD"]["reference"] == "Carlini & Wagner 2017"
+    assert detection_rows(doc)[0] == {"attack": "FGSM", "detected at 1 % FPR": 0.61, "detected at 5 % FPR": 0.81,
+                                      "detected at 10 % FPR": 0.91, "AUC": 0.9}
+    assert convergence_rows(doc)[2] == {"attack": "Feature matching", "100 steps": 0.5625, "1000 steps": 0.7188,
+                                        "change": 0.1562}
+    assert eps_text(8 / 255, "cifar10") == "8/255" and eps_text(None, "mnist") == "> max"
+
+    text = security_summary(doc, 0.05)
+    assert "Joint PGD evades it on 81 %" in text and "not as a security guarantee" in text
+    assert "100 % of them at ε = 0.3, half of them already by ε = 0.14" in text
+    assert "More PGD steps still help (Feature matching: 56 % → 72 %" in text
+    assert "sidebar" not in text  # the file's operating point is the sidebar's
+    assert "flagged 4.8 %" in text and "64 test images" in text
+    assert "1 % clean false positives" in security_summary(doc, 0.01) and "61 %–67 %" in security_summary(doc, 0.01)
+    # the words follow the numbers: a weak best attacker and converged attacks read differently
+    doc["headline"]["best_success"] = 0.03
+    doc["convergence"]["success"]["feature_matching"] = [0.5625, 0.5625]
+    doc["convergence"]["success"]["joint_pgd"] = [0.8125, 0.8125]
+    doc["convergence"]["success"]["o_pgd"] = [0.0625, 0.0625]
+    text = security_summary(doc, 0.05)
+    assert "evades it on 3 %" in text and "rarely get past it" in text and "have converged" in text

@@ -87,14 +87,32 @@ def build_fake_artifacts(art: Path) -> Path:
                 emb[f"{method}_{space}"] = rng.normal(size=(m, 2)).astype(np.float32)
         (res / "embeddings").mkdir(parents=True, exist_ok=True)
         np.savez_compressed(res / "embeddings" / f"{a}.npz", **emb, meta=np.array("{}"))
-    from core.detector import Detector, detector_relpath
-    from core.manifest import register_file
-
     for name in ("all", "fgsm", "igsm"):
-        det = Detector("mnist", name, rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0)
-        for path in det.save(art / detector_relpath("mnist", name)):
-            register_file(path, "python -m core pipeline --dataset mnist --stage detectors")
+        store_fake_detector(name, rng)
     return art
+
+
+def fake_detector(trained_on: str, rng: np.random.Generator, clean_scores: np.ndarray | None = None):
+    """A small random RBF head over the 20 features, with operating points from ``clean_scores`` (default: the
+    head's own P(attack) on random softmax pairs, standing in for held-out clean images)."""
+    from core.detector import Detector, MismatchSVM
+
+    head = MismatchSVM().set_arrays(rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0,
+                                    (1.0, 0.0))
+    det = Detector("mnist", trained_on, head)
+    if clean_scores is None:
+        clean_scores = det.predict_proba_features(rng.dirichlet(np.ones(10), (200, 2)).reshape(200, 20))
+    det.calibrate(clean_scores)
+    return det
+
+
+def store_fake_detector(trained_on: str, rng: np.random.Generator, clean_scores: np.ndarray | None = None):
+    """Write a fake detector under ``$ADV_ARTIFACTS`` and register it in the manifest, as the pipeline does."""
+    from core.detector import store
+
+    det = fake_detector(trained_on, rng, clean_scores)
+    store(det, "python -m core pipeline --dataset mnist --stage detectors")
+    return det
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ PAGES = {  # url path → (file name, title text)
     "transfer": ("3_transfer", "Transfer matrices"),
     "embeddings": ("4_embeddings", "Embeddings"),
     "results": ("5_results", "Results vs paper"),
+    "security": ("6_security", "Security"),
 }
 def _serve(env: dict[str, str] | None = None):
     port = free_port()

@@ -1,0 +1,67 @@
+"""Security: the detector against attackers who know it, read from ``python -m core security``'s results file."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.figures import grouped_bars, roc_figure, security_curves_figure, security_labels
+from core.operating_point import fpr_key
+from core.scan import fpr_words
+from pages import common
+
+ds = common.dataset()
+f = common.fpr()
+st.title("🔐 Security")
+st.caption("Does the mismatch detector hold when the attacker knows it is there?  Plain attacks, the paper's seven, "
+           "and attacks built to fool both models and the detector at once, over a range of L∞ budgets.")
+
+doc = common.try_call(common.security, ds, what=f"{common.DATASET_LABELS[ds]} security results")
+if doc is None:
+    st.stop()
+labels = security_labels(doc)
+e = common.eps_text(doc["headline"]["eps"], ds)
+
+st.subheader("What this means for a user")
+st.markdown(common.security_summary(doc, f))
+
+st.subheader("Success against the detector vs budget")
+st.caption(f"Share of {doc['n']} test images on which model 1 is wrong **and** the detector stays silent at "
+           f"{fpr_words(doc['fpr'])} (the operating point the file was made at), at each L∞ budget; "
+           f"{doc['steps']} PGD steps of {doc.get('step_size', 'ε/10')} per budget.  Dashed: plain PGD with no "
+           f"detector (model 1 fooled); blue: the paper's seven attacks, blind to the detector; bold: attacks that "
+           f"target the detector.  Dotted line: the headline budget ε = {e}.")
+st.plotly_chart(security_curves_figure(doc, labels), key="sec_curves", config={"displayModeBar": False})
+
+st.subheader("Budget needed: ε50")
+st.caption(f"ε50: the median smallest budget at which the attack succeeded (for no detector: fooled model 1); "
+           f"\"> max\": fewer than half the images within the largest budget.  Success and detected at ε = {e}.")
+st.dataframe(pd.DataFrame(common.security_rows(doc)), hide_index=True, width="stretch")
+
+st.subheader("Operating points")
+op = doc["operating_points"]
+key = fpr_key(f)
+st.caption(f"ROC of the paper's attacks against clean images (the held-out half of the test split, "
+           f"{op.get('clean_images', '?')} images, never used to set a threshold).  Markers: the three operating "
+           f"points, at the clean false-positive rate each really gave there and the detection rate it reaches; "
+           f"the sidebar's ({fpr_words(f)}) is the large red one.")
+st.plotly_chart(roc_figure(op, key, labels), key="sec_roc", config={"displayModeBar": False})
+if key in op.get("thresholds", {}):
+    st.markdown(f"At **{fpr_words(f)}** the detector flags P(attack) > `{op['thresholds'][key]:.4g}`; on held-out "
+                f"clean images that flagged **{100 * op['clean_fpr_held_out'][key]:.1f} %**.")
+st.dataframe(pd.DataFrame(common.detection_rows(doc)), hide_index=True, width="stretch")
+
+st.subheader("Convergence check")
+conv = doc["convergence"]
+short, long = conv["steps"]
+st.caption(f"Success at ε = {common.eps_text(conv['eps'], ds)} on {conv['n']} images after {short} and after {long} "
+           f"PGD steps: if the long run does much better, the curves above understate the attacker.")
+st.plotly_chart(grouped_bars({f"{short} steps": {a: r[0] for a, r in conv["success"].items()},
+                              f"{long} steps": {a: r[1] for a, r in conv["success"].items()}},
+                             list(conv["success"]), labels), key="sec_conv", config={"displayModeBar": False})
+st.dataframe(pd.DataFrame(common.convergence_rows(doc)), hide_index=True, width="stretch")
+
+if doc.get("note"):
+    st.caption(doc["note"])
+common.command_box(doc["command"])
+st.caption(f"Code version `{doc.get('code_version', '?')}`, seed {doc.get('seed', '?')}, detector variant "
+           f"`{doc.get('variant', 'paper')}`.")
