@@ -273,14 +273,19 @@ def security_summary(doc: dict[str, Any], selected_fpr: float | None = None) -> 
         r = ref[0]
         e50 = doc["eps50"].get(r)
         by = f", half of them already by ε = {eps_text(e50, ds)}" if e50 is not None else ""
-        out.append(f"Without any detector, plain PGD fools model 1 on {_pct(doc['curves'][r]['fooled'][j])} of them "
-                   f"at ε = {e}{by}.")
+        c = doc["curves"][r]
+        flagged = (f" (with the detector on, {_pct(c['detected'][j])} of the images would be caught)"
+                   if c["detected"][j] > 0 else "")
+        out.append(f"Without any detector, plain PGD fools model 1 on {_pct(c['fooled'][j])} of them "
+                   f"at ε = {e}{by}{flagged}.")
     paper = [a for a, k in kinds.items() if k == "paper"]
     best_paper = max((doc["curves"][a]["success"][j] for a in paper), default=None)
     if paper:
         top = max(paper, key=lambda a: doc["curves"][a]["success"][j])
-        out.append(f"The paper's attacks, which ignore the detector, get past it on at most {_pct(best_paper)} of the "
-                   f"images at ε = {e} ({labels.get(top, top)}).")
+        who = (f"The paper's {labels.get(top, top)} attack, which ignores the detector, gets" if len(paper) == 1 else
+               f"The paper's {len(paper)} attacks, which ignore the detector, get")
+        out.append(f"{who} past it on {'' if len(paper) == 1 else 'at most '}{_pct(best_paper)} of the images at "
+                   f"ε = {e}" + ("" if len(paper) == 1 else f" ({labels.get(top, top)})") + ".")
     best, best_s = doc["headline"].get("best_adaptive"), doc["headline"].get("best_success")
     if best is not None and best_s is not None:
         e50 = doc["eps50"].get(best)

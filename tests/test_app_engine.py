@@ -307,6 +307,7 @@ def test_security_tables_and_summary_follow_the_numbers() -> None:
     assert "Joint PGD evades it on 81 %" in text and "not as a security guarantee" in text
     assert "100 % of them at ε = 0.3, half of them already by ε = 0.14" in text
     assert "More PGD steps still help (Feature matching: 56 % → 72 %" in text
+    assert "The paper's 7 attacks, which ignore the detector, get past it on at most 9 %" in text
     assert "sidebar" not in text  # the file's operating point is the sidebar's
     assert "flagged 4.8 %" in text and "64 test images" in text
     assert "1 % clean false positives" in security_summary(doc, 0.01) and "61 %–67 %" in security_summary(doc, 0.01)
