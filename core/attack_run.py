@@ -150,11 +150,7 @@ def step_outcome_text(step: Step) -> str:
     if step.outcome == EVADED:
         return "🟥 **evaded**: model 1 fooled, the detector stays silent"
     if step.outcome == CAUGHT:
-        if step.fooled:
-            return "🟧 **caught**: model 1 fooled, but the detector flags the image"
-        # core.attacks.adaptive.pgd hands back the clean image when every fooling iterate was flagged
-        return ("🟧 **caught**: PGD fooled model 1 at this budget, but every fooling step was flagged "
-                "(shown: the clean image, which the engine returns for a caught budget)")
+        return "🟧 **caught**: model 1 fooled, but the detector flags the image"
     return "⬜ model 1 still right"
 
 

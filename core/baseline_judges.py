@@ -20,8 +20,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .pipeline.baselines import (KDE_BANDWIDTH, Feinman, FeatureSqueezing, _dropout_head, bit_depth, last_linear,
-                                 median_2x2, non_local_means)
+from .pipeline.baselines import (
+    KDE_BANDWIDTH,
+    FeatureSqueezing,
+    Feinman,
+    _dropout_head,
+    bit_depth,
+    last_linear,
+    median_2x2,
+    non_local_means,
+)
 
 DEFENCES = ("feature_squeezing", "feinman")
 

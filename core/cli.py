@@ -66,7 +66,7 @@ def cmd_make_samples(a: argparse.Namespace) -> int:
 def cmd_pipeline(a: argparse.Namespace) -> int:
     import torch
 
-    from .pipeline import STAGES, PipelineConfig, run
+    from .pipeline import PipelineConfig, run
 
     torch.set_num_threads(a.threads)
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from .manifest import manifest_path, read_manifest, verified_path
-from .paths import artifacts_dir, check_dataset
+from .paths import check_dataset
 
 MEAN_STD = {
     "mnist": ((0.1307,), (0.3081,)),

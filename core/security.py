@@ -27,7 +27,17 @@ import numpy as np
 import torch
 
 from . import ATTACK_NAMES
-from .attacks.adaptive import ADAPTIVE_ATTACKS, ADAPTIVE_SPECS, CAUGHT, EVADED, RIGHT, Judge, budget_search, get_adaptive, pgd
+from .attacks.adaptive import (
+    ADAPTIVE_ATTACKS,
+    ADAPTIVE_SPECS,
+    CAUGHT,
+    EVADED,
+    RIGHT,
+    Judge,
+    budget_search,
+    get_adaptive,
+    pgd,
+)
 from .operating_point import DEFAULT_FPR, FPRS, fpr_key
 
 GRIDS = {"mnist": tuple(round(0.02 * k, 2) for k in range(1, 16)),  # 0.02 … 0.30

@@ -8,8 +8,6 @@ foolbox's with that randomness fixed.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 

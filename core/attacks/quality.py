@@ -11,7 +11,6 @@ Per-attack results are cached so a killed run resumes at the next attack.
 """
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import torch
 
 from ..io import exclusive_lock, read_json, write_json
 from ..paths import artifacts_dir, cache_dir
-from .registry import ATTACKS, ATTACK_SPECS
+from .registry import ATTACK_SPECS, ATTACKS
 from .search import budget_search
 
 CHUNK = 50  # images per budget_search call (progress granularity)

@@ -23,9 +23,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from torch import nn
 
 from ..io import write_json
 from ..operating_point import Calibrated

@@ -1,7 +1,7 @@
 """What a pipeline run is (``PipelineConfig``) and where each stage reads and writes."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 

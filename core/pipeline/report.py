@@ -89,7 +89,7 @@ def transfer(dataset: str) -> str:
              *_matrix(res["accuracy"], atk), "  paper:", *_matrix(paper, atk),
              f"  mean off-diagonal accuracy: ours {res['mean_offdiag_accuracy']:.3f}, paper {np.mean(off):.3f}; "
              f"lowest cell ours {res['min_offdiag_accuracy']:.3f} (target ≥ paper's mean and no cell < 0.60)",
-             f"  transfer AUC (ours; the paper gives none):", *_matrix(res["auc"], atk)]
+             "  transfer AUC (ours; the paper gives none):", *_matrix(res["auc"], atk)]
     return "\n".join(lines)
 
 

@@ -5,8 +5,18 @@
 """
 from __future__ import annotations
 
-from .base import (CAUGHT, EVADED, RIGHT, AdaptiveAttack, AdaptiveSpec, BudgetCurve, Judge, budget_search, pgd,
-                   search_steps)
+from .base import (
+    CAUGHT,
+    EVADED,
+    RIGHT,
+    AdaptiveAttack,
+    AdaptiveSpec,
+    BudgetCurve,
+    Judge,
+    budget_search,
+    pgd,
+    search_steps,
+)
 from .feature_matching import FeatureMatching
 from .joint_pgd import JointPGD
 from .no_detector import NoDetectorPGD

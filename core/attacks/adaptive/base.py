@@ -15,7 +15,6 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 State = dict[str, torch.Tensor]
 
@@ -105,7 +104,7 @@ def subset(state: State, idx: torch.Tensor) -> State:
 class PGDRun:
     """One PGD run at per-image budgets: the outcome of every image and the image that gave it."""
 
-    x_adv: torch.Tensor  # the first stopping iterate; the last iterate where the run never stopped
+    x_adv: torch.Tensor  # the stopping iterate; else the latest caught iterate; else the last iterate
     outcome: torch.Tensor  # RIGHT / CAUGHT / EVADED at the stopping point (or at the end)
     steps: torch.Tensor  # PGD steps taken
 
@@ -130,7 +129,9 @@ def pgd(attack: AdaptiveAttack, judge: Judge, x0: torch.Tensor, y: torch.Tensor,
         fooled = outs[0].argmax(1) != y[act]
         flagged = outs[2] > judge.threshold
         stop = fooled if attack.stop_on_fooled else fooled & ~flagged
-        outcome[act[fooled & flagged & (outcome[act] == RIGHT)]] = CAUGHT
+        caught = fooled & flagged
+        outcome[act[caught]] = CAUGHT
+        x_adv[act[caught]] = xa[caught].detach()  # the latest fooled-but-flagged iterate
         hit = act[stop]
         x_adv[hit], taken[hit] = xa[stop].detach(), k
         outcome[hit] = torch.where(flagged[stop], CAUGHT, EVADED)
