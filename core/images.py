@@ -35,13 +35,16 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
 from .data import SHAPES
 from .paths import check_dataset
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_BYTES = 10 * 1024 * 1024  # same as the dashboard's server.maxUploadSize (10 MB)
 MAX_PIXELS = 10_000 * 10_000  # images with this many pixels or more are refused
@@ -91,7 +94,7 @@ def _open(data: bytes):
     return im
 
 
-def _decode(data: bytes, target: tuple[int, int]) -> tuple["Image.Image", list[str]]:
+def _decode(data: bytes, target: tuple[int, int]) -> tuple[Image.Image, list[str]]:
     """Open, check, take the first frame, apply EXIF orientation and load the pixels."""
     from PIL import Image, ImageOps
 
@@ -163,7 +166,6 @@ def _to_standard_mode(im, notes: list[str]):
 
 def _as_float(img_or_arr, channels: int) -> np.ndarray:
     """``[H, W, channels]`` float32 in [0, 1]."""
-    from PIL import Image
 
     if isinstance(img_or_arr, np.ndarray):  # high-depth greyscale
         arr = img_or_arr[..., None]
