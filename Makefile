@@ -16,4 +16,9 @@ app: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-.PHONY: setup app test
+# The README's screenshots: the browser test writes test-artifacts/screenshots/, this copies them into docs/.
+screenshots: setup
+	$(BIN)/python -m pytest -q -m browser tests/test_browser.py
+	cp test-artifacts/screenshots/*.png docs/screenshots/
+
+.PHONY: setup app test screenshots

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -38,14 +37,6 @@ def png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def has_attacks() -> bool:
-    try:
-        from core.attacks import budget_search_steps  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # ------------------------------------------------------------------------------------------- pages
 
 
@@ -54,9 +45,8 @@ def test_app_starts_on_attack_lab_with_sidebar_dataset() -> None:
     no_exception(at)
     assert at.selectbox(key="dataset").value == "mnist"
     assert at.title[0].value.startswith("⚔️ Attack lab")
-    if has_attacks():
-        assert at.selectbox(key="lab_attack").options and len(at.radio(key="lab_target").options) == 3
-        assert at.button(key="lab_run")
+    assert at.selectbox(key="lab_attack").options and len(at.radio(key="lab_target").options) == 3
+    assert at.button(key="lab_run")
 
 
 @pytest.mark.parametrize("page,title,widgets", [
@@ -75,8 +65,6 @@ def test_every_page_renders(page: str, title: str, widgets: list[str], dataset: 
     assert title in at.title[0].value
     keys = {w.key for kind in ("radio", "selectbox", "file_uploader", "button") for w in getattr(at, kind)}
     for k in widgets:
-        if k == "scan_upload" and dataset == "cifar10" and not at.file_uploader:
-            continue  # CIFAR-10 models not trained yet: the page explains instead
         assert k in keys, (k, keys)
 
 
@@ -100,7 +88,6 @@ def test_transfer_toggle_auc() -> None:
 # ------------------------------------------------------------------------------------------- attack lab
 
 
-@pytest.mark.skipif(not has_attacks(), reason="core.attacks is not there yet")
 def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
     at = app().run()
     at.selectbox(key="lab_attack").set_value("fgsm")
@@ -112,9 +99,9 @@ def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Steps"]) >= 2
     assert float(metrics["L∞"]) > 0
-    assert "fooled" in messages(at) or "caught" in messages(at) or "missed" in messages(at)
-    assert {b.key for b in at.get("download_button")} >= {"lab_dl_png", "lab_dl_json"} or len(at.get("download_button")) == 2
     run = at.session_state["lab_last_run"]
+    assert run.verdict() in messages(at)  # the verdict the run reached, word for word
+    assert sorted(b.key for b in at.get("download_button")) == ["lab_dl_json", "lab_dl_png"]
     assert run.fooled and run.steps[-1].fooled and not any(s.fooled for s in run.steps[:-1])  # stops at the first fooling step
     d = json.loads(run.to_json())
     assert d["attack"] == "fgsm" and len(d["steps"]) == len(run.steps)
@@ -123,7 +110,6 @@ def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
     assert {m.label: m.value for m in at.metric}["Steps"] == metrics["Steps"]
 
 
-@pytest.mark.skipif(not has_attacks(), reason="core.attacks is not there yet")
 def test_attack_lab_upload_good_and_bad() -> None:
     at = app().run()
     at.radio(key="lab_source").set_value("upload").run()

@@ -15,8 +15,7 @@ import pytest
 
 from core import ATTACK_NAMES
 
-pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -183,7 +182,7 @@ def test_transfer_page_with_data_and_confusion(fake_results: Path) -> None:
 
 def test_embeddings_page_with_data(fake_results: Path) -> None:
     at = page("pages/embeddings.py")
-    assert at.selectbox(key="emb_attack").options == ["FGSM", "IGSM (BIM)"] or len(at.selectbox(key="emb_attack").options) == 2
+    assert at.selectbox(key="emb_attack").options == ["FGSM", "IGSM"]
     for method in ("tsne", "umap"):
         for space in ("pixels", "features"):
             at.radio(key="emb_method").set_value(method)
@@ -209,14 +208,14 @@ def test_scan_page_detectors_and_demo(fake_results: Path) -> None:
 
 
 def test_attack_lab_with_a_detector(fake_results: Path) -> None:
-    pytest.importorskip("core.attacks")
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.selectbox(key="lab_attack").set_value("salt_and_pepper").run()
     at.button(key="lab_run").click().run()
     assert not at.exception, [e.message for e in at.exception]
     run = at.session_state["lab_last_run"]
     assert run.final.p_attack is not None and run.caught is not None
-    assert any(v in m.value for m in list(at.success) + list(at.error) + list(at.warning) for v in ("caught", "missed", "did not"))
+    shown = [m.value for m in list(at.success) + list(at.error) + list(at.warning)]
+    assert any(run.verdict() in v for v in shown), shown  # the run's own verdict, word for word
 
 
 @pytest.fixture
@@ -254,13 +253,10 @@ def test_cifar10_pages_with_standin_models(cifar_standin: Path) -> None:
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.selectbox(key="dataset").set_value("cifar10").run()
     assert not at.exception, [e.message for e in at.exception]
-    import importlib.util
-
-    if importlib.util.find_spec("core.attacks") is not None:
-        at.selectbox(key="lab_attack").set_value("gaussian_blur").run()
-        at.button(key="lab_run").click().run()
-        assert not at.exception, [e.message for e in at.exception]
-        assert at.session_state["lab_last_run"].x0.shape == (3, 32, 32)
+    at.selectbox(key="lab_attack").set_value("gaussian_blur").run()
+    at.button(key="lab_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["lab_last_run"].x0.shape == (3, 32, 32)
     at.switch_page("pages/scan.py").run()
     buf = _io.BytesIO()
     Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)).save(buf, format="JPEG")

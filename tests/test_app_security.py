@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 from tests.support import write_fake_security  # noqa: E402
 

@@ -1,13 +1,13 @@
 """The dashboard in a real browser: ``streamlit run`` + headless Debian Chromium driven by Playwright.
 
-Needs ``apt-get install -y chromium`` (``/usr/bin/chromium``; ``$CHROMIUM`` overrides) and
-``pip install playwright`` (no ``playwright install``: the system Chromium is used).  Skips otherwise.
-Screenshots: ``test-artifacts/screenshots/`` (git-ignored), copied to ``docs/screenshots/`` for the README.
+Needs ``apt-get install -y chromium`` (``/usr/bin/chromium``; ``$CHROMIUM`` overrides); Playwright drives the
+system Chromium (no ``playwright install``).  Skips without Chromium.
+Screenshots go to ``test-artifacts/screenshots/`` (git-ignored); ``make screenshots`` runs this file and copies
+them to ``docs/screenshots/`` for the README, so the tracked ones change only when asked to.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +23,6 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "test-artifacts" / "screenshots"
-DOCS_SHOTS = REPO / "docs" / "screenshots"
 PAGES = {  # url path → (file name, title text)
     "": ("1_attack_lab", "Attack lab"),
     "scan": ("2_scan", "Scan images"),
@@ -95,7 +94,8 @@ def browser():
     exe = chromium_path()
     if exe is None:
         pytest.skip("headless Chromium not found (apt-get install -y chromium, or set $CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b
@@ -119,10 +119,7 @@ def settle(page, timeout: float = 90.0) -> None:
 
 def shoot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    shutil.copyfile(path, DOCS_SHOTS / path.name)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def no_errors(page, where: str) -> None:
@@ -150,7 +147,6 @@ def test_every_page_opens_without_errors(server, page, path: str) -> None:
 
 
 def test_attack_lab_run_in_the_browser(server, page) -> None:
-    pytest.importorskip("core.attacks")
     page.goto(server + "/")
     page.get_by_role("button", name="Run").first.wait_for(timeout=90_000)
     settle(page)
@@ -229,10 +225,6 @@ def test_embeddings_lasso_shows_thumbnails(fake_server, page) -> None:
 
 
 def test_draw_a_digit_on_the_canvas(server, page) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("streamlit_drawable_canvas") is None:  # importing it outside a running app raises
-        pytest.skip("streamlit-drawable-canvas is not installed")
     page.goto(server + "/scan")
     page.locator("h1").filter(has_text="Scan images").first.wait_for(timeout=90_000)
     settle(page)

@@ -22,10 +22,16 @@ def test_cifar_imagefolder_fixture(tiny_data_root, isolated):
     assert torch.allclose(x[y == 9][:, 0], torch.full_like(x[y == 9][:, 0], 225 / 255))
 
 
-def test_decoded_cache_is_reused(tiny_data_root, isolated):
+def test_decoded_cache_is_reused(tiny_data_root, isolated, monkeypatch):
     first = data.load_split("cifar10", "test", tiny_data_root)
     cached = list((isolated.parent / "cache" / "decoded").glob("cifar10-test-*"))
     assert len(cached) == 2
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("second load decoded the images again")
+
+    monkeypatch.setattr(data, "_read_imagefolder", no_decoding)  # the second load may only read the cache
+    monkeypatch.setattr(data, "_read_cifar10", no_decoding)
     second = data.load_split("cifar10", "test", tiny_data_root)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.special import expit
 from sklearn.svm import SVC
 
 from core import detector
@@ -35,6 +36,24 @@ def test_numpy_decision_matches_sklearn() -> None:
     np.testing.assert_allclose(p, 1.0 / (1.0 + np.exp(-(2.0 * svc.decision_function(f) + 0.1))), rtol=1e-12)
     assert (det.head.predict(f) == svc.predict(f)).all()  # scikit-learn's shape at the feature level
     np.testing.assert_allclose(det.head.predict_proba(f)[:, 1], p)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_shipped_detector_is_the_svc_refitted_on_its_shipped_data(dataset: str) -> None:
+    """scikit-learn's SVC, refitted with the stored C and gamma on the shipped detector set, gives the same
+    decision values as the stored support vectors do (and the stored Platt logit on top of them)."""
+    from core.results import detector_data_path
+
+    det = detector.load(dataset, "fgsm")
+    with np.load(detector_data_path(dataset, "fgsm")) as z:
+        f, y = z["features"].astype(np.float64), z["label"]
+    assert det.meta["train_rows"] == len(y)
+    ref = SVC(kernel="rbf", C=det.head.C, gamma=det.head.gamma_).fit(f, y)
+    assert abs(len(ref.support_) - len(det.head.dual_coef_)) <= 2  # libsvm may keep a borderline vector or not
+    q = f[::25]
+    np.testing.assert_allclose(det.decision_function_features(q), ref.decision_function(q), rtol=0, atol=1e-3)
+    a, b = det.head.platt_
+    np.testing.assert_allclose(det.predict_proba_features(q), expit(a * ref.decision_function(q) + b), atol=1e-3)
 
 
 def test_mismatch_svm_fit_is_svc_plus_platt_on_out_of_fold_decisions() -> None:
@@ -136,7 +155,23 @@ def test_tampered_detector_is_refused(isolated) -> None:
     data = dict(np.load(path))
     data["dual_coef"] = data["dual_coef"] * 1.01
     np.savez(path, **data)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match="changed or corrupted"):
+        detector.load("mnist", "all")
+
+
+def test_tampered_detector_json_is_refused(isolated) -> None:
+    """The ``.json`` half (gamma, intercept, Platt a and b) is checked as strictly as the arrays."""
+    import json
+
+    from core.manifest import IntegrityError
+
+    det, _, _ = _fitted()
+    _ship(det)
+    path = isolated / (detector_relpath("mnist", "all") + ".json")
+    doc = json.loads(path.read_text())
+    doc["platt_a"] = -doc["platt_a"]  # a flipped sign: every verdict turned around
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    with pytest.raises(IntegrityError, match="all.json"):
         detector.load("mnist", "all")
 
 

@@ -83,11 +83,15 @@ def test_resume_after_interrupt_is_identical(tiny: PipelineConfig, isolated: Pat
     with pytest.raises(Stop):
         run_stage(cfg, "data", after_chunk=stop_after_first)
     assert cfg.chunk_path("fgsm", 0).exists() and not cfg.chunk_path("fgsm", 1).exists()
-    run_stage(cfg, "data")
+    ran: list[int] = []
+    run_stage(cfg, "data", after_chunk=ran.append)
+    assert ran == [1, 2]  # the resume builds only the chunks the interrupted run had not written
     with np.load(cfg.detector_data("fgsm")) as z:
         resumed = {k: z[k] for k in z.files if k != "meta"}
     monkeypatch.setenv("ADV_CACHE_DIR", str(tmp_path / "fresh-cache"))
-    run_stage(cfg, "data")
+    ran.clear()
+    run_stage(cfg, "data", after_chunk=ran.append)
+    assert ran == [0, 1, 2]
     with np.load(cfg.detector_data("fgsm")) as z:
         for k, v in resumed.items():
             np.testing.assert_array_equal(z[k], v, err_msg=k)
