@@ -18,7 +18,7 @@ def _tqdm(iterable, **kw):
 def cmd_train(a: argparse.Namespace) -> int:
     from .training import recipe, train, with_overrides
 
-    command = "python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
+    command = a.command_line
     for which in ([a.model] if a.model else [1, 2]):
         seed = a.seed if a.seed is not None or not a.surrogate else 1
         cfg = with_overrides(recipe(a.dataset, which, a.full_size), epochs=a.epochs, batch_size=a.batch_size,
@@ -37,7 +37,7 @@ def cmd_adopt(a: argparse.Namespace) -> int:
     from .training import adopt
 
     entry = adopt(a.dataset, a.model, a.weights, ModelSpec(a.arch, json.loads(a.options)), a.role, a.provenance,
-                  a.data_root, command="python -m core " + shlex.join(sys.argv[1:]))
+                  a.data_root, command=a.command_line)
     print(f"{a.dataset} {a.role} {a.model} ({entry['arch']}): test accuracy {entry['test_accuracy']:.2f}% → "
           f"artifacts/{entry['weights']}")
     return 0
@@ -72,7 +72,7 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
     per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
     cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
-                         command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["pipeline"] else "")
+                         command=a.command_line)
     run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers)
     return 0
 
@@ -98,7 +98,7 @@ def cmd_security(a: argparse.Namespace) -> int:
     if a.n is not None and a.n < 1:
         raise ValueError("--n must be at least 1")
     cfg = SecurityConfig(a.dataset, a.variant, a.n, a.seed, a.fpr, a.steps, a.long_steps, a.long_n, attacks,
-                         a.data_root, command="python -m core " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["security"] else "",
+                         a.data_root, command=a.command_line,
                          defence=a.defence)
     print(format_security(run(cfg, progress=_tqdm)))
     return 0
@@ -118,10 +118,10 @@ BENCHMARKS = {  # name → module with `main(args) -> int`, each printing figure
 
 
 def cmd_attack_quality(a: argparse.Namespace) -> int:
-    from .attacks.quality import QualityConfig, cli_command, format_table2, run_table2
+    from .pipeline.quality import QualityConfig, format_table2, run_table2
 
     doc = run_table2(QualityConfig(a.dataset, a.n, a.seed, a.data_root), progress=lambda **kw: _tqdm(None, **kw),
-                     command=cli_command())
+                     command=a.command_line)
     print(format_table2(doc))
     print(f"wrote artifacts/results/{a.dataset}/table2.json")
     return 0
@@ -203,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a missing file, a bad value or a refused artifact is one line on stderr and exit 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.command_line = "python -m core " + shlex.join(argv)  # what results record as the command that made them
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError, RuntimeError) as e:

@@ -217,3 +217,29 @@ def test_first_run_in_v1_pages_mode_still_gets_navigation_and_sidebar() -> None:
         no_exception(at)
         assert title in at.title[0].value
         assert at.selectbox(key="dataset").value == "mnist"
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_results_page_paper_cells_are_the_papers(dataset: str) -> None:
+    """Every "paper" cell of Tables I–IV on the Results page is the number in ``paper_results.json``."""
+    paper = json.loads((REPO / "artifacts" / "paper" / "paper_results.json").read_text())
+    at = app().run()
+    at.selectbox(key="dataset").set_value(dataset).run()
+    at.switch_page("pages/results.py").run()
+    no_exception(at)
+    t1, t2, t3, t4 = (d.value for d in at.dataframe[:4])
+    keys = {"mnist": ("cnn", "mlp"), "cifar10": ("vgg16", "resnet50")}[dataset]
+    assert list(t1["paper"]) == [f"{paper['table1_test_accuracy_percent'][dataset][k]:.2f}" for k in keys]
+    p2 = paper["table2_attack_quality_500_images"]
+    names = ("fgsm", "igsm", "jsma", "deepfool", "gaussian_blur", "gaussian_noise", "salt_and_pepper")
+    assert list(t2["success % (paper)"]) == [f"{p2['success_rate_percent'][dataset][a]:.1f}" for a in names]
+    assert list(t2["MSE (paper)"]) == [f"{p2['mse'][dataset][a]:.3g}" for a in names]
+    p3 = paper["table3_svm_10fold_cv"][dataset]
+    for m in ("accuracy", "f1", "auc"):
+        assert list(t3[f"{m} (paper)"]) == [f"{p3[a][m]:.3f}" if a in p3 else "—" for a in names]
+    p4 = paper["table4_detection_rate"][dataset]
+    rows = t4[t4["source"] == "paper"]
+    assert len(rows) == len(p4)
+    for (_, row), per in zip(rows.iterrows(), p4.values()):
+        for a, label in zip(("fgsm", "igsm", "jsma", "deepfool"), ("FGSM", "IGSM", "JSMA", "DeepFool")):
+            assert row[label] == (f"{per[a]:.3f}" if per.get(a) is not None else "—")

@@ -126,13 +126,15 @@ def record(result: dict) -> Path:
     """Write one dataset's figures, with the machine and code that gave them, to
     ``artifacts/results/<D>/bench_detect.json`` (what the README's speed figures cite)."""
     from ..io import write_json
-    from ..manifest import code_version
+    from ..manifest import code_version, register_file
     from ..results import results_dir
 
     path = results_dir(result["dataset"]) / "bench_detect.json"
-    write_json(path, {"command": "python -m core bench detect --record", "code_version": code_version(),
+    command = "python -m core bench detect --record"
+    write_json(path, {"command": command, "code_version": code_version(),
                       "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                       "torch": torch.__version__, **result})
+    register_file(path, command)
     return path
 
 

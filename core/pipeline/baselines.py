@@ -27,9 +27,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from ..io import write_json
 from ..operating_point import Calibrated
-from .config import PipelineConfig, stamp
+from .config import PipelineConfig, stamp, write_result
 from .datasets import load_chunks, load_detector_data
 from .svm import oof_path, scores
 
@@ -282,5 +281,5 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
                 squeezers={"bits": SQUEEZE_BITS[cfg.dataset], "median": "2x2",
                            "non_local_means": NON_LOCAL_MEANS[cfg.dataset]},
                 kde_bandwidth=KDE_BANDWIDTH[cfg.dataset], mc_samples=cfg.mc_samples, table4=table)
-    write_json(cfg.results() / "table4.json", out)
+    write_result(cfg, "table4", out)
     return out

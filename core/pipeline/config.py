@@ -40,6 +40,11 @@ class PipelineConfig:
     embed_methods: tuple[str, ...] = ("tsne", "umap")
     command: str = ""
 
+    def __post_init__(self) -> None:
+        unknown = [a for a in (*self.attacks, *dict(self.n_per_attack)) if a not in ATTACK_NAMES]
+        if unknown:
+            raise ValueError(f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACK_NAMES)}")
+
     def n_for(self, attack: str) -> int:
         return dict(self.n_per_attack).get(attack, self.n)
 
@@ -85,3 +90,14 @@ def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
 
     return {"command": cfg.command or f"python -m core pipeline --dataset {cfg.dataset} --n {cfg.n}",
             "seed": cfg.seed, "n": cfg.n, "n_per_attack": {a: cfg.n_for(a) for a in cfg.attacks}, "code_version": code_version(), "config": cfg.to_dict(), **extra}
+
+
+def write_result(cfg: PipelineConfig, name: str, doc: dict[str, Any]) -> Path:
+    """Write ``artifacts/results/<dataset>/<name>.json`` and register it in the manifest under its command."""
+    from ..io import write_json
+    from ..manifest import register_file
+
+    path = cfg.results() / f"{name}.json"
+    write_json(path, doc)
+    register_file(path, doc["command"])
+    return path

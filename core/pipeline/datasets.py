@@ -20,7 +20,7 @@ import torch
 from ..detector import pair_features
 from ..io import save_with
 from ..manifest import register_file
-from .config import PipelineConfig, stamp
+from .config import PipelineConfig, stamp, write_result
 
 # outcome codes per sample
 CLEAN, ATTACKED, MISCLASSIFIED, FAILED = 0, 1, 2, 3
@@ -236,7 +236,7 @@ def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Call
     (``table2.json`` belongs to ``python -m core attack-quality``, the paper's 500-image protocol.)
     """
     from .. import ATTACK_NAMES
-    from ..io import read_json, write_json
+    from ..io import read_json
     from .parallel import per_attack
 
     per_attack(cfg, functools.partial(build_and_assemble, after_chunk=after_chunk), workers, progress)
@@ -244,5 +244,5 @@ def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Call
     rows = [read_json(p) for a in ATTACK_NAMES if (p := cfg.cache() / "summary" / f"{a}.json").exists()]
     out = stamp(cfg, note="success rate among attempted (correctly classified) images; MSE over successful attacks",
                 attacks=rows)
-    write_json(cfg.results() / "detector_data.json", out)
+    write_result(cfg, "detector_data", out)
     return out

@@ -150,9 +150,14 @@ def security(dataset: str) -> str:
 
 
 def report(datasets: Sequence[str]) -> str:
-    parts = []
+    """Every table of ``datasets`` beside the paper's; ``FileNotFoundError`` naming the commands when none has any."""
+    parts, found = [], False
     for d in datasets:
-        body = [t for t in (table2(d), table3(d), transfer(d), loao(d), table4(d), embeddings(d), security(d)) if t]
-        parts.append(f"==== {d} ====" + ("".join(body) if body else
-                     f"\n  no results yet: run `python -m core pipeline --dataset {d}`"))
+        tables = [t for t in (table2(d), table3(d), transfer(d), loao(d), table4(d), embeddings(d)) if t]
+        found = found or bool(tables)
+        parts.append(f"==== {d} ====" + ("".join(tables) if tables else
+                     f"\n  no results yet: run `python -m core pipeline --dataset {d}`") + security(d))
+    if not found:
+        raise FileNotFoundError("no results to report under " + str(results_dir(datasets[0]).parent) + ": make them with "
+                                + " and ".join(f"`python -m core pipeline --dataset {d}`" for d in datasets))
     return "\n".join(parts)

@@ -8,8 +8,8 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.svm import SVC
 
-from ..io import save_with, write_json
-from .config import PipelineConfig, stamp
+from ..io import save_with
+from .config import PipelineConfig, stamp, write_result
 from .datasets import load_detector_data
 
 
@@ -82,5 +82,5 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
                         "folds": len(per_fold)}
     out = stamp(cfg, note="mean over folds; auc ranks the SVM decision value, auc_hard the 0/1 predictions "
                           "(equals balanced accuracy, how the paper's AUC column reads)", table3=rows)
-    write_json(cfg.results() / "table3.json", out)
+    write_result(cfg, "table3", out)
     return out

@@ -6,8 +6,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..detector import Detector
-from ..io import read_json, write_json
-from .config import PipelineConfig, stamp
+from ..io import read_json
+from .config import PipelineConfig, stamp, write_result
 from .datasets import load_detector_data
 from .svm import choose_params, make_svc, scores, subsample
 
@@ -65,7 +65,7 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
                 accuracy=acc.tolist(), auc=auc.tolist(), f1=f1.tolist(),
                 mean_offdiag_accuracy=float(acc[off].mean()), min_offdiag_accuracy=float(acc[off].min()),
                 mean_offdiag_auc=float(auc[off].mean()))
-    write_json(cfg.results() / "transfer.json", out)
+    write_result(cfg, "transfer", out)
 
     loao = {}
     it = progress(atk, desc="loao", unit="attack") if progress else atk
@@ -80,5 +80,5 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
     out = stamp(cfg, note=f"train on the other attacks pooled ({cfg.pooled_per_attack} stratified rows each), "
                           "test on every row of the held-out attack", loao=loao,
                 mean_accuracy=float(np.mean([v["accuracy"] for v in loao.values()])))
-    write_json(cfg.results() / "loao.json", out)
+    write_result(cfg, "loao", out)
     return out

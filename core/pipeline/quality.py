@@ -11,17 +11,14 @@ Per-attack results are cached so a killed run resumes at the next attack.
 """
 from __future__ import annotations
 
-import shlex
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
+from ..attacks import ATTACK_SPECS, ATTACKS, budget_search
 from ..io import exclusive_lock, read_json, write_json
 from ..paths import artifacts_dir, cache_dir
-from .registry import ATTACK_SPECS, ATTACKS
-from .search import budget_search
 
 CHUNK = 50  # images per budget_search call (progress granularity)
 
@@ -73,7 +70,7 @@ def attack_quality(name: str, models: dict[int, torch.nn.Module], x: torch.Tenso
 
 def _attack_key(name: str) -> str:
     """What identifies an attack's configuration (spec and search settings) for resuming."""
-    from .registry import get_attack
+    from ..attacks import get_attack
 
     att = get_attack(name)
     return repr((att.spec, getattr(att, "grid_points", None), getattr(att, "bisect_steps", None),
@@ -137,7 +134,3 @@ def format_table2(doc: dict[str, Any]) -> str:
         lines.append(f"{name:<17}{mse_s:>10}{r['paper_mse']:>11.2e}{ratio:>7}{r['success_rate_percent']:>13.1f}%"
                      f"{r['paper_success_rate_percent']:>7.1f}%")
     return "\n".join(lines)
-
-
-def cli_command() -> str:
-    return "python -m core " + shlex.join(sys.argv[1:])

@@ -1,0 +1,49 @@
+"""``python -m core``'s error paths: a clear one-line message on stderr and exit status 2."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core import cli
+
+
+def test_unknown_attack_names(isolated: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["pipeline", "--dataset", "mnist", "--attacks", "fgsm,pgd"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown attack(s) pgd: choose from fgsm, igsm")
+    assert cli.main(["pipeline", "--dataset", "mnist", "--n-attack", "cw=10"]) == 2
+    assert "unknown attack(s) cw" in capsys.readouterr().err
+
+
+def test_zero_workers(isolated: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["pipeline", "--dataset", "mnist", "--stage", "data", "--workers", "0"]) == 2
+    assert capsys.readouterr().err == "error: workers must be >= 1, got 0\n"
+
+
+def test_report_without_results(isolated: Path, capsys: pytest.CaptureFixture) -> None:
+    shutil.rmtree(isolated / "results")
+    assert cli.main(["report", "--dataset", "mnist"]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "no results to report" in out.err
+    assert "`python -m core pipeline --dataset mnist`" in out.err
+
+
+def test_report_prints_the_committed_results(capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["report", "--dataset", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("==== mnist ====") and "Table III" in out and "no results yet" not in out
+
+
+def test_tampered_model_is_refused(isolated: Path, capsys: pytest.CaptureFixture) -> None:
+    from core.models import _load_weights
+
+    weights = isolated / "models" / "mnist" / "model_1.pt"
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    _load_weights.cache_clear()
+    assert cli.main(["attack-quality", "--dataset", "mnist", "--n", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "model_1.pt" in err and "changed or corrupted" in err
+    shipped = Path(__file__).resolve().parent.parent / "artifacts" / "results" / "mnist" / "table2.json"
+    assert (isolated / "results" / "mnist" / "table2.json").read_bytes() == shipped.read_bytes()  # nothing written
