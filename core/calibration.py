@@ -23,29 +23,30 @@ def test_halves(n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.nda
     return np.sort(perm[: n_test // 2]), np.sort(perm[n_test // 2 :])
 
 
-def operating_points_path(dataset: str):
+def operating_points_path(dataset: str, variant: str = "paper"):
     from .paths import artifacts_dir
 
-    return artifacts_dir() / "results" / dataset / "operating_points.json"
+    name = "operating_points.json" if variant == "paper" else f"operating_points_{variant}.json"
+    return artifacts_dir() / "results" / dataset / name
 
 
 def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[str] | None = None,
-              progress: Callable | None = None) -> dict[str, Any]:
+              progress: Callable | None = None, variant: str = "paper") -> dict[str, Any]:
     """Set and store the operating points of the shipped ``dataset`` detectors; write their held-out FPRs."""
     from .data import load_split
-    from .detector import TRAINED_ON, load, pair_features, store
+    from .detector import TRAINED_ON, VARIANT_PAIRS, load, pair_features, store
     from .io import write_json
     from .manifest import code_version, register_file
     from .models import load_pair
 
     x, _ = load_split(dataset, "test", data_root)
     cal, held = test_halves(len(x))
-    f = pair_features(*load_pair(dataset), x).numpy()
-    command = COMMAND.format(dataset=dataset)
-    names = list(trained_on or TRAINED_ON)
+    f = pair_features(*load_pair(dataset, VARIANT_PAIRS[variant]), x).numpy()
+    command = COMMAND.format(dataset=dataset) + ("" if variant == "paper" else f" --variant {variant}")
+    names = list(trained_on or (TRAINED_ON if variant == "paper" else ("all",)))
     rows = {}
     for name in progress(names, desc=f"calibrate {dataset}", unit="detector") if progress else names:
-        det = load(dataset, name)
+        det = load(dataset, name, variant)
         det.calibrate(det.predict_proba_features(f[cal]))
         p_held = det.predict_proba_features(f[held])
         det.meta["calibration"] = {"split": "test", "seed": SPLIT_SEED, "calibration_images": int(len(cal)),
@@ -53,21 +54,21 @@ def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[s
         store(det, det.meta.get("command", command))
         rows[name] = {fpr_key(a): {"threshold": det.threshold(a), "clean_fpr_held_out": float((p_held > det.threshold(a)).mean())}
                       for a in FPRS}
-    out = {"dataset": dataset, "command": command, "code_version": code_version(), "split_seed": SPLIT_SEED,
+    out = {"dataset": dataset, "variant": variant, "command": command, "code_version": code_version(), "split_seed": SPLIT_SEED,
            "calibration_images": int(len(cal)), "held_out_images": int(len(held)),
            "note": "thresholds on P(attack) of the calibration half of the clean test split; the clean "
                    "false-positive rate they give on the other half", "detectors": rows}
-    path = operating_points_path(dataset)
+    path = operating_points_path(dataset, variant)
     write_json(path, out)
     register_file(path, command)
     return out
 
 
-def read_operating_points(dataset: str) -> dict[str, Any]:
+def read_operating_points(dataset: str, variant: str = "paper") -> dict[str, Any]:
     """The committed operating points of ``dataset`` (``FileNotFoundError`` with the command if missing)."""
     from .io import read_json
 
-    path = operating_points_path(dataset)
+    path = operating_points_path(dataset, variant)
     if not path.exists():
         raise FileNotFoundError(f"no operating points at {path}; make them with `{COMMAND.format(dataset=dataset)}`")
     return read_json(path)

@@ -16,14 +16,15 @@ def _tqdm(iterable, **kw):
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .training import recipe, train, with_overrides
+    from .training import recipe, robust_recipe, train, with_overrides
 
     command = a.command_line
     for which in ([a.model] if a.model else [1, 2]):
         seed = a.seed if a.seed is not None or not a.surrogate else 1
-        cfg = with_overrides(recipe(a.dataset, which, a.full_size), epochs=a.epochs, batch_size=a.batch_size,
-                             lr=a.lr, seed=seed, limit=a.limit, data_root=a.data_root,
-                             role="surrogate" if a.surrogate else None)
+        base = robust_recipe(a.dataset, which) if a.robust else recipe(a.dataset, which, a.full_size)
+        role = ("robust-surrogate" if a.robust else "surrogate") if a.surrogate else None
+        cfg = with_overrides(base, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=seed, limit=a.limit,
+                             data_root=a.data_root, role=role)
         entry = train(cfg, progress=_tqdm, command=command)
         print(f"{a.dataset} model {which} ({entry['arch']}): test accuracy {entry['test_accuracy']:.2f}% "
               f"after {entry['epochs']} epochs, {entry['train_seconds']:.0f}s → artifacts/{entry['weights']}")
@@ -81,7 +82,14 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     from .calibration import calibrate, format_operating_points
 
     for d in [a.dataset] if a.dataset else DATASETS:
-        print(format_operating_points(calibrate(d, a.data_root, progress=_tqdm)))
+        print(format_operating_points(calibrate(d, a.data_root, progress=_tqdm, variant=a.variant)))
+    return 0
+
+
+def cmd_harden(a: argparse.Namespace) -> int:
+    from .variants import format_variant, harden
+
+    print(format_variant(harden(a.dataset, a.variant, a.n, a.seed, a.data_root, progress=_tqdm)))
     return 0
 
 
@@ -154,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--full-size", action="store_true", help="CIFAR-10: the paper's full VGG16 and ResNet-50 (for a GPU)")
     t.add_argument("--surrogate", action="store_true",
                    help="train a transfer attacker's own pair (seed 1 unless --seed) as surrogate_1/2, beside the shipped pair")
+    t.add_argument("--robust", action="store_true",
+                   help="MNIST: the PGD-trained pair of the hardened detector (robust_1/2; with --surrogate: its "
+                        "attacker's own robust pair)")
     ad = add("adopt", cmd_adopt, "ship weights trained elsewhere (loaded weights-only, test accuracy measured here)")
     ad.add_argument("--model", type=int, choices=(1, 2), required=True)
     ad.add_argument("--weights", required=True, help="a state dict saved with torch.save")
@@ -175,8 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--workers", type=int, default=1,
                     help="processes for the per-attack stages data and embeddings (one thread each; results do not "
                          "depend on it); 2 on a free 2-core machine")
-    add("calibrate", cmd_calibrate, "operating points of the shipped detectors: thresholds at 1/5/10 % clean "
-        "false positives on a seeded half of the test split, checked on the other half", False)
+    ca = add("calibrate", cmd_calibrate, "operating points of the shipped detectors: thresholds at 1/5/10 % clean "
+             "false positives on a seeded half of the test split, checked on the other half", False)
+    ca.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
+    hd = add("harden", cmd_harden, "build, calibrate and ship a hardened detector variant (e.g. robust: over the "
+             "PGD-trained pair of `train --robust`)")
+    hd.add_argument("--variant", default="robust", help="detector variant (core.detector.VARIANTS, not paper)")
+    hd.add_argument("--n", type=int, default=2000, help="train images per attack (pooled over the seven)")
+    hd.add_argument("--seed", type=int, default=0)
     se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
              "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")
     se.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")

@@ -27,7 +27,9 @@ from .operating_point import DEFAULT_FPR, FPRS, Calibrated, fpr_key
 from .paths import artifacts_dir, check_dataset
 
 TRAINED_ON = ATTACK_NAMES + ("all",)
-VARIANTS: tuple[str, ...] = ("paper",)  # detector variants that ship; "paper" is the paper's detector
+# detector variants: "paper" is the paper's detector; "robust" watches a PGD-trained pair (MNIST; see core.variants)
+VARIANTS: tuple[str, ...] = ("paper", "robust")
+VARIANT_PAIRS = {"paper": "model", "robust": "robust"}  # the role (core.models.ROLE_FLAGS) of the pair each watches
 
 
 @torch.no_grad()
@@ -212,7 +214,7 @@ class Detector(Calibrated):
         """The two classifiers this detector watches (model 1 gives the user's answer)."""
         from .models import load_pair
 
-        return load_pair(self.dataset)
+        return load_pair(self.dataset, VARIANT_PAIRS[self.variant])
 
     def predict_proba(self, x: torch.Tensor) -> np.ndarray:
         """P(attack) for images ``[N,C,H,W]`` in ``[0,1]`` (float64 numpy ``[N]``)."""
@@ -268,13 +270,13 @@ def store(det: Detector, command: str) -> None:
     """Write a detector under ``artifacts/detectors`` and register both files with ``command``."""
     from .manifest import register_file
 
-    for path in det.save(artifacts_dir() / detector_relpath(det.dataset, det.trained_on)):
+    for path in det.save(artifacts_dir() / detector_relpath(det.dataset, det.trained_on, det.variant)):
         register_file(path, command)
 
 
-def detector_relpath(dataset: str, trained_on: str) -> str:
+def detector_relpath(dataset: str, trained_on: str, variant: str = "paper") -> str:
     """Manifest key stem (without suffix) of a shipped detector."""
-    return f"detectors/{dataset}/{trained_on}"
+    return f"detectors/{dataset}/{trained_on}" + ("" if variant == "paper" else f"-{variant}")
 
 
 def check_trained_on(trained_on: str) -> str:
@@ -296,11 +298,13 @@ def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detec
     check_dataset(dataset)
     check_trained_on(trained_on)
     check_variant(variant)
-    stem = detector_relpath(dataset, trained_on)
+    if variant != "paper" and trained_on != "all":
+        raise ValueError(f"the {variant!r} variant ships one detector, trained_on='all'")
+    stem = detector_relpath(dataset, trained_on, variant)
     files = read_manifest().get("files", {})
     if stem + ".npz" not in files or not (artifacts_dir() / (stem + ".npz")).exists():
-        raise FileNotFoundError(
-            f"no shipped {dataset} detector trained on {trained_on!r} ({artifacts_dir() / stem}.npz); make it with "
-            f"`python -m core pipeline --dataset {dataset}` (stage `detectors` after `data`)"
-        )
+        make = (f"`python -m core pipeline --dataset {dataset}` (stage `detectors` after `data`)" if variant == "paper"
+                else f"`python -m core harden --dataset {dataset} --variant {variant}`")
+        raise FileNotFoundError(f"no shipped {dataset} detector trained on {trained_on!r} "
+                                f"({artifacts_dir() / stem}.npz); make it with {make}")
     return Detector.read(verified_path(stem + ".npz"), verified_path(stem + ".json"))

@@ -185,8 +185,13 @@ def build_model(dataset: str, spec: ModelSpec) -> nn.Module:
     return nn.Sequential(Normalize(mean, std), ARCHS[spec.arch](**spec.options))
 
 
+# the roles a classifier plays, and the flags of ``python -m core train`` that make it
+ROLE_FLAGS = {"model": "", "surrogate": " --surrogate", "robust": " --robust", "robust-surrogate": " --robust --surrogate"}
+
+
 def model_key(dataset: str, which: int, role: str = "model") -> str:
-    """Manifest key of a classifier: ``role`` "model" (the shipped pair) or "surrogate" (a transfer attacker's)."""
+    """Manifest key of a classifier of ``role`` (``ROLE_FLAGS``): the shipped pair, a transfer attacker's
+    surrogate, the hardened detector's PGD-trained pair, or that pair's surrogate."""
     return f"{dataset}/{role}_{which}"
 
 
@@ -210,7 +215,7 @@ def load_model(dataset: str, which: int, role: str = "model") -> nn.Module:
         raise ValueError(f"model must be 1 or 2, got {which!r}")
     entry = read_manifest().get("models", {}).get(model_key(dataset, which, role))
     if entry is None:
-        flag = " --surrogate" if role == "surrogate" else ""
+        flag = ROLE_FLAGS.get(role, "")
         raise FileNotFoundError(
             f"no trained {dataset} {role} {which} in {manifest_path()}; train it with "
             f"`python -m core train --dataset {dataset} --model {which}{flag}`"
@@ -221,14 +226,14 @@ def load_model(dataset: str, which: int, role: str = "model") -> nn.Module:
     return _load_weights(dataset, entry["arch"], options, str(path), sha)
 
 
-def load_pair(dataset: str) -> tuple[nn.Module, nn.Module]:
+def load_pair(dataset: str, role: str = "model") -> tuple[nn.Module, nn.Module]:
     """The two shipped classifiers of ``dataset`` (model 1, model 2): eval mode, CPU, logits ``[N,10]``."""
-    return load_model(dataset, 1), load_model(dataset, 2)
+    return load_model(dataset, 1, role), load_model(dataset, 2, role)
 
 
-def load_surrogate_pair(dataset: str) -> tuple[nn.Module, nn.Module]:
-    """A transfer attacker's own pair: the same architectures and recipe, trained apart from the shipped pair."""
-    return load_model(dataset, 1, "surrogate"), load_model(dataset, 2, "surrogate")
+def load_surrogate_pair(dataset: str, role: str = "surrogate") -> tuple[nn.Module, nn.Module]:
+    """A transfer attacker's own pair: the same architectures and recipe, trained apart from the defended pair."""
+    return load_pair(dataset, role)
 
 
 @torch.no_grad()

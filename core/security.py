@@ -42,6 +42,10 @@ from .operating_point import DEFAULT_FPR, FPRS, fpr_key
 
 GRIDS = {"mnist": tuple(round(0.02 * k, 2) for k in range(1, 16)),  # 0.02 … 0.30
          "cifar10": tuple(k / 255 for k in range(1, 17))}  # 1/255 … 16/255
+# a hardened variant may hold beyond the largest budget above: its grid goes on, same step, to twice as far
+EXTENDED_GRIDS = {"mnist": tuple(round(0.02 * k, 2) for k in range(1, 31)),  # 0.02 … 0.60
+                  "cifar10": tuple(k / 255 for k in range(1, 33))}  # 1/255 … 32/255
+SURROGATE_ROLES = {"paper": "surrogate", "robust": "robust-surrogate"}  # the transfer attacker's own pair per variant
 HEADLINE_EPS = {"mnist": 0.3, "cifar10": 8 / 255}
 DEFAULT_N = {"mnist": 500, "cifar10": 200}
 ATTACK_ORDER = ("no_detector",) + ATTACK_NAMES + tuple(a for a in ADAPTIVE_ATTACKS if a != "no_detector")
@@ -78,7 +82,7 @@ class SecurityConfig:
         return self.n or DEFAULT_N[self.dataset]
 
     def grid(self) -> tuple[float, ...]:
-        return GRIDS[self.dataset]
+        return (GRIDS if self.variant == "paper" else EXTENDED_GRIDS)[self.dataset]
 
     def cache(self) -> Path:
         from .paths import cache_dir
@@ -260,7 +264,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]
     judge, base, pair, threshold_of = prepare_judge(cfg, x_all)
     idx = pick_images(cfg, x_all, y_all, pair)
     x, y = x_all[idx], y_all[idx]
-    surrogate_of = lambda: load_surrogate_pair(cfg.dataset)  # noqa: E731 - loaded only when needed
+    surrogate_of = lambda: load_surrogate_pair(cfg.dataset, SURROGATE_ROLES[cfg.variant])  # noqa: E731 - when needed
     results: dict[str, dict] = {}
     names = [a for a in ATTACK_ORDER if a in cfg.attacks]
     for name in progress(names, desc=f"security {cfg.dataset} {cfg.defence}", unit="attack") if progress else names:

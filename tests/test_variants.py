@@ -1,0 +1,47 @@
+"""Hardened detector variants: built, calibrated, shipped and loaded like the paper's detector, over their own pair."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core import detector
+
+
+@pytest.fixture
+def robust_alias(isolated, monkeypatch):
+    """The shipped MNIST pair registered under the "robust" role too (a stand-in for `train --robust`)."""
+    from core.data import samples
+    from core.manifest import read_manifest, update_manifest
+
+    models = read_manifest()["models"]
+    for which in (1, 2):
+        update_manifest("models", f"mnist/robust_{which}", models[f"mnist/model_{which}"])
+    x, y = samples("mnist")
+    monkeypatch.setattr("core.data.load_split", lambda *a, **k: (x, y))  # test split: the shipped samples
+    train = (np.asarray(x * 255).round().astype(np.uint8), np.asarray(y))
+    monkeypatch.setattr("core.data.load_split_uint8", lambda *a, **k: train)
+    return isolated
+
+
+def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> None:
+    from core.calibration import read_operating_points
+    from core.models import load_pair
+    from core.variants import harden
+
+    doc = harden("mnist", "robust", n=24, seed=0)
+    assert set(doc["table3"]) == set(detector.ATTACK_NAMES)
+    assert all(0.0 <= r["variant"] <= 1.0 and 0.0 <= r["paper_same_rows"] <= 1.0 for r in doc["table3"].values())
+    det = detector.load("mnist", "all", variant="robust")
+    assert det.variant == "robust" and det.pair() == load_pair("mnist", "robust")
+    op = read_operating_points("mnist", "robust")
+    assert set(op["detectors"]) == {"all"} and det.threshold(0.05) == pytest.approx(op["detectors"]["all"]["0.05"]["threshold"])
+    x = torch.rand(5, 1, 28, 28)
+    np.testing.assert_allclose(torch.sigmoid(det.module()(x).double()).numpy(), det.predict_proba(x), atol=1e-5)
+    with pytest.raises(ValueError, match="one detector"):
+        detector.load("mnist", "fgsm", variant="robust")
+
+
+def test_missing_variant_names_the_command(isolated) -> None:
+    with pytest.raises(FileNotFoundError, match="python -m core harden --dataset mnist --variant robust"):
+        detector.load("mnist", "all", variant="robust")
