@@ -1,9 +1,17 @@
 """Mismatch Lab engine: bi-model decision-mismatch adversarial-example detection.
 
-Public face (see ../shared/CONTRACT.md): ``core.data``, ``core.models``,
-``core.attacks``, ``core.detector`` and the ``python -m core`` CLI.  Nothing in
-this package imports Streamlit.
+Public face: ``core.data``, ``core.models``, ``core.attacks``, ``core.detector`` and the ``python -m core``
+CLI.  Nothing in this package imports Streamlit.  The names below are the one place for each label.
 """
 
 DATASETS = ("mnist", "cifar10")
+DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 ATTACK_NAMES = ("fgsm", "igsm", "jsma", "deepfool", "gaussian_blur", "gaussian_noise", "salt_and_pepper")
+ATTACK_LABELS = {  # what the dashboard and the docs call each attack
+    "fgsm": "FGSM", "igsm": "IGSM", "jsma": "JSMA", "deepfool": "DeepFool",
+    "gaussian_blur": "Gaussian blur", "gaussian_noise": "Gaussian noise", "salt_and_pepper": "Salt & pepper",
+}
+ATTACK_SHORT = {  # table columns and matrix axes, where space is short
+    "fgsm": "FGSM", "igsm": "IGSM", "jsma": "JSMA", "deepfool": "DeepFool",
+    "gaussian_blur": "Blur", "gaussian_noise": "Noise", "salt_and_pepper": "S&P",
+}

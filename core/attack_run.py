@@ -1,7 +1,7 @@
 """One interactive attack, step by step: what the dashboard's attack lab plays, replays and downloads.
 
 ``AttackRun`` wraps ``core.attacks.budget_search_steps`` for a single image:
-every step the engine yields becomes a :class:`Step` holding the perturbed
+every step the engine yields becomes a :class:`RunStep` holding the perturbed
 image, both models' softmax (in the fixed order model 1, model 2, whichever
 is attacked), the detector's probability of attack and whether the attacked
 model is fooled.  The run stops at the first fooling step (the engine's budget
@@ -28,6 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from . import ATTACK_LABELS
 from .data import CLASSES
 from .operating_point import DEFAULT_FPR
 from .scan import fpr_words
@@ -39,11 +40,9 @@ ADAPTIVE_BUDGET_NAME = "ε (L∞)"
 
 
 def adaptive_attacks() -> tuple[str, ...]:
-    """The detector-aware attacks the lab offers after the paper's seven (``()`` while the engine lacks them)."""
-    try:
-        from .attacks.adaptive import ADAPTIVE_ATTACKS
-    except ImportError:
-        return ()
+    """The detector-aware attacks the lab offers after the paper's seven."""
+    from .attacks.adaptive import ADAPTIVE_ATTACKS
+
     return tuple(ADAPTIVE_ATTACKS)
 
 
@@ -52,7 +51,7 @@ def is_adaptive(attack: str) -> bool:
     return attack in adaptive_attacks()
 
 
-def attack_choice_label(attack: str, paper_specs: Any = None) -> str:
+def attack_choice_label(attack: str) -> str:
     """What the attack selector shows: the paper's label, or e.g. "Joint PGD (adaptive)" / "PGD, no detector
     (reference)" for the detector-aware attacks (labels from ``ADAPTIVE_SPECS``)."""
     if is_adaptive(attack):
@@ -61,12 +60,7 @@ def attack_choice_label(attack: str, paper_specs: Any = None) -> str:
         spec = ADAPTIVE_SPECS[attack]
         tag = "adaptive" if spec.adaptive else "reference"
         return f"{spec.label[:-1]}, {tag})" if spec.label.endswith(")") else f"{spec.label} ({tag})"
-    spec = (paper_specs or {}).get(attack) if hasattr(paper_specs or {}, "get") else None
-    if spec is not None and getattr(spec, "label", None):
-        return spec.label
-    from .results import ATTACK_LABELS
-
-    return ATTACK_LABELS.get(attack, attack)
+    return ATTACK_LABELS[attack]
 
 
 def choose_model(choice: str | int, seed: int | None = None) -> int:
@@ -120,7 +114,7 @@ def amplified(x0: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Step:
+class RunStep:
     index: int
     budget: float
     x: np.ndarray  # [C,H,W] float32
@@ -143,7 +137,7 @@ class Step:
         return d
 
 
-def step_outcome_text(step: Step) -> str:
+def step_outcome_text(step: RunStep) -> str:
     """A step's outcome in words (adaptive runs: the engine's verdict; paper runs: fooled or not yet)."""
     if step.outcome is None:
         return "🟥 **model fooled**" if step.fooled else "⬜ not fooled yet"
@@ -170,7 +164,7 @@ class AttackRun:
     clean_probs_1: np.ndarray | None = None
     clean_probs_2: np.ndarray | None = None
     clean_p_attack: float | None = None
-    steps: list[Step] = field(default_factory=list)
+    steps: list[RunStep] = field(default_factory=list)
     label_source: str = "ground truth"
     png_pred: int | None = None  # the attacked model's prediction on the final image rounded to 8 bits
     fpr: float | None = DEFAULT_FPR  # the operating point (None: a version-1 file, judged at a bare threshold)
@@ -183,7 +177,7 @@ class AttackRun:
 
     # -- running -----------------------------------------------------------------------------------
     def play(self, m1: torch.nn.Module, m2: torch.nn.Module, detector: Any = None, max_steps: int | None = None,
-             surrogate: tuple[torch.nn.Module, torch.nn.Module] | None = None) -> Iterator[Step]:
+             surrogate: tuple[torch.nn.Module, torch.nn.Module] | None = None) -> Iterator[RunStep]:
         """Run the budget search, yielding (and recording) each step; stops at the first success.
 
         Paper attacks stop at the first step that fools the attacked model; adaptive attacks (which need
@@ -195,8 +189,7 @@ class AttackRun:
             return
         from .attacks import ATTACK_SPECS, budget_search_steps
 
-        spec = ATTACK_SPECS.get(self.attack) if hasattr(ATTACK_SPECS, "get") else None
-        self.budget_name = getattr(spec, "budget_name", self.budget_name)
+        self.budget_name = ATTACK_SPECS[self.attack].budget_name
         x = torch.from_numpy(np.ascontiguousarray(self.x0, np.float32))[None]
         y = torch.tensor([self.label], dtype=torch.int64)
         self.clean_probs_1, self.clean_probs_2 = softmax_pair(m1, m2, x)
@@ -209,11 +202,10 @@ class AttackRun:
         for s in budget_search_steps(self.attack, attacked, x, y, seed=self.seed, other_model=other):
             xs = s.x.detach().reshape(1, *self.x0.shape).float()
             pa = np.asarray(torch.as_tensor(s.probs_attacked).detach().reshape(-1).double().numpy())
-            po = (torch.softmax(other(xs), 1)[0].double().numpy() if getattr(s, "probs_other", None) is None
-                  else np.asarray(torch.as_tensor(s.probs_other).detach().reshape(-1).double().numpy()))
+            po = s.probs_other.detach().reshape(-1).double().numpy()  # given other_model, every step has it
             p1, p2 = (pa, po) if self.attacked == 1 else (po, pa)
             p_attack = None if detector is None else self._p_attack(detector, p1, p2)
-            step = Step(int(s.index), float(s.budget), xs[0].numpy().astype(np.float32), p1, p2, bool(s.fooled),
+            step = RunStep(int(s.index), float(s.budget), xs[0].numpy().astype(np.float32), p1, p2, bool(s.fooled),
                         p_attack, time.perf_counter() - t)
             self.steps.append(step)
             yield step
@@ -223,7 +215,7 @@ class AttackRun:
         self._check_png(attacked)
 
     def _play_adaptive(self, m1: torch.nn.Module, m2: torch.nn.Module, detector: Any, max_steps: int | None,
-                       surrogate: tuple[torch.nn.Module, torch.nn.Module] | None) -> Iterator[Step]:
+                       surrogate: tuple[torch.nn.Module, torch.nn.Module] | None) -> Iterator[RunStep]:
         """``search_steps`` against ``judge_for(detector, fpr)`` on model 1, one step per budget of the grid."""
         from .attacks.adaptive import get_adaptive, search_steps
         from .security import GRIDS, judge_for
@@ -261,7 +253,7 @@ class AttackRun:
         self._check_png(m1)
 
     def _adaptive_step(self, index: int, eps: float, x_adv: torch.Tensor, outcome: int | None, m1: torch.nn.Module,
-                       m2: torch.nn.Module, detector: Any, seconds: float) -> Step:
+                       m2: torch.nn.Module, detector: Any, seconds: float) -> RunStep:
         """One recorded budget: the image, both softmax vectors and P(attack) from a fresh pass over that image.
 
         ``outcome`` is the engine's (``None`` for the clean image, where it is read off the fresh pass).
@@ -272,7 +264,7 @@ class AttackRun:
         fooled = int(np.argmax(p1)) != self.label
         if outcome is None:
             outcome = RIGHT if not fooled else CAUGHT if p_attack > self.threshold else EVADED
-        return Step(index, float(eps), xs[0].numpy().astype(np.float32), p1, p2, fooled, p_attack, seconds, outcome)
+        return RunStep(index, float(eps), xs[0].numpy().astype(np.float32), p1, p2, fooled, p_attack, seconds, outcome)
 
     def _set_threshold(self, detector: Any) -> None:
         """The detector's threshold at ``fpr``; a detector without operating points scores but gives no verdict."""
@@ -299,7 +291,7 @@ class AttackRun:
 
     # -- results -----------------------------------------------------------------------------------
     @property
-    def final(self) -> Step | None:
+    def final(self) -> RunStep | None:
         return self.steps[-1] if self.steps else None
 
     @property
@@ -409,7 +401,7 @@ class AttackRun:
                   clean_probs_2=None if c["probs_2"] is None else np.array(c["probs_2"]),
                   clean_p_attack=c.get("p_attack"), label_source=d.get("label_source", "ground truth"),
                   fpr=None if old else d.get("fpr"), pgd_steps=d.get("pgd_steps") or 100)
-        run.steps = [Step(s["index"], s["budget"], dec(s["x_float32_b64"]), np.array(s["probs_1"]),
+        run.steps = [RunStep(s["index"], s["budget"], dec(s["x_float32_b64"]), np.array(s["probs_1"]),
                           np.array(s["probs_2"]), s["fooled"], s["p_attack"], s.get("seconds", 0.0), s.get("outcome"))
                      for s in d["steps"]]
         return run

@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from . import DATASETS
+from .pipeline.config import STAGES
 
 
 def _tqdm(iterable, **kw):
@@ -142,13 +143,15 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m core", description="Mismatch Lab engine: bi-model decision-mismatch adversarial detection.")
+    p = argparse.ArgumentParser(prog="python -m core",
+                                description="Mismatch Lab engine: bi-model decision-mismatch adversarial detection.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func, help: str, dataset_required: bool = True) -> argparse.ArgumentParser:
-        s = sub.add_parser(name, help=help, description=help)
+        s = sub.add_parser(name, help=help.replace("%", "%%"), description=help)  # argparse %-formats help
         s.add_argument("--dataset", choices=DATASETS, required=dataset_required)
-        s.add_argument("--data-root", default=None, help="data root (default: $ADV_DATA_ROOT, else torchvision download)")
+        s.add_argument("--data-root", default=None,
+                       help="data root (default: $ADV_DATA_ROOT, else torchvision download)")
         s.set_defaults(func=func)
         return s
 
@@ -159,9 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
-    t.add_argument("--full-size", action="store_true", help="CIFAR-10: the paper's full VGG16 and ResNet-50 (for a GPU)")
+    t.add_argument("--full-size", action="store_true",
+                   help="CIFAR-10: the paper's full VGG16 and ResNet-50 (for a GPU)")
     t.add_argument("--surrogate", action="store_true",
-                   help="train a transfer attacker's own pair (seed 1 unless --seed) as surrogate_1/2, beside the shipped pair")
+                   help="train a transfer attacker's own pair (seed 1 unless --seed) as surrogate_1/2, beside the "
+                        "shipped pair")
     t.add_argument("--robust", action="store_true",
                    help="MNIST: the PGD-trained pair of the hardened detector (robust_1/2; with --surrogate: its "
                         "attacker's own robust pair)")
@@ -174,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--provenance", default="", help="where and how the weights were trained")
     add("evaluate-models", cmd_evaluate_models, "Table I: test accuracy of both models, ours beside the paper's", False)
     add("make-samples", cmd_make_samples, "write the shipped class-balanced test samples (200 per dataset)", False)
-    pl = add("pipeline", cmd_pipeline, "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
-    pl.add_argument("--stage", default="all", choices=("all", "data", "cv", "transfer", "detectors", "baselines", "embeddings"))
+    pl = add("pipeline", cmd_pipeline,
+             "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
+    pl.add_argument("--stage", default="all", choices=("all", *STAGES))
     pl.add_argument("--n", type=int, default=10_000, help="train images per attack (paper: 10,000)")
     pl.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
                     help="a smaller n for one attack (repeatable), e.g. jsma=2000 when time is short")
@@ -208,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--attacks", default=None, help="comma-separated subset (default: all)")
     se.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
-    aq = add("attack-quality", cmd_attack_quality, "Table II: MSE and success rate of the seven attacks, ours beside the paper's")
+    aq = add("attack-quality", cmd_attack_quality,
+             "Table II: MSE and success rate of the seven attacks, ours beside the paper's")
     aq.add_argument("--n", type=int, default=500, help="number of random test images (default 500)")
     aq.add_argument("--seed", type=int, default=0)
     b = add("bench", cmd_bench, "speed benchmarks, each against a baseline in the same process", False)

@@ -164,5 +164,6 @@ def data_fingerprint(dataset: str, root: str | os.PathLike | None = None) -> str
         return f"ImageFolder JPEG at {path.name}/cifar10 (re-encoded CIFAR-10)"
     if dataset == "mnist":
         sums = path / "MNIST" / "SHA256SUMS"
-        return f"torchvision MNIST IDX at {path.name}/MNIST" + (f" (SHA256SUMS {sha256_file(sums)[:12]})" if sums.exists() else "")
+        checksum = f" (SHA256SUMS {sha256_file(sums)[:12]})" if sums.exists() else ""
+        return f"torchvision MNIST IDX at {path.name}/MNIST{checksum}"
     return f"torchvision CIFAR10 at {path.name}"

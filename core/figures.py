@@ -140,57 +140,104 @@ def trajectory_figure(steps: Sequence[Any], label: int, budget_name: str = "budg
 
 
 def heatmap(mat: np.ndarray, labels: Sequence[str], title: str, zmin: float | None = 0.0, zmax: float | None = 1.0,
-            colorscale: str = "Viridis", fmt: str = ".2f", zmid: float | None = None, clickable: bool = False) -> go.Figure:
+            colorscale: str = "Viridis", fmt: str = ".2f", zmid: float | None = None,
+            clickable: bool = False) -> go.Figure:
     """An annotated square heatmap, rows = detector trained on, columns = tested on.
 
     ``clickable``: an invisible marker on every cell, so a click selects the cell (heatmaps themselves emit no
     selection events); the point's ``customdata`` is ``[row, col]``.
     """
     m = np.asarray(mat, float)
-    fig = px.imshow(m, x=list(labels), y=list(labels), text_auto=fmt, zmin=zmin, zmax=zmax, color_continuous_scale=colorscale,
-                    color_continuous_midpoint=zmid, aspect="auto", labels=dict(x="tested on", y="trained on", color=""))
+    fig = px.imshow(
+        m,
+        x=list(labels),
+        y=list(labels),
+        text_auto=fmt,
+        zmin=zmin,
+        zmax=zmax,
+        color_continuous_scale=colorscale,
+        color_continuous_midpoint=zmid,
+        aspect="auto",
+        labels=dict(x="tested on", y="trained on", color=""),
+    )
     k = len(labels)
     fig.update_xaxes(range=[-0.5, k - 0.5], fixedrange=True)
     fig.update_yaxes(range=[k - 0.5, -0.5], fixedrange=True)  # fixed: the click markers must not pad the axes
     if clickable:
         ii, jj = np.indices(m.shape)
-        fig.add_trace(go.Scatter(
-            x=[labels[j] for j in jj.ravel()], y=[labels[i] for i in ii.ravel()], mode="markers",
-            marker=dict(size=28, symbol="square", color="rgba(0,0,0,0)"), customdata=np.c_[ii.ravel(), jj.ravel()],
-            showlegend=False, hovertemplate="trained on %{y}<br>tested on %{x}<br>click to inspect<extra></extra>",
-            selected=dict(marker=dict(color="rgba(0,0,0,0)")), unselected=dict(marker=dict(opacity=1))))
-        fig.update_traces(hoverinfo="skip", hovertemplate=None, selector=dict(type="heatmap"))  # the markers take the hover
+        fig.add_trace(
+            go.Scatter(
+                x=[labels[j] for j in jj.ravel()],
+                y=[labels[i] for i in ii.ravel()],
+                mode="markers",
+                marker=dict(size=28, symbol="square", color="rgba(0,0,0,0)"),
+                customdata=np.c_[ii.ravel(), jj.ravel()],
+                showlegend=False,
+                hovertemplate="trained on %{y}<br>tested on %{x}<br>click to inspect<extra></extra>",
+                selected=dict(marker=dict(color="rgba(0,0,0,0)")),
+                unselected=dict(marker=dict(opacity=1)),
+            )
+        )
+        fig.update_traces(
+            hoverinfo="skip", hovertemplate=None, selector=dict(type="heatmap")
+        )  # the markers take the hover
         fig.update_layout(clickmode="event+select", hovermode="closest")
-    fig.update_layout(title_text=title, height=440, margin=dict(l=10, r=10, t=40, b=10), coloraxis_colorbar=dict(thickness=12))
+    fig.update_layout(
+        title_text=title, height=440, margin=dict(l=10, r=10, t=40, b=10), coloraxis_colorbar=dict(thickness=12)
+    )
     fig.update_xaxes(side="bottom", tickangle=-35)
     return fig
 
 
 def confusion_figure(cm: np.ndarray, title: str) -> go.Figure:
     cm = np.asarray(cm, float)
-    fig = px.imshow(cm, x=["pred clean", "pred attack"], y=["clean", "attack"], text_auto=".0f",
-                    color_continuous_scale="Blues", aspect="equal")
+    fig = px.imshow(
+        cm,
+        x=["pred clean", "pred attack"],
+        y=["clean", "attack"],
+        text_auto=".0f",
+        color_continuous_scale="Blues",
+        aspect="equal",
+    )
     fig.update_layout(title_text=title, height=300, margin=dict(l=10, r=10, t=40, b=10), coloraxis_showscale=False)
     return fig
 
 
-def grouped_bars(values: dict[str, dict[str, float | None]], categories: Sequence[str], labels: dict[str, str] | None = None,
-                 title: str = "", yrange: tuple[float, float] = (0, 1)) -> go.Figure:
+def grouped_bars(
+    values: dict[str, dict[str, float | None]],
+    categories: Sequence[str],
+    labels: dict[str, str] | None = None,
+    title: str = "",
+    yrange: tuple[float, float] = (0, 1),
+) -> go.Figure:
     """``values[series][category]`` as grouped bars (e.g. LOAO ours vs paper, Table IV methods)."""
     labels = labels or {}
     fig = go.Figure()
     for series, per in values.items():
         ys = [per.get(c) for c in categories]
-        fig.add_trace(go.Bar(name=series, x=[labels.get(c, c) for c in categories],
-                             y=[np.nan if v is None else v for v in ys],
-                             text=["—" if v is None else f"{v:.2f}" for v in ys], textposition="outside"))
-    fig.update_layout(barmode="group", title_text=title, height=380, yaxis_range=list(yrange),
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=1.12))
+        fig.add_trace(
+            go.Bar(
+                name=series,
+                x=[labels.get(c, c) for c in categories],
+                y=[np.nan if v is None else v for v in ys],
+                text=["—" if v is None else f"{v:.2f}" for v in ys],
+                textposition="outside",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title_text=title,
+        height=380,
+        yaxis_range=list(yrange),
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=1.12),
+    )
     return fig
 
 
-def embedding_scatter(coords: np.ndarray, is_attack: np.ndarray, model: np.ndarray | None, title: str,
-                      index: np.ndarray | None = None) -> go.Figure:
+def embedding_scatter(
+    coords: np.ndarray, is_attack: np.ndarray, model: np.ndarray | None, title: str, index: np.ndarray | None = None
+) -> go.Figure:
     """WebGL scatter: colour = clean/attack, symbol = attacked model (0 clean, 1, 2); customdata = row number."""
     coords = np.asarray(coords, float)
     is_attack = np.asarray(is_attack).astype(bool)
@@ -204,12 +251,24 @@ def embedding_scatter(coords: np.ndarray, is_attack: np.ndarray, model: np.ndarr
             if not sel.any():
                 continue
             label = name if name == "clean" and m == 0 else f"{name} · model {m}" if m else name
-            fig.add_trace(go.Scattergl(
-                x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=label,
-                marker=dict(color=CLEAN_ATTACK_COLOURS[name], symbol=symbols[m], size=6, opacity=0.7),
-                customdata=rows[sel], hovertemplate=f"{label}<br>row %{{customdata}}<extra></extra>"))
-    fig.update_layout(title_text=title, height=540, dragmode="lasso", margin=dict(l=10, r=10, t=80, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0))
+            fig.add_trace(
+                go.Scattergl(
+                    x=coords[sel, 0],
+                    y=coords[sel, 1],
+                    mode="markers",
+                    name=label,
+                    marker=dict(color=CLEAN_ATTACK_COLOURS[name], symbol=symbols[m], size=6, opacity=0.7),
+                    customdata=rows[sel],
+                    hovertemplate=f"{label}<br>row %{{customdata}}<extra></extra>",
+                )
+            )
+    fig.update_layout(
+        title_text=title,
+        height=540,
+        dragmode="lasso",
+        margin=dict(l=10, r=10, t=80, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0),
+    )
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
     return fig
@@ -224,7 +283,7 @@ REFERENCE_COLOUR = "#444444"
 
 def security_labels(doc: dict[str, Any]) -> dict[str, str]:
     """Display names of the attacks in a security file: the paper's labels for its seven, the file's for the rest."""
-    from .results import ATTACK_LABELS
+    from . import ATTACK_LABELS
 
     out = {}
     for name, info in doc.get("attacks", {}).items():
@@ -244,8 +303,11 @@ def security_style(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
             out[name] = {"color": PAPER_COLOURS[k_paper % len(PAPER_COLOURS)], "width": 1.5, "dash": "solid"}
             k_paper += 1
         else:
-            out[name] = {"color": ADAPTIVE_COLOURS[k_adapt % len(ADAPTIVE_COLOURS)], "width": 4.0,
-                         "dash": "dot" if kind == "transfer" else "solid"}
+            out[name] = {
+                "color": ADAPTIVE_COLOURS[k_adapt % len(ADAPTIVE_COLOURS)],
+                "width": 4.0,
+                "dash": "dot" if kind == "transfer" else "solid",
+            }
             k_adapt += 1
     return out
 
@@ -272,20 +334,32 @@ def security_curves_figure(doc: dict[str, Any], labels: dict[str, str] | None = 
         y = c["fooled"] if ref else c["success"]
         label = "no detector (PGD fools model 1)" if ref else labels.get(name, name)
         sty = style[name]
-        fig.add_trace(go.Scatter(x=c["eps"], y=y, mode="lines+markers", name=label, meta=name,
-                                 legendgroup=doc["attacks"].get(name, {}).get("kind", ""),
-                                 line=dict(color=sty["color"], width=sty["width"], dash=sty["dash"]),
-                                 marker=dict(size=4 if sty["width"] < 2 else 6),
-                                 hovertemplate=f"{label}<br>ε %{{x:.4g}}: %{{y:.1%}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=c["eps"],
+                y=y,
+                mode="lines+markers",
+                name=label,
+                meta=name,
+                legendgroup=doc["attacks"].get(name, {}).get("kind", ""),
+                line=dict(color=sty["color"], width=sty["width"], dash=sty["dash"]),
+                marker=dict(size=4 if sty["width"] < 2 else 6),
+                hovertemplate=f"{label}<br>ε %{{x:.4g}}: %{{y:.1%}}<extra></extra>",
+            )
+        )
     head = doc.get("headline", {}).get("eps")
     if head is not None:
         fig.add_vline(x=head, line=dict(color="#888", width=1, dash="dot"))
     eps = next(iter(doc.get("curves", {}).values()), {}).get("eps", [])
     fig.update_xaxes(title_text="L∞ budget ε", **eps_ticks(doc.get("dataset", ""), eps))
     fig.update_yaxes(title_text="share of images: model 1 wrong, detector silent", range=[0, 1.02], tickformat=".0%")
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
-                      title_text=f"Undetected success vs budget at {100 * doc.get('fpr', 0):g} % clean false positives",
-                      legend=dict(orientation="v", x=1.01, y=1))
+    fig.update_layout(
+        height=460,
+        margin=dict(l=10, r=10, t=40, b=10),
+        hovermode="closest",
+        title_text=f"Undetected success vs budget at {100 * doc.get('fpr', 0):g} % clean false positives",
+        legend=dict(orientation="v", x=1.01, y=1),
+    )
     return fig
 
 
@@ -302,9 +376,16 @@ def roc_figure(op: dict[str, Any], selected: str | None = None, labels: dict[str
     for k, name in enumerate(names):
         r = op["roc"][name]
         auc = r.get("auc")
-        fig.add_trace(go.Scatter(x=r["fpr"], y=r["tpr"], mode="lines", meta=name,
-                                 name=f"{labels.get(name, name)}" + ("" if auc is None else f" (AUC {auc:.3f})"),
-                                 line=dict(color=PAPER_COLOURS[k % len(PAPER_COLOURS)], width=2)))
+        fig.add_trace(
+            go.Scatter(
+                x=r["fpr"],
+                y=r["tpr"],
+                mode="lines",
+                meta=name,
+                name=f"{labels.get(name, name)}" + ("" if auc is None else f" (AUC {auc:.3f})"),
+                line=dict(color=PAPER_COLOURS[k % len(PAPER_COLOURS)], width=2),
+            )
+        )
     symbols = ("circle", "diamond", "square", "triangle-up")
     held = op.get("clean_fpr_held_out", {})
     for j, key in enumerate(op.get("thresholds", {})):
@@ -317,14 +398,29 @@ def roc_figure(op: dict[str, Any], selected: str | None = None, labels: dict[str
             ys.append(rate)
             text.append(labels.get(name, name))
         big = key == selected
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers", text=text, meta=f"operating point {key}",
-            name=f"{100 * float(key):g} % operating point (clean FPR {held.get(key, float('nan')):.1%} held out)",
-            marker=dict(symbol=symbols[j % len(symbols)], size=14 if big else 9, color="#d62728" if big else "#555",
-                        line=dict(width=1, color="white")),
-            hovertemplate="%{text}<br>clean FPR %{x:.2%}<br>detected %{y:.1%}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers",
+                text=text,
+                meta=f"operating point {key}",
+                name=f"{100 * float(key):g} % operating point (clean FPR {held.get(key, float('nan')):.1%} held out)",
+                marker=dict(
+                    symbol=symbols[j % len(symbols)],
+                    size=14 if big else 9,
+                    color="#d62728" if big else "#555",
+                    line=dict(width=1, color="white"),
+                ),
+                hovertemplate="%{text}<br>clean FPR %{x:.2%}<br>detected %{y:.1%}<extra></extra>",
+            )
+        )
     fig.update_xaxes(title_text="false-positive rate on clean images", range=[0, 0.3], tickformat=".0%")
     fig.update_yaxes(title_text="detection rate (images that fool model 1)", range=[0, 1.02], tickformat=".0%")
-    fig.update_layout(height=440, margin=dict(l=10, r=10, t=40, b=10), title_text="ROC of the paper's attacks",
-                      legend=dict(orientation="v", x=1.01, y=1))
+    fig.update_layout(
+        height=440,
+        margin=dict(l=10, r=10, t=40, b=10),
+        title_text="ROC of the paper's attacks",
+        legend=dict(orientation="v", x=1.01, y=1),
+    )
     return fig

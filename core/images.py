@@ -111,7 +111,14 @@ def _decode(data: bytes, target: tuple[int, int]) -> tuple[Image.Image, list[str
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im.load()
             oriented = ImageOps.exif_transpose(im)
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as e:
         raise ImageError(f"the image data is truncated or corrupt ({e})") from None
     if im.getexif().get(0x0112, 1) not in (None, 1):
         notes.append("rotated/flipped upright from its EXIF orientation")
@@ -180,7 +187,10 @@ def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a ``[H, W, C]`` float array to ``size`` = (width, height) with Lanczos, per channel in float."""
     from PIL import Image
 
-    chans = [np.asarray(Image.fromarray(arr[..., c], "F").resize(size, Image.Resampling.LANCZOS)) for c in range(arr.shape[2])]
+    chans = [
+        np.asarray(Image.fromarray(arr[..., c], "F").resize(size, Image.Resampling.LANCZOS))
+        for c in range(arr.shape[2])
+    ]
     return np.clip(np.stack(chans, axis=2), 0.0, 1.0).astype(np.float32)
 
 
@@ -201,7 +211,11 @@ def _mnist_layout(grey: np.ndarray, notes: list[str]) -> np.ndarray:
     box = _resize(crop[..., None], (nw, nh))[..., 0]
     total = float(box.sum())
     ys, xs = np.indices(box.shape)
-    cy, cx = (float((ys * box).sum() / total), float((xs * box).sum() / total)) if total > 0 else ((nh - 1) / 2, (nw - 1) / 2)
+    cy, cx = (
+        (float((ys * box).sum() / total), float((xs * box).sum() / total))
+        if total > 0
+        else ((nh - 1) / 2, (nw - 1) / 2)
+    )
     centre = (MNIST_FIELD - 1) / 2
     top = int(np.clip(round(centre - cy), 0, MNIST_FIELD - nh))
     left = int(np.clip(round(centre - cx), 0, MNIST_FIELD - nw))
@@ -239,8 +253,8 @@ def load_image(data: bytes, dataset: str) -> tuple[torch.Tensor, list[str]]:
         if (ih, iw) != (h, w):
             if ih != iw:
                 side = min(ih, iw)
-                t, l = (ih - side) // 2, (iw - side) // 2
-                rgb = rgb[t : t + side, l : l + side]
+                t, left = (ih - side) // 2, (iw - side) // 2
+                rgb = rgb[t : t + side, left : left + side]
                 notes.append(f"centre-cropped {iw}x{ih} to {side}x{side}")
             rgb = _resize(rgb, (w, h))
             notes.append(f"resized to {w}x{h} (Lanczos)")

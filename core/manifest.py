@@ -47,7 +47,9 @@ def verified_path(relpath: str) -> Path:
     entry = read_manifest().get("files", {}).get(relpath)
     path = artifacts_dir() / relpath
     if entry is None:
-        raise FileNotFoundError(f"{relpath} is not listed in {manifest_path()}; regenerate it with the command that makes it")
+        raise FileNotFoundError(
+            f"{relpath} is not listed in {manifest_path()}; regenerate it with the command that makes it"
+        )
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; regenerate it with `{entry.get('command', '?')}`")
     actual = sha256_file(path)
@@ -62,8 +64,12 @@ def verified_path(relpath: str) -> Path:
 def code_version() -> str:
     """The git commit of the code that made a result (``+dirty`` when uncommitted changes exist)."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "core"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "core"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5
+        )
         return (rev.stdout.strip() or "uncommitted") + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

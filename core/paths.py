@@ -24,3 +24,53 @@ def check_dataset(dataset: str) -> str:
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     return dataset
+
+
+# -- shipped result files: one place per path --------------------------------------------------------------
+
+
+def results_dir(dataset: str) -> Path:
+    """``artifacts/results/<dataset>``: every result file of one dataset."""
+    return artifacts_dir() / "results" / check_dataset(dataset)
+
+
+def result_path(dataset: str, name: str) -> Path:
+    """``artifacts/results/<dataset>/<name>.json`` (table2, table3, transfer, loao, table4, detector_data, ...)."""
+    return results_dir(dataset) / f"{name}.json"
+
+
+def detector_data_path(dataset: str, attack: str) -> Path:
+    """One attack's detector data set (features, labels, budgets) written by the pipeline's stage ``data``."""
+    return results_dir(dataset) / "detector_data" / f"{attack}.npz"
+
+
+def embedding_path(dataset: str, attack: str) -> Path:
+    """One attack's t-SNE/UMAP coordinates, written by the pipeline's stage ``embeddings``."""
+    return results_dir(dataset) / "embeddings" / f"{attack}.npz"
+
+
+def adversarial_path(dataset: str, attack: str) -> Path:
+    """One attack's shipped class-balanced adversarial examples, written by the pipeline's stage ``data``."""
+    return artifacts_dir() / "adversarial" / check_dataset(dataset) / f"{attack}.npz"
+
+
+# -- the command that makes each artifact: one table -------------------------------------------------------
+
+MAKE_COMMANDS = {
+    "table1": "python -m core evaluate-models --dataset {dataset}",
+    "table2": "python -m core attack-quality --dataset {dataset}",
+    "table3": "python -m core pipeline --dataset {dataset} --stage cv",
+    "transfer": "python -m core pipeline --dataset {dataset} --stage transfer",
+    "loao": "python -m core pipeline --dataset {dataset} --stage transfer",
+    "table4": "python -m core pipeline --dataset {dataset} --stage baselines",
+    "embeddings": "python -m core pipeline --dataset {dataset} --stage embeddings",
+    "adversarial": "python -m core pipeline --dataset {dataset} --stage data",
+    "detector_data": "python -m core pipeline --dataset {dataset} --stage data",
+    "detectors": "python -m core pipeline --dataset {dataset} --stage detectors",
+    "pipeline": "python -m core pipeline --dataset {dataset}",
+}
+
+
+def make_command(what: str, dataset: str) -> str:
+    """The command that (re)makes ``what`` (a key of ``MAKE_COMMANDS``) for ``dataset``."""
+    return MAKE_COMMANDS[what].format(dataset=dataset)

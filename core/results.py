@@ -1,11 +1,9 @@
-"""Read-only access to the result files the dashboard shows, as plain dicts and numpy arrays.
+"""Read-only access to the shipped result files, for the dashboard and ``python -m core report``.
 
-Every loader raises ``FileNotFoundError`` whose message names the command that
-makes the missing file, so a page can show it as is.  The loaders are lenient
-about the exact layout of the files written by the pipeline (``core.pipeline``)
-and the attack-quality run: they look for the documented keys and fall back
-to a few sensible alternatives, normalising everything to the attack order of
-``core.ATTACK_NAMES``.  Nothing here imports Streamlit.
+One loader per file, strict about the one schema its writer uses (``core.pipeline.quality`` writes
+``table2.json``; the pipeline's stages ``cv``, ``transfer``, ``baselines``, ``data`` and ``embeddings`` the
+others).  A missing file raises ``FileNotFoundError`` naming the command that makes it, so a page can show it
+as is.  ``versus_paper`` is the one place where ours and the paper's numbers are set side by side.
 """
 from __future__ import annotations
 
@@ -16,204 +14,224 @@ import numpy as np
 
 from . import ATTACK_NAMES
 from .io import read_json
-from .paths import artifacts_dir, check_dataset
+from .paths import (
+    adversarial_path,
+    artifacts_dir,
+    detector_data_path,
+    embedding_path,
+    make_command,
+    result_path,
+    results_dir,
+)
 
-ATTACK_LABELS = {
-    "fgsm": "FGSM", "igsm": "IGSM", "jsma": "JSMA", "deepfool": "DeepFool",
-    "gaussian_blur": "Gaussian blur", "gaussian_noise": "Gaussian noise", "salt_and_pepper": "Salt & pepper",
-}
+__all__ = [
+    "adversarial",
+    "adversarial_attacks",
+    "adversarial_path",
+    "command_of",
+    "commands",
+    "confusion",
+    "detector_data_path",
+    "detector_data_summary",
+    "embedding",
+    "embedding_attacks",
+    "embedding_coords",
+    "embedding_images",
+    "embedding_path",
+    "embedding_separability",
+    "load_json_result",
+    "loao",
+    "paper_transfer",
+    "results_dir",
+    "table2",
+    "table2_rows",
+    "table3",
+    "table3_rows",
+    "table4",
+    "transfer",
+    "versus_paper",
+]
 
-
-def pipeline_command(dataset: str, stage: str | None = None) -> str:
-    return f"python -m core pipeline --dataset {dataset}" + (f" --stage {stage}" if stage else "")
+TABLE3_MARGIN = 0.02  # Table III's target: every metric at least the paper's minus this
 
 
 def commands(dataset: str) -> dict[str, str]:
     """The command that (re)makes each result; a file's own recorded ``command`` wins when present."""
-    return {
-        "table1": f"python -m core evaluate-models --dataset {dataset}",
-        "table2": f"python -m core attack-quality --dataset {dataset}",
-        "table3": pipeline_command(dataset, "cv"),
-        "transfer": pipeline_command(dataset, "transfer"),
-        "loao": pipeline_command(dataset, "transfer"),
-        "table4": pipeline_command(dataset, "baselines"),
-        "embeddings": pipeline_command(dataset, "embeddings"),
-        "adversarial": pipeline_command(dataset, "data"),
-        "detectors": pipeline_command(dataset, "detectors"),
-    }
+    from .paths import MAKE_COMMANDS
 
-
-def results_dir(dataset: str) -> Path:
-    return artifacts_dir() / "results" / check_dataset(dataset)
+    return {what: make_command(what, dataset) for what in MAKE_COMMANDS}
 
 
 def _missing(path: Path, dataset: str, what: str) -> FileNotFoundError:
-    return FileNotFoundError(f"{path.relative_to(artifacts_dir().parent) if path.is_relative_to(artifacts_dir().parent) else path} "
-                             f"is not there yet: make it with `{commands(dataset)[what]}`")
+    root = artifacts_dir().parent
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    return FileNotFoundError(f"{shown} is not there yet: make it with `{make_command(what, dataset)}`")
 
 
 def load_json_result(dataset: str, name: str) -> dict[str, Any]:
     """``artifacts/results/<dataset>/<name>.json`` as a dict (``name``: table2, table3, transfer, loao, table4)."""
-    path = results_dir(dataset) / f"{name}.json"
+    path = result_path(dataset, name)
     if not path.exists():
         raise _missing(path, dataset, name)
     return read_json(path)
 
 
 def command_of(result: dict[str, Any], dataset: str, name: str) -> str:
-    """The command recorded in a result file, else the default one."""
-    for k in ("command",):
-        if isinstance(result.get(k), str) and result[k]:
-            return result[k]
-    meta = result.get("meta") or result.get("provenance") or {}
-    if isinstance(meta, dict) and isinstance(meta.get("command"), str):
-        return meta["command"]
-    return commands(dataset)[name]
-
-
-def _per_attack(d: dict[str, Any]) -> dict[str, Any]:
-    """Find the ``{attack: ...}`` mapping inside a result (top level, or under rows/attacks/results)."""
-    if any(a in d for a in ATTACK_NAMES):
-        return {a: d[a] for a in ATTACK_NAMES if a in d}
-    for k in ("table2", "table3", "table4", "loao", "rows", "attacks", "results", "per_attack", "table"):
-        v = d.get(k)
-        if isinstance(v, dict) and any(a in v for a in ATTACK_NAMES):
-            return {a: v[a] for a in ATTACK_NAMES if a in v}
-        if isinstance(v, list) and v and isinstance(v[0], dict) and "attack" in v[0]:
-            return {r["attack"]: r for r in v if r.get("attack") in ATTACK_NAMES}
-    return {}
+    """The command recorded in a result file, else the one that makes it."""
+    return result.get("command") or make_command(name, dataset)
 
 
 def _num(v: Any) -> float | None:
-    """A metric value: plain number, or the mean of ``{"mean": .., "std": ..}``; NaN and None → None."""
-    if isinstance(v, dict):
-        v = v.get("mean", v.get("value"))
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(f) else f
-
-
-def _std(v: Any) -> float | None:
-    return _num(v.get("std")) if isinstance(v, dict) else None
+    """A metric value; NaN and None → None."""
+    return None if v is None or np.isnan(float(v)) else float(v)
 
 
 def table2(dataset: str) -> dict[str, Any]:
     """Attack quality: ``{"rows": {attack: {"mse", "success_rate_percent", ...}}, "command", "raw"}``."""
     raw = load_json_result(dataset, "table2")
-    rows = {}
-    for a, r in _per_attack(raw).items():
-        rate = _num(r.get("success_rate_percent", r.get("success_rate")))
-        if rate is not None and "success_rate_percent" not in r and rate <= 1.0:
-            rate *= 100.0
-        rows[a] = {"mse": _num(r.get("mse", r.get("mse_mean"))), "success_rate_percent": rate,
-                   **{k: _num(v) for k, v in r.items() if k not in ("mse", "mse_mean", "success_rate", "success_rate_percent",
-                                                                     "attack") and _num(v) is not None}}
-    return {"rows": rows, "command": command_of(raw, dataset, "table2"), "raw": raw}
+    return {
+        "rows": {a: raw["attacks"][a] for a in ATTACK_NAMES if a in raw["attacks"]},
+        "command": command_of(raw, dataset, "table2"),
+        "raw": raw,
+    }
 
 
 def table3(dataset: str) -> dict[str, Any]:
-    """10-fold CV: ``{"rows": {attack: {"accuracy", "f1", "auc", "<metric>_std"...}}, "command", "raw"}``."""
+    """10-fold CV: ``{"rows": {attack: {"accuracy", "f1", "auc", "auc_hard", "<metric>_std", "C", "gamma", "rows",
+    "attacks", "folds"}}, "command", "raw"}``."""
     raw = load_json_result(dataset, "table3")
     rows = {}
-    for a, r in _per_attack(raw).items():
-        scores = r.get("scores", r.get("cv", r)) if isinstance(r, dict) else {}
-        row = {}
-        std = scores.get("std", {}) if isinstance(scores.get("std"), dict) else {}
-        for m in ("accuracy", "f1", "auc", "auc_hard", "detection_rate", "fpr"):
-            if m in scores:
-                row[m], row[m + "_std"] = _num(scores[m]), _std(scores[m]) if _std(scores[m]) is not None else _num(std.get(m))
-        params = r.get("params", {}) if isinstance(r.get("params"), dict) else {}
-        for k in ("C", "gamma"):
-            if k in params or k in r:
-                row[k] = params.get(k, r.get(k))
-        for k in ("rows", "attacks", "folds"):
-            if k in r:
-                row[k] = r[k]
-        rows[a] = row
+    for a in ATTACK_NAMES:
+        if a not in raw["table3"]:
+            continue
+        r = raw["table3"][a]
+        rows[a] = {
+            **{m: _num(r[m]) for m in ("accuracy", "f1", "auc", "auc_hard")},
+            **{f"{m}_std": _num(v) for m, v in r["std"].items()},
+            "C": r["params"]["C"],
+            "gamma": r["params"]["gamma"],
+            "rows": r["rows"],
+            "attacks": r["attacks"],
+            "folds": r["folds"],
+        }
     return {"rows": rows, "command": command_of(raw, dataset, "table3"), "raw": raw}
 
 
-def _matrix(v: Any) -> np.ndarray | None:
-    if v is None:
-        return None
-    if isinstance(v, dict) and any(a in v for a in ATTACK_NAMES):  # {train: {test: value}}
-        return np.array([[_nan(v.get(tr, {}).get(te)) for te in ATTACK_NAMES] for tr in ATTACK_NAMES], float)
-    arr = np.array([[_nan(c) for c in row] for row in v], float)
-    return arr if arr.shape == (7, 7) else None
-
-
-def _nan(v: Any) -> float:
-    f = _num(v)
-    return np.nan if f is None else f
+def _full_matrix(m: list[list[float | None]], attacks: list[str]) -> np.ndarray:
+    """A matrix over ``attacks`` placed in the 7×7 of ``ATTACK_NAMES`` (NaN where not measured)."""
+    out = np.full((len(ATTACK_NAMES), len(ATTACK_NAMES)), np.nan)
+    idx = [ATTACK_NAMES.index(a) for a in attacks]
+    for i, row in zip(idx, m):
+        for j, v in zip(idx, row):
+            out[i, j] = np.nan if v is None else v
+    return out
 
 
 def transfer(dataset: str) -> dict[str, Any]:
-    """Train-on-one/test-on-another: ``{"accuracy": [7,7], "auc": [7,7] or None, "confusion": {(tr,te): [[tn,fp],[fn,tp]]}, ...}``.
+    """Train-on-one/test-on-another: ``{"accuracy", "auc", "f1": [7, 7] arrays, "attacks", "command", "raw"}``.
 
     Rows are the attack the detector was trained on, columns the attack it is tested on (``ATTACK_NAMES`` order).
     """
     raw = load_json_result(dataset, "transfer")
-    src = raw.get("matrices", raw)
     out: dict[str, Any] = {"attacks": list(ATTACK_NAMES), "command": command_of(raw, dataset, "transfer"), "raw": raw}
-    for metric in ("accuracy", "auc", "f1", "detection_rate", "fpr", "auc_hard"):
-        out[metric] = _matrix(src.get(metric))
-    conf = raw.get("confusion") or raw.get("confusion_matrices") or {}
-    pairs: dict[tuple[str, str], np.ndarray] = {}
-    if isinstance(conf, dict):
-        for tr, inner in conf.items():
-            if isinstance(inner, dict):
-                for te, m in inner.items():
-                    pairs[(tr, te)] = np.asarray(m)
-            elif isinstance(conf, dict) and "|" in tr:
-                a, b = tr.split("|", 1)
-                pairs[(a, b)] = np.asarray(inner)
-    elif isinstance(conf, list) and len(conf) == 7:
-        for i, row in enumerate(conf):
-            for j, m in enumerate(row):
-                if m is not None:
-                    pairs[(ATTACK_NAMES[i], ATTACK_NAMES[j])] = np.asarray(m)
-    out["confusion"] = pairs
+    for metric in ("accuracy", "auc", "f1"):
+        out[metric] = _full_matrix(raw[metric], raw["attacks"])
     return out
 
 
 def paper_transfer(dataset: str) -> np.ndarray:
     """The paper's Figure 5 (MNIST) / 6 (CIFAR-10) accuracy matrix, NaN on the diagonal."""
     from .paper import paper_results
+    from .paths import check_dataset
 
-    return _matrix(paper_results()["transfer_accuracy_rows_train_cols_test"][check_dataset(dataset)])
+    return _full_matrix(
+        paper_results()["transfer_accuracy_rows_train_cols_test"][check_dataset(dataset)], list(ATTACK_NAMES)
+    )
 
 
 def loao(dataset: str) -> dict[str, Any]:
-    """Leave-one-attack-out: ``{"rows": {held_out_attack: {"accuracy", "auc", ...}}, "command", "raw"}``."""
+    """Leave-one-attack-out: ``{"rows": {held_out_attack: {"accuracy", "f1", "auc", "detection_rate", "fpr"}},
+    "command", "raw"}``."""
     raw = load_json_result(dataset, "loao")
-    rows = {}
-    for a, r in _per_attack(raw).items():
-        scores = r.get("scores", r) if isinstance(r, dict) else {"accuracy": r}
-        rows[a] = {m: _num(scores[m]) for m in ("accuracy", "f1", "auc", "detection_rate", "fpr") if m in scores}
+    rows = {
+        a: {m: _num(raw["loao"][a][m]) for m in ("accuracy", "f1", "auc", "detection_rate", "fpr")}
+        for a in ATTACK_NAMES
+        if a in raw["loao"]
+    }
     return {"rows": rows, "command": command_of(raw, dataset, "loao"), "raw": raw}
 
 
+def detector_data_summary(dataset: str) -> dict[str, Any]:
+    """Stage ``data``'s summary: ``{"rows": {attack: {"success_rate", "mse_mean", "n", "attacks", ...}}, "command",
+    "raw"}`` (success among attempted images, MSE over successful attacks, in the detector data sets)."""
+    raw = load_json_result(dataset, "detector_data")
+    return {
+        "rows": {r["attack"]: r for r in raw["attacks"]},
+        "command": command_of(raw, dataset, "adversarial"),
+        "raw": raw,
+    }
+
+
+TABLE4_METHODS = ("feature_squeezing", "feinman", "ours")
+
+
 def table4(dataset: str) -> dict[str, Any]:
-    """Detection rate per method and attack: ``{"methods": {method: {attack: rate or None}}, "command", "raw"}``."""
+    """Detection rate and FPR per method and attack: ``{"methods": {method: {attack: rate}}, "fpr": {...},
+    "command", "raw"}``."""
     raw = load_json_result(dataset, "table4")
-    methods: dict[str, dict[str, float | None]] = {}
-    fpr: dict[str, dict[str, float | None]] = {}
-    per_attack = _per_attack(raw)
-    if per_attack:  # {attack: {method: {detection_rate, fpr, ...}}} (core.pipeline.baselines)
-        for a, per in per_attack.items():
-            for method, r in per.items():
-                if isinstance(r, dict) and "detection_rate" in r:
-                    methods.setdefault(method, {})[a] = _num(r["detection_rate"])
-                    fpr.setdefault(method, {})[a] = _num(r.get("fpr"))
-    else:  # {method: {attack: rate}}
-        src = raw.get("methods", raw.get("detection_rate", raw))
-        for method, per in src.items():
-            if isinstance(per, dict) and any(a in per for a in ATTACK_NAMES):
-                methods[method] = {a: _num(per[a].get("detection_rate") if isinstance(per[a], dict) else per[a])
-                                   for a in ATTACK_NAMES if a in per}
-    return {"methods": methods, "fpr": fpr, "command": command_of(raw, dataset, "table4"), "raw": raw}
+    per = {a: raw["table4"][a] for a in ATTACK_NAMES if a in raw["table4"]}
+    return {
+        "methods": {m: {a: _num(r[m]["detection_rate"]) for a, r in per.items()} for m in TABLE4_METHODS},
+        "fpr": {m: {a: _num(r[m]["fpr"]) for a, r in per.items()} for m in TABLE4_METHODS},
+        "command": command_of(raw, dataset, "table4"),
+        "raw": raw,
+    }
+
+
+# -- ours beside the paper's -----------------------------------------------------------------------------------
+
+
+def versus_paper(ours: float | None, paper: float | None) -> dict[str, float | None]:
+    """Ours, the paper's, the difference (ours − paper) and the ratio (ours / paper); None where either is missing."""
+    both = ours is not None and paper is not None
+    return {
+        "ours": ours,
+        "paper": paper,
+        "delta": round(ours - paper, 4) if both else None,
+        "ratio": ours / paper if both and paper else None,
+    }
+
+
+def table2_rows(dataset: str, rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Per attack: success rate (%) and MSE, ours beside the paper's (``rows``: ``table2(dataset)["rows"]``)."""
+    from .paper import paper_results
+
+    paper = paper_results()["table2_attack_quality_500_images"]
+    return {
+        a: {
+            "success": versus_paper(
+                rows.get(a, {}).get("success_rate_percent"), paper["success_rate_percent"][dataset].get(a)
+            ),
+            "mse": versus_paper(rows.get(a, {}).get("mse"), paper["mse"][dataset].get(a)),
+        }
+        for a in ATTACK_NAMES
+    }
+
+
+def table3_rows(dataset: str, rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per attack: accuracy, F1 and AUC beside the paper's, and ``hit``: each at least the paper's − 0.02."""
+    from .paper import paper_results
+
+    paper = paper_results()["table3_svm_10fold_cv"][dataset]
+    out = {}
+    for a in ATTACK_NAMES:
+        o, p = rows.get(a, {}), paper.get(a, {})
+        cells = {m: versus_paper(o.get(m), p.get(m)) for m in ("accuracy", "f1", "auc")}
+        out[a] = {**cells, "hit": all(o[m] >= p[m] - TABLE3_MARGIN for m in cells if m in p and o.get(m) is not None)}
+    return out
+
+
+# -- arrays: embeddings, adversarial examples, detector data ----------------------------------------------------
 
 
 def _npz(path: Path, dataset: str, kind: str) -> dict[str, np.ndarray]:
@@ -222,10 +240,6 @@ def _npz(path: Path, dataset: str, kind: str) -> dict[str, np.ndarray]:
         raise _missing(path, dataset, kind)
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
-
-
-def embedding_path(dataset: str, attack: str) -> Path:
-    return results_dir(dataset) / "embeddings" / f"{attack}.npz"
 
 
 def embedding_attacks(dataset: str) -> list[str]:
@@ -244,20 +258,13 @@ def embedding_separability(dataset: str, attack: str) -> dict[str, float]:
 
     path = embedding_path(dataset, attack)
     if not path.exists():
-        raise FileNotFoundError(f"no embeddings for {dataset}/{attack} at {path}")
+        raise _missing(path, dataset, "embeddings")
     return separability(path)
 
 
-def embedding_coords(emb: dict[str, np.ndarray], method: str, space: str) -> np.ndarray | None:
-    """The ``[N, 2]`` coordinates of ``method`` (tsne/umap) on ``space`` (pixels/features), whatever the key spelling."""
-    for key in (f"{method}_{space}", f"{space}_{method}", f"{method}/{space}", f"{space}/{method}"):
-        if key in emb:
-            return np.asarray(emb[key], np.float32)
-    return None
-
-
-def adversarial_path(dataset: str, attack: str) -> Path:
-    return artifacts_dir() / "adversarial" / check_dataset(dataset) / f"{attack}.npz"
+def embedding_coords(emb: dict[str, np.ndarray], method: str, space: str) -> np.ndarray:
+    """The ``[N, 2]`` coordinates of ``method`` (tsne/umap) on ``space`` (pixels/features)."""
+    return np.asarray(emb[f"{method}_{space}"], np.float32)
 
 
 def adversarial_attacks(dataset: str) -> list[str]:
@@ -265,23 +272,10 @@ def adversarial_attacks(dataset: str) -> list[str]:
 
 
 def adversarial(dataset: str, attack: str) -> dict[str, np.ndarray]:
-    """Shipped adversarial examples: ``x`` float32 ``[N,C,H,W]`` in [0,1] plus every other array in the file."""
-    path = adversarial_path(dataset, attack)
-    d = _npz(path, dataset, "adversarial")
-    key = next((k for k in ("x_adv", "x", "images", "adversarial") if k in d), None)
-    if key is None:
-        raise ValueError(f"{path} holds no image array (keys: {', '.join(d)})")
-    x = d[key]
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    d["x"] = x
+    """Shipped adversarial examples: ``x`` float32 ``[N,C,H,W]`` in [0,1] (stored float16 or float32) and the rest."""
+    d = _npz(adversarial_path(dataset, attack), dataset, "adversarial")
+    d["x"] = d["x"].astype(np.float32)
     return d
-
-
-def status(dataset: str) -> dict[str, bool]:
-    """Which result files exist (for an overview)."""
-    r = results_dir(dataset)
-    return {**{n: (r / f"{n}.json").exists() for n in ("table2", "table3", "transfer", "loao", "table4")},
-            "embeddings": bool(embedding_attacks(dataset)), "adversarial": bool(adversarial_attacks(dataset))}
 
 
 def embedding_images(dataset: str, attack: str, emb: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
@@ -294,12 +288,8 @@ def embedding_images(dataset: str, attack: str, emb: dict[str, np.ndarray], rows
     idx, lab = emb["image_index"][rows], emb["label"][rows]
     adv = adversarial(dataset, attack)["x"] if (lab == 1).any() else None
     clean = emb["clean_x"]
-    out = [adv[i] if l == 1 else clean[i].astype(np.float32) / 255.0 for i, l in zip(idx, lab)]
+    out = [adv[i] if k == 1 else clean[i].astype(np.float32) / 255.0 for i, k in zip(idx, lab)]
     return np.stack(out).astype(np.float32) if out else np.zeros((0,), np.float32)
-
-
-def detector_data_path(dataset: str, attack: str) -> Path:
-    return results_dir(dataset) / "detector_data" / f"{attack}.npz"
 
 
 def confusion(dataset: str, trained_on: str, tested_on: str) -> dict[str, Any]:
@@ -319,7 +309,15 @@ def confusion(dataset: str, trained_on: str, tested_on: str) -> dict[str, Any]:
     pred = det.head.predict(f)  # the paper's protocol, as in the transfer matrix: SVM decision > 0
     m = np.zeros((2, 2), np.int64)
     np.add.at(m, (y, pred), 1)
-    note = ("in-sample: this detector was trained on these rows (the matrix cell is 10-fold CV)"
-            if trained_on == tested_on else "the detector never saw this attack in training")
-    return {"matrix": m, "accuracy": float((pred == y).mean()) if len(y) else float("nan"), "rows": int(len(y)),
-            "rule": "SVM decision > 0 (the paper's protocol)", "note": note}
+    note = (
+        "in-sample: this detector was trained on these rows (the matrix cell is 10-fold CV)"
+        if trained_on == tested_on
+        else "the detector never saw this attack in training"
+    )
+    return {
+        "matrix": m,
+        "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
+        "rows": int(len(y)),
+        "rule": "SVM decision > 0 (the paper's protocol)",
+        "note": note,
+    }

@@ -11,13 +11,13 @@ import streamlit as st
 from pages import common
 
 # Title first, heavy imports (torch, plotly) after: the page shows up while they load on a cold start.
-st.title("⚔️ Attack lab")
+st.title(":material/bolt: Attack lab")
 st.caption("Increase an attack's budget step by step until the attacked model changes its mind, and watch "
            "both models and the mismatch detector react.")
 
 import numpy as np  # noqa: E402
 
-from core import ATTACK_NAMES  # noqa: E402
+from core import ATTACK_NAMES, DATASET_LABELS  # noqa: E402
 from core.attack_run import (  # noqa: E402
     AttackRun,
     adaptive_attacks,
@@ -27,6 +27,7 @@ from core.attack_run import (  # noqa: E402
     is_adaptive,
     step_outcome_text,
 )
+from core.attacks import ATTACK_SPECS  # noqa: E402
 from core.data import CLASSES  # noqa: E402
 from core.figures import display, probs_bars, replay_figure, trajectory_figure, update_probs  # noqa: E402
 from core.images import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
@@ -35,27 +36,25 @@ ds = common.dataset()
 fpr = common.fpr()
 classes = CLASSES[ds]
 
-pair = common.try_call(common.models, ds, what=f"{common.DATASET_LABELS[ds]} models")
-attacks = common.attacks_module()
-if pair is None or attacks is None:
+pair = common.try_call(common.models, ds, what=f"{DATASET_LABELS[ds]} models")
+if pair is None:
     st.stop()
 m1, m2 = pair
 det = common.try_call(common.detector, ds, "all", what="Universal detector (the run still works without it)")
 
 # ----------------------------------------------------------------------------- choices
 c1, c2, c3 = st.columns([2, 2, 1])
-specs = getattr(attacks, "ATTACK_SPECS", {})
-names = tuple(getattr(attacks, "ATTACKS", ATTACK_NAMES)) + adaptive_attacks()  # the paper's seven, then the adaptive
-attack = c1.selectbox("Attack", names, key="lab_attack", format_func=lambda a: attack_choice_label(a, specs))
+names = ATTACK_NAMES + adaptive_attacks()  # the paper's seven, then the adaptive
+attack = c1.selectbox("Attack", names, key="lab_attack", format_func=attack_choice_label)
 adaptive = is_adaptive(attack)
 target = c2.radio("Attacked model", ["1", "2", "coin"], horizontal=True, key="lab_target", disabled=adaptive,
                   format_func={"1": "model 1", "2": "model 2", "coin": "🪙 coin flip"}.get)
 seed = int(c3.number_input("Seed", 0, 10_000, 0, key="lab_seed"))
 which = 1 if adaptive else choose_model(target, seed)
 pgd_steps, surrogate = 100, None
-if attack in specs:
-    sp = specs[attack]
-    st.caption(f"Budget: **{sp.budget_name}** — {getattr(sp, 'schedule', '')} (max {getattr(sp, 'max_budget', '?')})")
+if attack in ATTACK_SPECS:
+    sp = ATTACK_SPECS[attack]
+    st.caption(f"Budget: **{sp.budget_name}** — {sp.schedule} (max {sp.max_budget})")
 elif adaptive:
     from core.attacks.adaptive import ADAPTIVE_SPECS
     from core.security import GRIDS
@@ -136,7 +135,7 @@ top = st.columns([1, 1, 1, 3])
 top[0].image(display(x0), caption=f"original · label {classes[label]}", width="stretch")
 ph_adv, ph_pert, ph_info = top[1].empty(), top[2].empty(), top[3].empty()
 ph_bars, ph_det, ph_traj = st.empty(), st.empty(), st.empty()
-go = st.button(f"▶ Run {attack_choice_label(attack, specs)} on model {which}", type="primary", key="lab_run")
+go = st.button(f"▶ Run {attack_choice_label(attack)} on model {which}", type="primary", key="lab_run")
 
 
 def show_step(run: AttackRun, s, tag: str = "", bars=None) -> None:
@@ -186,7 +185,7 @@ st.divider()
 m = run.metrics()
 verdict = run.verdict()
 (st.success if run.caught else st.error if run.fooled and run.caught is False else st.warning)(
-    f"**{verdict}** — {attack_choice_label(run.attack, specs)} on model {run.attacked}, {run.source}")
+    f"**{verdict}** — {attack_choice_label(run.attack)} on model {run.attacked}, {run.source}")
 if run.fpr is not None and run.fpr != fpr:
     st.caption(f"This run was judged at {run.operating_point()}; the sidebar now says {common.fpr_label(fpr)}: "
                "run it again to judge at that operating point.")

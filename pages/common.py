@@ -11,12 +11,10 @@ from typing import Any, Callable
 import numpy as np
 import streamlit as st
 
-from core import ATTACK_NAMES, DATASETS
+from core import ATTACK_LABELS, ATTACK_NAMES, DATASETS
 from core.operating_point import DEFAULT_FPR, FPRS, fpr_key
-from core.results import ATTACK_LABELS
 from core.scan import fpr_words
 
-DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 DETECTOR_NAMES = ("all",) + ATTACK_NAMES
 FPR_KEY = "fpr"  # session-state key of the sidebar's operating point (app.py)
 
@@ -101,13 +99,11 @@ def detectors_or_none(ds: str) -> dict[str, Any]:
 
 
 def try_call(fn: Callable, *args, what: str = "", **kw):
-    """``fn(*args)`` or ``None`` after showing a clear message for a missing artifact / module."""
+    """``fn(*args)`` or ``None`` after showing a clear message for a missing, changed or malformed artifact."""
     try:
         return fn(*args, **kw)
     except FileNotFoundError as e:
         missing(e, what)
-    except ModuleNotFoundError as e:
-        st.warning(f"{what + ': ' if what else ''}the engine module `{e.name}` is not there yet ({e}).", icon="⚠️")
     except (ValueError, RuntimeError, OSError, zipfile.BadZipFile) as e:  # IntegrityError (sha256), malformed file
         st.error(f"{what + ': ' if what else ''}{e}", icon="🚫")
     return None
@@ -124,9 +120,9 @@ def samples(ds: str) -> tuple[np.ndarray, np.ndarray]:
 def result(ds: str, name: str) -> dict[str, Any]:
     """``core.results.<name>(ds)`` (table2, table3, transfer, loao, table4), cached and keyed by the file's mtime
     so a rerun of the pipeline shows up without restarting the app.  Raises FileNotFoundError with the command."""
-    import core.results as R
+    from core.paths import result_path
 
-    path = R.results_dir(ds) / f"{name}.json"
+    path = result_path(ds, name)
     return _result_at(ds, name, path.stat().st_mtime if path.exists() else 0.0)
 
 
@@ -143,19 +139,6 @@ def surrogate(ds: str):
     from core.models import load_surrogate_pair
 
     return load_surrogate_pair(ds)
-
-
-def attacks_module():
-    """``core.attacks`` or ``None`` (with a warning) while it is not there yet."""
-    try:
-        import core.attacks as A
-
-        A.budget_search_steps  # noqa: B018
-        return A
-    except (ImportError, AttributeError) as e:
-        st.warning(f"The attack engine (`core.attacks`, with `budget_search_steps`) is not available yet: {e}",
-                   icon="⚠️")
-        return None
 
 
 def command_box(cmd: str, label: str = "Regenerate with") -> None:

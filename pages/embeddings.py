@@ -7,26 +7,45 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core import DATASET_LABELS
 from core.figures import display, embedding_scatter
-from core.results import commands, embedding, embedding_attacks, embedding_coords, embedding_images, embedding_separability
+from core.results import (
+    commands,
+    embedding,
+    embedding_attacks,
+    embedding_coords,
+    embedding_images,
+    embedding_separability,
+)
 from pages import common
 
 ds = common.dataset()
-st.title("🗺️ Embeddings")
-st.caption("Each point is an image: clean (green) or adversarial (red; symbol = the attacked model). "
-           "In pixel space attacks hide among clean images; in the 20 softmax features of the two models they separate. "
-           "Draw a box or lasso to see the images.")
+st.title(":material/scatter_plot: Embeddings")
+st.caption(
+    "Each point is an image: clean (green) or adversarial (red; symbol = the attacked model). "
+    "In pixel space attacks hide among clean images; in the 20 softmax features of the two models they separate. "
+    "Draw a box or lasso to see the images."
+)
 
 have = embedding_attacks(ds)
 if not have:
-    st.info(f"No embeddings for {common.DATASET_LABELS[ds]} yet: make them with `{commands(ds)['embeddings']}`.", icon="ℹ️")
+    st.info(
+        f"No embeddings for {DATASET_LABELS[ds]} yet: make them with `{commands(ds)['embeddings']}`.", icon="ℹ️"
+    )
     st.stop()
 
 c1, c2, c3 = st.columns(3)
 attack = c1.selectbox("Attack", have, format_func=common.attack_label, key="emb_attack")
-method = c2.radio("Method", ["tsne", "umap"], horizontal=True, key="emb_method", format_func={"tsne": "t-SNE", "umap": "UMAP"}.get)
-space = c3.radio("Space", ["pixels", "features"], horizontal=True, key="emb_space",
-                 format_func={"pixels": "pixels (PCA-50)", "features": "20 softmax features"}.get)
+method = c2.radio(
+    "Method", ["tsne", "umap"], horizontal=True, key="emb_method", format_func={"tsne": "t-SNE", "umap": "UMAP"}.get
+)
+space = c3.radio(
+    "Space",
+    ["pixels", "features"],
+    horizontal=True,
+    key="emb_space",
+    format_func={"pixels": "pixels (PCA-50)", "features": "20 softmax features"}.get,
+)
 
 
 @st.cache_data(show_spinner=False)
@@ -38,16 +57,21 @@ emb = common.try_call(load, ds, attack, what=f"Embeddings of {common.attack_labe
 if emb is None:
     st.stop()
 xy = embedding_coords(emb, method, space)
-if xy is None:
-    st.info(f"This embeddings file has no {method} coordinates for {space} (it holds: "
-            f"{', '.join(k for k in emb if k.endswith(('_pixels', '_features')))}).")
-    st.stop()
-fig = embedding_scatter(xy, emb["label"] == 1, emb.get("attacked_model"),
-                        f"{common.attack_label(attack)} · {method} of {space} · {len(xy)} points")
+fig = embedding_scatter(
+    xy,
+    emb["label"] == 1,
+    emb.get("attacked_model"),
+    f"{common.attack_label(attack)} · {method} of {space} · {len(xy)} points",
+)
 
 metrics = st.container()  # filled after the plot is on screen: the 10-NN figures take a moment
-event = st.plotly_chart(fig, key=f"emb_plot_{attack}_{method}_{space}", on_select="rerun", selection_mode=("box", "lasso"),
-                        config={"displayModeBar": True})
+event = st.plotly_chart(
+    fig,
+    key=f"emb_plot_{attack}_{method}_{space}",
+    on_select="rerun",
+    selection_mode=("box", "lasso"),
+    config={"displayModeBar": True},
+)
 
 
 @st.cache_data(show_spinner=False)
@@ -60,14 +84,25 @@ with metrics:
     if sep:
         m1, m2 = st.columns(2)
         label = {"tsne": "t-SNE", "umap": "UMAP"}[method]
-        m1.metric(f"Attack vs clean, {label} of pixels", f"{sep.get(f'{method}_pixels', float('nan')):.2f}",
-                  help="Accuracy of a 10-nearest-neighbour classifier on the 2-D map (3-fold CV): 0.5 = mixed, 1 = apart.")
-        m2.metric(f"Attack vs clean, {label} of features", f"{sep.get(f'{method}_features', float('nan')):.2f}",
-                  help="The same on the map of the 20 softmax features: the paper's Figure 4 point in one number.")
+        m1.metric(
+            f"Attack vs clean, {label} of pixels",
+            f"{sep.get(f'{method}_pixels', float('nan')):.2f}",
+            help="Accuracy of a 10-nearest-neighbour classifier on the 2-D map (3-fold CV): 0.5 = mixed, 1 = apart.",
+        )
+        m2.metric(
+            f"Attack vs clean, {label} of features",
+            f"{sep.get(f'{method}_features', float('nan')):.2f}",
+            help="The same on the map of the 20 softmax features: the paper's Figure 4 point in one number.",
+        )
 
 pts = (event or {}).get("selection", {}).get("points", []) if event else []
-rows = sorted({int(p["customdata"] if not isinstance(p["customdata"], list) else p["customdata"][0])
-               for p in pts if p.get("customdata") is not None})
+rows = sorted(
+    {
+        int(p["customdata"] if not isinstance(p["customdata"], list) else p["customdata"][0])
+        for p in pts
+        if p.get("customdata") is not None
+    }
+)
 if rows:
     n_att = int((emb["label"][rows] == 1).sum())
     st.markdown(f"**{len(rows)} selected** — {n_att} adversarial, {len(rows) - n_att} clean (showing up to 40)")

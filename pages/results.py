@@ -4,22 +4,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import ATTACK_NAMES
+from core import ATTACK_NAMES, DATASET_LABELS
 from core.evaluation import table1_rows
 from core.paper import paper_results
-from core.results import commands
+from core.results import commands, table2_rows, table3_rows, versus_paper
 from pages import common
 
 ds = common.dataset()
 P = paper_results()
 cmds = commands(ds)
-st.title("📊 Results vs paper")
-st.caption(f"{common.DATASET_LABELS[ds]}: our reproduction beside the paper's numbers. Δ = ours − paper. "
+st.title(":material/bar_chart: Results vs paper")
+st.caption(f"{DATASET_LABELS[ds]}: our reproduction beside the paper's numbers. Δ = ours − paper. "
            "Empty cells: not measured yet, or not reported by the paper.")
-
-
-def delta(a, b):
-    return None if a is None or b is None else round(a - b, 4)
 
 
 def show(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> None:
@@ -33,39 +29,63 @@ def show(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> None:
 # ----------------------------------------------------------------------------- Table I
 st.subheader("Table I — test accuracy of the two classifiers (%)")
 rows = table1_rows(ds)
-show(pd.DataFrame([{"model": r["model"], "architecture": r["arch"] + (" " + ", ".join(f"{k}={v}" for k, v in r["options"].items())
-                                                                     if r["options"] else ""),
-                    "ours": r["ours"], "paper": r["paper"], "Δ": r["delta"]} for r in rows]),
-     {"ours": "{:.2f}", "paper": "{:.2f}", "Δ": "{:+.2f}"})
+show(
+    pd.DataFrame(
+        [
+            {
+                "model": r["model"],
+                "architecture": r["arch"]
+                + (" " + ", ".join(f"{k}={v}" for k, v in r["options"].items()) if r["options"] else ""),
+                "ours": r["ours"],
+                "paper": r["paper"],
+                "Δ": r["delta"],
+            }
+            for r in rows
+        ]
+    ),
+    {"ours": "{:.2f}", "paper": "{:.2f}", "Δ": "{:+.2f}"},
+)
 common.command_box(cmds["table1"])
 
 # ----------------------------------------------------------------------------- Table II
 st.subheader("Table II — attack quality")
-pt2 = P["table2_attack_quality_500_images"]
 t2 = common.try_call(common.result, ds, "table2", what="Table II")
-r2 = t2["rows"] if t2 else {}
-show(pd.DataFrame([{
-    "attack": common.attack_label(a),
-    "success % (ours)": r2.get(a, {}).get("success_rate_percent"), "success % (paper)": pt2["success_rate_percent"][ds].get(a),
-    "Δ success": delta(r2.get(a, {}).get("success_rate_percent"), pt2["success_rate_percent"][ds].get(a)),
-    "MSE (ours)": r2.get(a, {}).get("mse"), "MSE (paper)": pt2["mse"][ds].get(a),
-    "MSE ratio": (r2[a]["mse"] / pt2["mse"][ds][a]) if r2.get(a, {}).get("mse") and pt2["mse"][ds].get(a) else None,
-} for a in ATTACK_NAMES]), {"success % (ours)": "{:.1f}", "success % (paper)": "{:.1f}", "Δ success": "{:+.1f}",
-                            "MSE (ours)": "{:.3g}", "MSE (paper)": "{:.3g}", "MSE ratio": "{:.2f}×"})
+c2 = table2_rows(ds, t2["rows"] if t2 else {})
+show(
+    pd.DataFrame(
+        [
+            {
+                "attack": common.attack_label(a),
+                "success % (ours)": c["success"]["ours"],
+                "success % (paper)": c["success"]["paper"],
+                "Δ success": c["success"]["delta"],
+                "MSE (ours)": c["mse"]["ours"],
+                "MSE (paper)": c["mse"]["paper"],
+                "MSE ratio": c["mse"]["ratio"],
+            }
+            for a, c in c2.items()
+        ]
+    ),
+    {
+        "success % (ours)": "{:.1f}",
+        "success % (paper)": "{:.1f}",
+        "Δ success": "{:+.1f}",
+        "MSE (ours)": "{:.3g}",
+        "MSE (paper)": "{:.3g}",
+        "MSE ratio": "{:.2f}×",
+    },
+)
 if t2:
     common.command_box(t2["command"])
 
 # ----------------------------------------------------------------------------- Table III
 st.subheader("Table III — RBF-SVM detector, 10-fold cross-validation")
-pt3 = P["table3_svm_10fold_cv"][ds]
 t3 = common.try_call(common.result, ds, "table3", what="Table III")
-r3 = t3["rows"] if t3 else {}
 recs = []
-for a in ATTACK_NAMES:
-    o, p = r3.get(a, {}), pt3.get(a, {})
+for a, c in table3_rows(ds, t3["rows"] if t3 else {}).items():
     rec = {"attack": common.attack_label(a)}
     for m in ("accuracy", "f1", "auc"):
-        rec[f"{m} (ours)"], rec[f"{m} (paper)"], rec[f"Δ {m}"] = o.get(m), p.get(m), delta(o.get(m), p.get(m))
+        rec[f"{m} (ours)"], rec[f"{m} (paper)"], rec[f"Δ {m}"] = c[m]["ours"], c[m]["paper"], c[m]["delta"]
     recs.append(rec)
 show(pd.DataFrame(recs), {c: ("{:+.3f}" if c.startswith("Δ") else "{:.3f}") for c in recs[0] if c != "attack"})
 if t3:
@@ -78,25 +98,47 @@ pt4 = P["table4_detection_rate"][ds]
 t4 = common.try_call(common.result, ds, "table4", what="Table IV")
 cols4 = ["fgsm", "igsm", "jsma", "deepfool"]
 recs = []
-names = {"feature_squeezing": "Feature squeezing", "ensemble": "Ensemble (Bagnall et al.)", "proposed": "Bi-model mismatch",
-         "feinman": "Feinman et al. (KDE + BU)", "ours": "Bi-model mismatch"}
+names = {
+    "feature_squeezing": "Feature squeezing",
+    "ensemble": "Ensemble (Bagnall et al.)",
+    "proposed": "Bi-model mismatch",
+    "feinman": "Feinman et al. (KDE + BU)",
+    "ours": "Bi-model mismatch",
+}
 for method, per in pt4.items():
-    recs.append({"method": names.get(method, method), "source": "paper", **{common.attack_label(a): per.get(a) for a in cols4}})
+    recs.append(
+        {"method": names.get(method, method), "source": "paper", **{common.attack_label(a): per.get(a) for a in cols4}}
+    )
 if t4:
     for method, per in t4["methods"].items():
-        recs.append({"method": names.get(method, method), "source": "ours",
-                     **{common.attack_label(a): per.get(a) for a in ATTACK_NAMES}})
+        recs.append(
+            {
+                "method": names.get(method, method),
+                "source": "ours",
+                **{common.attack_label(a): per.get(a) for a in ATTACK_NAMES},
+            }
+        )
 df4 = pd.DataFrame(recs)
 show(df4, {c: "{:.3f}" for c in df4.columns if c not in ("method", "source")})
 if t4:
-    ours_rate = t4["methods"].get("ours", t4["methods"].get("proposed", {}))
-    d = {common.attack_label(a): delta(ours_rate.get(a), pt4["proposed"].get(a)) for a in cols4}
-    st.caption("Δ detection rate, ours − paper (bi-model mismatch): " +
-               ", ".join(f"{k} {'—' if v is None else f'{v:+.3f}'}" for k, v in d.items()))
+    d = {
+        common.attack_label(a): versus_paper(t4["methods"]["ours"].get(a), pt4["proposed"].get(a))["delta"]
+        for a in cols4
+    }
+    st.caption(
+        "Δ detection rate, ours − paper (bi-model mismatch): "
+        + ", ".join(f"{k} {'—' if v is None else f'{v:+.3f}'}" for k, v in d.items())
+    )
     if t4.get("fpr"):
         with st.expander("False-positive rates (ours)"):
-            show(pd.DataFrame([{"method": names.get(m, m), **{common.attack_label(a): v for a, v in per.items()}}
-                               for m, per in t4["fpr"].items()]),
-                 {common.attack_label(a): "{:.3f}" for a in ATTACK_NAMES})
+            show(
+                pd.DataFrame(
+                    [
+                        {"method": names.get(m, m), **{common.attack_label(a): v for a, v in per.items()}}
+                        for m, per in t4["fpr"].items()
+                    ]
+                ),
+                {common.attack_label(a): "{:.3f}" for a in ATTACK_NAMES},
+            )
     st.caption(t4["raw"].get("note", ""))
     common.command_box(t4["command"])

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from core import DATASET_LABELS
 from core.data import CLASSES
 from core.figures import display, probs_bars
 from core.images import UPLOAD_TYPES, load_image, load_images
@@ -16,18 +17,18 @@ from pages import common
 ds = common.dataset()
 fpr = common.fpr()
 classes = CLASSES[ds]
-st.title("🔍 Scan images")
+st.title(":material/search: Scan images")
 st.caption("Is this image an attack? Both classifiers look at it; the detectors judge the pair of softmax outputs "
            f"**at {fpr_words(fpr)}**: each flags an image when its P(attack) is above the threshold that flags that "
            "share of clean test images it never saw (change it in the sidebar).")
 
-pair = common.try_call(common.models, ds, what=f"{common.DATASET_LABELS[ds]} models")
+pair = common.try_call(common.models, ds, what=f"{DATASET_LABELS[ds]} models")
 if pair is None:
     st.stop()
 m1, m2 = pair
 dets = common.detectors_or_none(ds)
 if not dets:
-    st.info(f"No detector is shipped for {common.DATASET_LABELS[ds]} yet: predictions only. "
+    st.info(f"No detector is shipped for {DATASET_LABELS[ds]} yet: predictions only. "
             f"Make them with `{commands(ds)['detectors']}`.", icon="ℹ️")
 for name, why in thresholds(dets, fpr)[1].items():
     st.warning(f"Detector `{name}` has no operating points, so it gives scores but no verdict: {why}", icon="⚠️")
@@ -117,7 +118,7 @@ with tab_draw:
 with tab_demo:
     have = adversarial_attacks(ds)
     if not have:
-        st.info(f"No shipped adversarial examples for {common.DATASET_LABELS[ds]} yet: make them with "
+        st.info(f"No shipped adversarial examples for {DATASET_LABELS[ds]} yet: make them with "
                 f"`{commands(ds)['adversarial']}`.", icon="ℹ️")
     else:
         c1, c2 = st.columns(2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import DATASET_LABELS
 from core.figures import grouped_bars, roc_figure, security_curves_figure, security_labels
 from core.operating_point import fpr_key
 from core.scan import fpr_words
@@ -11,11 +12,11 @@ from pages import common
 
 ds = common.dataset()
 f = common.fpr()
-st.title("🔐 Security")
+st.title(":material/security: Security")
 st.caption("Does the mismatch detector hold when the attacker knows it is there?  Plain attacks, the paper's seven, "
            "and attacks built to fool both models and the detector at once, over a range of L∞ budgets.")
 
-doc = common.try_call(common.security, ds, what=f"{common.DATASET_LABELS[ds]} security results")
+doc = common.try_call(common.security, ds, what=f"{DATASET_LABELS[ds]} security results")
 if doc is None:
     st.stop()
 labels = security_labels(doc)

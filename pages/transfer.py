@@ -4,16 +4,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import ATTACK_NAMES
+from core import ATTACK_LABELS, ATTACK_NAMES, ATTACK_SHORT
 from core.figures import confusion_figure, grouped_bars, heatmap
 from core.results import confusion, paper_transfer
 from pages import common
 
 ds = common.dataset()
-SHORT = {"fgsm": "FGSM", "igsm": "IGSM", "jsma": "JSMA", "deepfool": "DeepFool", "gaussian_blur": "Blur",
-         "gaussian_noise": "Noise", "salt_and_pepper": "S&P"}
-labels = [SHORT[a] for a in ATTACK_NAMES]
-st.title("🧮 Transfer matrices")
+labels = [ATTACK_SHORT[a] for a in ATTACK_NAMES]
+st.title(":material/grid_on: Transfer matrices")
 st.caption("Rows: the attack the detector was trained on. Columns: the attack it is tested on. "
            f"The paper's values are its Figure {5 if ds == 'mnist' else 6}.")
 
@@ -32,20 +30,33 @@ def clicked(event, key: str) -> None:
         cell = [cell[k] for k in sorted(cell, key=lambda k: int(k))]
     if cell is not None and st.session_state.get(f"{key}_last") != list(cell):
         st.session_state[f"{key}_last"] = list(cell)
-        st.session_state["tr_train"], st.session_state["tr_test"] = ATTACK_NAMES[int(cell[0])], ATTACK_NAMES[int(cell[1])]
+        st.session_state["tr_train"], st.session_state["tr_test"] = (
+            ATTACK_NAMES[int(cell[0])],
+            ATTACK_NAMES[int(cell[1])],
+        )
 
 
 with c1:
     if mat is not None:
-        ev = st.plotly_chart(heatmap(mat, labels, f"ours — {metric}", clickable=True), key="tr_ours", on_select="rerun",
-                             selection_mode="points", config={"displayModeBar": False})
+        ev = st.plotly_chart(
+            heatmap(mat, labels, f"ours — {metric}", clickable=True),
+            key="tr_ours",
+            on_select="rerun",
+            selection_mode="points",
+            config={"displayModeBar": False},
+        )
         clicked(ev, "tr_ours")
     elif ours is not None:
         st.info(f"The transfer results hold no {metric} matrix.")
 with c2:
     if metric == "accuracy":
-        ev = st.plotly_chart(heatmap(paper, labels, "paper — accuracy", clickable=True), key="tr_paper", on_select="rerun",
-                             selection_mode="points", config={"displayModeBar": False})
+        ev = st.plotly_chart(
+            heatmap(paper, labels, "paper — accuracy", clickable=True),
+            key="tr_paper",
+            on_select="rerun",
+            selection_mode="points",
+            config={"displayModeBar": False},
+        )
         clicked(ev, "tr_paper")
     else:
         st.info("The paper reports transfer **accuracy** only (no AUC matrix).")
@@ -53,12 +64,17 @@ c3, c4 = st.columns(2)
 with c3:
     if mat is not None and metric == "accuracy":
         diff = np.asarray(mat, float) - paper
-        st.plotly_chart(heatmap(diff, labels, "ours − paper", zmin=-0.5, zmax=0.5, colorscale="RdBu", fmt="+.2f", zmid=0),
-                        key="tr_diff", config={"displayModeBar": False})
+        st.plotly_chart(
+            heatmap(diff, labels, "ours − paper", zmin=-0.5, zmax=0.5, colorscale="RdBu", fmt="+.2f", zmid=0),
+            key="tr_diff",
+            config={"displayModeBar": False},
+        )
         off = ~np.isnan(diff)
         if off.any():
-            st.caption(f"mean difference {np.nanmean(diff):+.3f} over {int(off.sum())} off-diagonal cells; "
-                       f"largest |difference| {np.nanmax(np.abs(diff)):.2f}")
+            st.caption(
+                f"mean difference {np.nanmean(diff):+.3f} over {int(off.sum())} off-diagonal cells; "
+                f"largest |difference| {np.nanmax(np.abs(diff)):.2f}"
+            )
     if ours is not None:
         common.command_box(ours["command"])
         raw = ours.get("raw", {})
@@ -90,17 +106,29 @@ with c4:
         st.warning(f"Confusion matrix unavailable: {e}")
     if cm is not None:
         a, b = st.columns([1, 2])
-        a.plotly_chart(confusion_figure(cm["matrix"], f"{common.attack_label(tr)} → {common.attack_label(te)}"),
-                       key="tr_cm", config={"displayModeBar": False})
-        b.markdown(f"Shipped detector trained on **{common.attack_label(tr)}**, applied to all {cm['rows']} rows of the "
-                   f"**{common.attack_label(te)}** detector data ({cm['rule']}): accuracy "
-                   f"**{cm['accuracy']:.3f}**.  \n_{cm['note']}._")
+        a.plotly_chart(
+            confusion_figure(cm["matrix"], f"{common.attack_label(tr)} → {common.attack_label(te)}"),
+            key="tr_cm",
+            config={"displayModeBar": False},
+        )
+        b.markdown(
+            f"Shipped detector trained on **{common.attack_label(tr)}**, applied to all {cm['rows']} rows of the "
+            f"**{common.attack_label(te)}** detector data ({cm['rule']}): accuracy "
+            f"**{cm['accuracy']:.3f}**.  \n_{cm['note']}._"
+        )
 
 st.subheader("Leave one attack out")
 st.caption("Trained on the other six attacks pooled, tested on the held-out one: generalisation to an unseen attack.")
 lo = common.try_call(common.result, ds, "loao", what="Leave-one-attack-out results")
 if lo is not None and lo["rows"]:
-    series = {m: {a: r.get(m) for a, r in lo["rows"].items()} for m in ("accuracy", "auc") if any(m in r for r in lo["rows"].values())}
-    st.plotly_chart(grouped_bars(series, list(ATTACK_NAMES), common.ATTACK_LABELS, "held-out attack"), key="tr_loao",
-                    config={"displayModeBar": False})
+    series = {
+        m: {a: r.get(m) for a, r in lo["rows"].items()}
+        for m in ("accuracy", "auc")
+        if any(m in r for r in lo["rows"].values())
+    }
+    st.plotly_chart(
+        grouped_bars(series, list(ATTACK_NAMES), ATTACK_LABELS, "held-out attack"),
+        key="tr_loao",
+        config={"displayModeBar": False},
+    )
     common.command_box(lo["command"])

@@ -55,7 +55,9 @@ def cold_start_apptest(repeats: int = 3) -> tuple[list[float], list[float]]:
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
-        r = subprocess.run([sys.executable, "-c", code, repr(t0)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-c", code, repr(t0)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300
+        )
         if r.returncode != 0:
             raise RuntimeError(f"cold start failed: {r.stderr[-2000:]}")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -88,9 +90,24 @@ def cold_start_browser() -> tuple[float, float, float] | None:
         browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)  # the browser is already open ...
         page = browser.new_page()
         t0 = time.time()  # ... the clock starts with the server
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true",
-                                 "--server.port", str(port), "--browser.gatherUsageStats", "false"], cwd=PROJECT_ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                APP,
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.time() + 60
             while True:
@@ -117,18 +134,13 @@ def cold_start_browser() -> tuple[float, float, float] | None:
 def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     """Per-step seconds: engine step + images + softmax figure JSON (what a live step costs the server)."""
     import numpy as np
-
-    from core.attack_run import AttackRun, amplified
-    from core.data import CLASSES, samples
-    from core.figures import display, probs_bars
-    from core.models import load_pair
-
     import plotly.io
     import plotly.tools
 
-    from core.figures import update_probs
-
-    from core.attack_run import warm_up
+    from core.attack_run import AttackRun, amplified, warm_up
+    from core.data import CLASSES, samples
+    from core.figures import display, probs_bars, update_probs
+    from core.models import load_pair
 
     m1, m2 = load_pair("mnist")
     warm_up(m1, m2)  # as pages/common.models does
@@ -148,7 +160,9 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     for s in run.play(m1, m2, det):
         display(s.x)
         display(amplified(run.x0, s.x))
-        fig = plotly.tools.return_figure_from_figure_or_data(update_probs(bars, s.probs_1, s.probs_2), validate_figure=True)
+        fig = plotly.tools.return_figure_from_figure_or_data(
+            update_probs(bars, s.probs_1, s.probs_2), validate_figure=True
+        )
         plotly.io.to_json(fig, validate=False)  # what st.plotly_chart does with it
         now = time.perf_counter()
         costs.append(now - t)
@@ -157,9 +171,8 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
 
 
 def apptest_run_per_step(attack: str = "fgsm") -> tuple[float, int]:
-    from streamlit.testing.v1 import AppTest
-
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest
 
     PagesManager.__init__ = steady_state_init(PagesManager.__init__)  # as tests/conftest.py does per test
 
@@ -184,11 +197,11 @@ def _digit_png() -> bytes:
 
 
 def upload_to_verdict(repeats: int = 5) -> list[float]:
+    from core import ATTACK_NAMES
     from core.detector import load
     from core.images import load_image
     from core.models import load_pair
     from core.scan import scan
-    from core import ATTACK_NAMES
 
     m1, m2 = load_pair("mnist")
     dets = {}
@@ -227,29 +240,65 @@ def main() -> int:
     print("Dashboard benchmarks (MNIST), on this machine's CPU; targets as the README states them")
     print(f"  (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall-clock figures grow with it)")
     cold, cpu = cold_start_apptest()
-    print(_line("cold start → first page (AppTest, fresh process), median", statistics.median(cold), TARGETS["cold_start_s"], "s",
-                gate=True))
-    print(_line("  the same, CPU seconds used (independent of other load)", statistics.median(cpu), TARGETS["cold_start_s"], "s"))
+    print(
+        _line(
+            "cold start → first page (AppTest, fresh process), median",
+            statistics.median(cold),
+            TARGETS["cold_start_s"],
+            "s",
+            gate=True,
+        )
+    )
+    print(
+        _line(
+            "  the same, CPU seconds used (independent of other load)",
+            statistics.median(cpu),
+            TARGETS["cold_start_s"],
+            "s",
+        )
+    )
     browser = cold_start_browser()
     if browser is None:
         print("  --  cold start in headless Chromium: skipped (needs /usr/bin/chromium and the playwright package)")
     else:
         print(_line("cold start → page visible (streamlit run + Chromium)", browser[0], TARGETS["cold_start_s"], "s"))
         print(_line("cold start → page complete, models loaded (Chromium)", browser[1], TARGETS["cold_start_s"], "s"))
-        print(_line("  server CPU seconds used by then (independent of load)", browser[2], TARGETS["cold_start_s"], "s"))
+        print(
+            _line("  server CPU seconds used by then (independent of load)", browser[2], TARGETS["cold_start_s"], "s")
+        )
     first = [1000 * c for c in step_costs()]  # first run in this process: lazy imports, plotly validators
     costs = [1000 * c for c in step_costs(sample=1)]
-    print(_line(f"live step rendered, median of {len(costs)} FGSM steps", statistics.median(costs), TARGETS["step_ms"], "ms",
-                gate=True))
+    print(
+        _line(
+            f"live step rendered, median of {len(costs)} FGSM steps",
+            statistics.median(costs),
+            TARGETS["step_ms"],
+            "ms",
+            gate=True,
+        )
+    )
     print(_line("live step rendered, worst step", max(costs), TARGETS["step_ms"], "ms"))
     print(_line("live step rendered, very first step in a fresh process", first[0], TARGETS["step_ms"], "ms"))
     per_step, n = apptest_run_per_step()
     print(_line(f"whole Attack lab run via AppTest ÷ {n} steps", 1000 * per_step, TARGETS["step_ms"], "ms"))
     times, n_det = upload_to_verdict()
-    print(_line(f"upload → verdict (decode + scan, {n_det} detectors), median", statistics.median(times),
-                TARGETS["upload_to_verdict_s"], "s", gate=True))
-    print(_line("upload → verdict via AppTest (Scan page rerun)", upload_to_verdict_apptest(),
-                TARGETS["upload_to_verdict_s"], "s"))
+    print(
+        _line(
+            f"upload → verdict (decode + scan, {n_det} detectors), median",
+            statistics.median(times),
+            TARGETS["upload_to_verdict_s"],
+            "s",
+            gate=True,
+        )
+    )
+    print(
+        _line(
+            "upload → verdict via AppTest (Scan page rerun)",
+            upload_to_verdict_apptest(),
+            TARGETS["upload_to_verdict_s"],
+            "s",
+        )
+    )
     if MISSED:
         print(f"MISSED: {'; '.join(MISSED)}")
         return 1

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +43,7 @@ def test_app_starts_on_attack_lab_with_sidebar_dataset() -> None:
     at = app().run()
     no_exception(at)
     assert at.selectbox(key="dataset").value == "mnist"
-    assert at.title[0].value.startswith("⚔️ Attack lab")
+    assert at.title[0].value == ":material/bolt: Attack lab"
     assert at.selectbox(key="lab_attack").options and len(at.radio(key="lab_target").options) == 3
     assert at.button(key="lab_run")
 
@@ -102,7 +101,8 @@ def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
     run = at.session_state["lab_last_run"]
     assert run.verdict() in messages(at)  # the verdict the run reached, word for word
     assert sorted(b.key for b in at.get("download_button")) == ["lab_dl_json", "lab_dl_png"]
-    assert run.fooled and run.steps[-1].fooled and not any(s.fooled for s in run.steps[:-1])  # stops at the first fooling step
+    # stops at the first fooling step
+    assert run.fooled and run.steps[-1].fooled and not any(s.fooled for s in run.steps[:-1])
     d = json.loads(run.to_json())
     assert d["attack"] == "fgsm" and len(d["steps"]) == len(run.steps)
     at.run()  # a rerun (e.g. after a download) shows the same run without recomputing
@@ -147,7 +147,10 @@ def test_scan_upload_good_file_then_bad_file() -> None:
 def test_scan_many_files_gives_a_table_and_csv() -> None:
     at = app().run()
     at.switch_page("pages/scan.py").run()
-    files = [(f"d{k}.png", png((np.random.default_rng(k).random((28, 28)) * 255).astype(np.uint8)), "image/png") for k in range(3)]
+    files = [
+        (f"d{k}.png", png((np.random.default_rng(k).random((28, 28)) * 255).astype(np.uint8)), "image/png")
+        for k in range(3)
+    ]
     files.append(("empty.png", b"", "image/png"))
     at.file_uploader(key="scan_upload").set_value(files).run()
     no_exception(at)
@@ -171,8 +174,9 @@ def bare_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(src / "models" / "mnist", art / "models" / "mnist")
     manifest = json.loads((src / "manifest.json").read_text())
     manifest["models"] = {k: v for k, v in manifest.get("models", {}).items() if k.startswith("mnist/")}
-    manifest["files"] = {k: v for k, v in manifest.get("files", {}).items()
-                         if k.startswith(("models/mnist", "samples", "paper"))}
+    manifest["files"] = {
+        k: v for k, v in manifest.get("files", {}).items() if k.startswith(("models/mnist", "samples", "paper"))
+    }
     (art / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
     from core.paper import paper_results
@@ -211,8 +215,11 @@ def test_first_run_in_v1_pages_mode_still_gets_navigation_and_sidebar() -> None:
     """Streamlit starts a process in v1 ``pages/`` mode; every page must still come with the sidebar."""
     at = app().run()
     no_exception(at)
-    for page, title in (("pages/scan.py", "Scan images"), ("pages/attack_lab.py", "Attack lab"),
-                        ("pages/transfer.py", "Transfer matrices")):
+    for page, title in (
+        ("pages/scan.py", "Scan images"),
+        ("pages/attack_lab.py", "Attack lab"),
+        ("pages/transfer.py", "Transfer matrices"),
+    ):
         at.switch_page(page).run()
         no_exception(at)
         assert title in at.title[0].value

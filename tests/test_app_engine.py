@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.attack_run import AttackRun, Step, amplified, choose_model, distortion
+from core.attack_run import AttackRun, RunStep, amplified, choose_model, distortion
 from core.data import CLASSES, samples
 from core.models import load_pair
 
@@ -43,7 +43,7 @@ def fake_run(n: int = 3) -> AttackRun:
                     threshold=0.5, fpr=0.05)
     run.clean_probs_1 = run.clean_probs_2 = np.full(10, 0.1)
     for i in range(n):
-        run.steps.append(Step(i, 0.1 * i, rng.random((1, 28, 28), dtype=np.float32), rng.dirichlet(np.ones(10)),
+        run.steps.append(RunStep(i, 0.1 * i, rng.random((1, 28, 28), dtype=np.float32), rng.dirichlet(np.ones(10)),
                               rng.dirichlet(np.ones(10)), i == n - 1, 0.2 * i))
     return run
 
@@ -101,8 +101,12 @@ def test_live_run_stops_at_the_first_fooling_step(pair) -> None:
     assert steps and steps[0].budget == 0 and np.allclose(steps[0].x, x[3].numpy())
     assert run.fooled and [s.fooled for s in steps] == [False] * (len(steps) - 1) + [True]
     with torch.no_grad():  # the recorded softmax is the models' own
-        assert np.allclose(steps[-1].probs_1, torch.softmax(m1(torch.from_numpy(steps[-1].x)[None]), 1)[0].numpy(), atol=1e-5)
-        assert np.allclose(steps[-1].probs_2, torch.softmax(m2(torch.from_numpy(steps[-1].x)[None]), 1)[0].numpy(), atol=1e-5)
+        assert np.allclose(
+            steps[-1].probs_1, torch.softmax(m1(torch.from_numpy(steps[-1].x)[None]), 1)[0].numpy(), atol=1e-5
+        )
+        assert np.allclose(
+            steps[-1].probs_2, torch.softmax(m2(torch.from_numpy(steps[-1].x)[None]), 1)[0].numpy(), atol=1e-5
+        )
     assert int(np.argmax(steps[-1].probs_1)) != run.label
     m = run.metrics()
     assert m["steps"] == len(steps) and m["linf"] > 0
@@ -146,8 +150,10 @@ def test_scan_rows_and_csv(pair) -> None:
     assert r[0]["pred_1"] == int(m1(x[:1]).argmax()) and np.isclose(r[0]["probs_2"].sum(), 1)
     rows = table_rows(["a.png", "b.png", "c.png", "bad.png"], [*r, None], [None, None, None, "not an image"])
     csv = rows_to_csv(rows)
-    assert csv.splitlines()[0].startswith("file,model_1,conf_1,model_2,conf_2,agree,p_attack_all,threshold_all,"
-                                          "verdict at 5 % clean FPR,p_fgsm,p_jsma,error")
+    assert csv.splitlines()[0].startswith(
+        "file,model_1,conf_1,model_2,conf_2,agree,p_attack_all,threshold_all,"
+        "verdict at 5 % clean FPR,p_fgsm,p_jsma,error"
+    )
     assert csv.splitlines()[1].split(",")[6:9] == ["0.6", "0.5", "ATTACK"]
     assert csv.splitlines()[4].startswith("bad.png") and "not an image" in csv
     rows = table_rows(["a.png"], scan("mnist", x[:1], m1, m2, dets, fpr=0.01), fpr=0.01)
@@ -279,8 +285,11 @@ def test_security_figures() -> None:
     lines = [t for t in roc.data if t.mode == "lines"]
     marks = [t for t in roc.data if t.mode == "markers"]
     assert [t.meta for t in lines] == list(op["roc"]) and "AUC 0.900" in lines[0].name
-    assert len(marks) == 3 and [m.meta for m in marks] == ["operating point 0.01", "operating point 0.05",
-                                                           "operating point 0.1"]
+    assert len(marks) == 3 and [m.meta for m in marks] == [
+        "operating point 0.01",
+        "operating point 0.05",
+        "operating point 0.1",
+    ]
     five = marks[1]  # at (held-out clean FPR, detection rate) of each paper attack
     assert set(five.x) == {0.0478} and list(five.y) == [op["detection"][a]["0.05"] for a in op["roc"]]
     assert marks[0].marker.size > five.marker.size  # the selected operating point stands out
@@ -301,10 +310,19 @@ def test_security_tables_and_summary_follow_the_numbers() -> None:
     assert rows["Joint PGD"]["ε50"] == "0.18" and rows["Selective PGD"]["ε50"] == "> max"
     assert rows["Joint PGD"]["success at ε=0.3"] == 0.8125 and rows["PGD, no detector"]["success at ε=0.3"] == 1.0
     assert rows["Joint PGD"]["kind"] == "adaptive" and rows["Joint PGD"]["reference"] == "Carlini & Wagner 2017"
-    assert detection_rows(doc)[0] == {"attack": "FGSM", "detected at 1 % FPR": 0.61, "detected at 5 % FPR": 0.81,
-                                      "detected at 10 % FPR": 0.91, "AUC": 0.9}
-    assert convergence_rows(doc)[2] == {"attack": "Feature matching", "100 steps": 0.5625, "1000 steps": 0.7188,
-                                        "change": 0.1562}
+    assert detection_rows(doc)[0] == {
+        "attack": "FGSM",
+        "detected at 1 % FPR": 0.61,
+        "detected at 5 % FPR": 0.81,
+        "detected at 10 % FPR": 0.91,
+        "AUC": 0.9,
+    }
+    assert convergence_rows(doc)[2] == {
+        "attack": "Feature matching",
+        "100 steps": 0.5625,
+        "1000 steps": 0.7188,
+        "change": 0.1562,
+    }
     assert eps_text(8 / 255, "cifar10") == "8/255" and eps_text(None, "mnist") == "> max"
 
     text = security_summary(doc, 0.05)

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core import ATTACK_NAMES
-
-from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -37,7 +36,9 @@ def build_fake_artifacts(art: Path) -> Path:
     shutil.copytree(src / "models" / "mnist", art / "models" / "mnist")
     manifest = json.loads((src / "manifest.json").read_text())
     manifest["models"] = {k: v for k, v in manifest["models"].items() if k.startswith("mnist/")}
-    manifest["files"] = {k: v for k, v in manifest["files"].items() if k.startswith(("models/mnist", "samples", "paper"))}
+    manifest["files"] = {
+        k: v for k, v in manifest["files"].items() if k.startswith(("models/mnist", "samples", "paper"))
+    }
     (art / "manifest.json").write_text(json.dumps(manifest))
     from core.paper import paper_results
 
@@ -45,21 +46,76 @@ def build_fake_artifacts(art: Path) -> Path:
     rng = np.random.default_rng(0)
     res = art / "results" / "mnist"
     stamp = {"command": "python -m core pipeline --dataset mnist --n 200", "seed": 0, "n": 200}
-    write(res / "table2.json", {"dataset": "mnist", "command": "python -m core attack-quality --dataset mnist --n 100",
-                                "attacks": {a: {"success_rate_percent": 90.0 + i, "mse": 0.01 * (i + 1)}
-                                            for i, a in enumerate(ATTACK_NAMES)}})
-    write(res / "table3.json", {**stamp, "note": "mean over folds", "table3": {
-        a: {"accuracy": 0.9, "f1": 0.89, "auc": 0.95, "auc_hard": 0.9, "std": {"accuracy": 0.01, "f1": 0.01, "auc": 0.01},
-            "params": {"C": 10.0, "gamma": "scale"}, "rows": 200, "attacks": 90, "folds": 10} for a in ATTACK_NAMES}})
+    write(
+        res / "table2.json",
+        {
+            "dataset": "mnist",
+            "command": "python -m core attack-quality --dataset mnist --n 100",
+            "attacks": {
+                a: {"success_rate_percent": 90.0 + i, "mse": 0.01 * (i + 1)} for i, a in enumerate(ATTACK_NAMES)
+            },
+        },
+    )
+    write(
+        res / "table3.json",
+        {
+            **stamp,
+            "note": "mean over folds",
+            "table3": {
+                a: {
+                    "accuracy": 0.9,
+                    "f1": 0.89,
+                    "auc": 0.95,
+                    "auc_hard": 0.9,
+                    "std": {"accuracy": 0.01, "f1": 0.01, "auc": 0.01},
+                    "params": {"C": 10.0, "gamma": "scale"},
+                    "rows": 200,
+                    "attacks": 90,
+                    "folds": 10,
+                }
+                for a in ATTACK_NAMES
+            },
+        },
+    )
     acc = rng.uniform(0.5, 1.0, (7, 7))
-    write(res / "transfer.json", {**stamp, "attacks": list(ATTACK_NAMES), "note": "rows = train", "accuracy": acc.tolist(),
-                                  "auc": acc.tolist(), "f1": acc.tolist()})
-    write(res / "loao.json", {**stamp, "loao": {a: {"accuracy": 0.8, "auc": 0.85, "f1": 0.8, "detection_rate": 0.7, "fpr": 0.1}
-                                                for a in ATTACK_NAMES}, "mean_accuracy": 0.8})
+    write(
+        res / "transfer.json",
+        {
+            **stamp,
+            "attacks": list(ATTACK_NAMES),
+            "note": "rows = train",
+            "accuracy": acc.tolist(),
+            "auc": acc.tolist(),
+            "f1": acc.tolist(),
+        },
+    )
+    write(
+        res / "loao.json",
+        {
+            **stamp,
+            "loao": {
+                a: {"accuracy": 0.8, "auc": 0.85, "f1": 0.8, "detection_rate": 0.7, "fpr": 0.1} for a in ATTACK_NAMES
+            },
+            "mean_accuracy": 0.8,
+        },
+    )
     rate = {"accuracy": 0.9, "f1": 0.9, "auc": 0.9, "auc_hard": 0.9, "detection_rate": 0.85, "fpr": 0.05}
-    write(res / "table4.json", {**stamp, "note": "same rows", "table4": {
-        a: {"feature_squeezing": rate, "feinman": rate, "ours": {**rate, "detection_rate": 0.92}, "rows": {"train": 100}}
-        for a in ATTACK_NAMES}})
+    write(
+        res / "table4.json",
+        {
+            **stamp,
+            "note": "same rows",
+            "table4": {
+                a: {
+                    "feature_squeezing": rate,
+                    "feinman": rate,
+                    "ours": {**rate, "detection_rate": 0.92},
+                    "rows": {"train": 100},
+                }
+                for a in ATTACK_NAMES
+            },
+        },
+    )
     from core.data import samples
 
     x, y = samples("mnist")
@@ -68,19 +124,31 @@ def build_fake_artifacts(art: Path) -> Path:
     for a in ("fgsm", "igsm"):
         adv = np.clip(x[:n] + rng.normal(0, 0.1, x[:n].shape), 0, 1).astype(np.float16)
         (art / "adversarial" / "mnist").mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(art / "adversarial" / "mnist" / f"{a}.npz", x=adv, y=y[:n].numpy(),
-                            attacked_model=np.r_[np.ones(n // 2), 2 * np.ones(n // 2)].astype(np.int64),
-                            budget=np.full(n, 0.1), mse=np.full(n, 0.01), source_index=np.arange(n), row=np.arange(n),
-                            adv_pred=np.zeros(n, np.int64), dtype=np.array("float16"))
+        np.savez_compressed(
+            art / "adversarial" / "mnist" / f"{a}.npz",
+            x=adv,
+            y=y[:n].numpy(),
+            attacked_model=np.r_[np.ones(n // 2), 2 * np.ones(n // 2)].astype(np.int64),
+            budget=np.full(n, 0.1),
+            mse=np.full(n, 0.01),
+            source_index=np.arange(n),
+            row=np.arange(n),
+            adv_pred=np.zeros(n, np.int64),
+            dtype=np.array("float16"),
+        )
         feats = rng.dirichlet(np.ones(10), (100, 2)).reshape(100, 20)
         lab = np.r_[np.zeros(50), np.ones(50)].astype(np.int64)
         (res / "detector_data").mkdir(parents=True, exist_ok=True)
         np.savez_compressed(res / "detector_data" / f"{a}.npz", features=feats, label=lab)
         m = 30
-        emb = {"label": np.r_[np.ones(m // 2), np.zeros(m // 2)].astype(np.int64),
-               "attacked_model": np.r_[np.ones(m // 4), 2 * np.ones(m // 2 - m // 4), np.zeros(m // 2)].astype(np.int64),
-               "y": np.zeros(m, np.int64), "image_index": np.r_[np.arange(m // 2), np.arange(m // 2)].astype(np.int64),
-               "source_index": np.arange(m), "clean_x": (x[:m // 2] * 255).astype(np.uint8)}
+        emb = {
+            "label": np.r_[np.ones(m // 2), np.zeros(m // 2)].astype(np.int64),
+            "attacked_model": np.r_[np.ones(m // 4), 2 * np.ones(m // 2 - m // 4), np.zeros(m // 2)].astype(np.int64),
+            "y": np.zeros(m, np.int64),
+            "image_index": np.r_[np.arange(m // 2), np.arange(m // 2)].astype(np.int64),
+            "source_index": np.arange(m),
+            "clean_x": (x[: m // 2] * 255).astype(np.uint8),
+        }
         for method in ("tsne", "umap"):
             for space in ("pixels", "features"):
                 emb[f"{method}_{space}"] = rng.normal(size=(m, 2)).astype(np.float32)
@@ -96,8 +164,9 @@ def fake_detector(trained_on: str, rng: np.random.Generator, clean_scores: np.nd
     head's own P(attack) on random softmax pairs, standing in for held-out clean images)."""
     from core.detector import Detector, MismatchSVM
 
-    head = MismatchSVM().set_arrays(rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0,
-                                    (1.0, 0.0))
+    head = MismatchSVM().set_arrays(
+        rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0, (1.0, 0.0)
+    )
     det = Detector("mnist", trained_on, head)
     if clean_scores is None:
         clean_scores = det.predict_proba_features(rng.dirichlet(np.ones(10), (200, 2)).reshape(200, 20))
@@ -136,9 +205,15 @@ def test_loaders_normalise_the_pipeline_formats(fake_results: Path) -> None:
     import core.results as R
 
     t2 = R.table2("mnist")
-    assert t2["rows"]["fgsm"]["success_rate_percent"] == 90.0 and t2["command"].startswith("python -m core attack-quality")
+    assert t2["rows"]["fgsm"]["success_rate_percent"] == 90.0 and t2["command"].startswith(
+        "python -m core attack-quality"
+    )
     t3 = R.table3("mnist")
-    assert t3["rows"]["jsma"]["accuracy"] == 0.9 and t3["rows"]["jsma"]["accuracy_std"] == 0.01 and t3["rows"]["jsma"]["C"] == 10.0
+    assert (
+        t3["rows"]["jsma"]["accuracy"] == 0.9
+        and t3["rows"]["jsma"]["accuracy_std"] == 0.01
+        and t3["rows"]["jsma"]["C"] == 10.0
+    )
     tr = R.transfer("mnist")
     assert tr["accuracy"].shape == (7, 7) and tr["auc"].shape == (7, 7)
     assert R.loao("mnist")["rows"]["deepfool"]["accuracy"] == 0.8
@@ -237,7 +312,9 @@ def cifar_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), path)
         rel = register_file(path, "test stand-in")
-        update_manifest("models", f"cifar10/model_{which}", {"weights": rel, "arch": spec.arch, "options": spec.options})
+        update_manifest(
+            "models", f"cifar10/model_{which}", {"weights": rel, "arch": spec.arch, "options": spec.options}
+        )
     from core.models import _load_weights
 
     _load_weights.cache_clear()

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from streamlit.testing.v1 import AppTest
 
 from tests.support import write_fake_security  # noqa: E402
@@ -212,8 +211,8 @@ def test_attack_lab_offers_the_adaptive_attacks_after_the_papers() -> None:
     at = app().run()
     no_exception(at)
     options = list(at.selectbox(key="lab_attack").options)
-    assert options[:7] == ["FGSM", "IGSM (BIM)", "JSMA", "DeepFool (L2)", "Gaussian blur", "Gaussian noise",
-                           "Salt and pepper"]
+    assert options[:7] == ["FGSM", "IGSM", "JSMA", "DeepFool", "Gaussian blur", "Gaussian noise",
+                           "Salt & pepper"]
     assert options[7:] == ["PGD, no detector (reference)", "Joint PGD (adaptive)", "Feature matching (adaptive)",
                            "Selective PGD (adaptive)", "Orthogonal PGD (adaptive)",
                            "Transfer (surrogate pair, adaptive)"]

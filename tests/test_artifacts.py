@@ -8,13 +8,23 @@ import pytest
 from core.manifest import IntegrityError, verified_path
 
 ART = Path(__file__).resolve().parent.parent / "artifacts"
-LISTED = sorted(p.relative_to(ART).as_posix() for p in [*ART.glob("results/*/*.json"), ART / "paper" / "paper_results.json"])
+LISTED = sorted(
+    p.relative_to(ART).as_posix() for p in [*ART.glob("results/*/*.json"), ART / "paper" / "paper_results.json"]
+)
 
 
 def test_the_list_is_complete() -> None:
     names = {Path(p).name for p in LISTED}
-    assert {"paper_results.json", "table2.json", "table3.json", "transfer.json", "loao.json", "table4.json",
-            "detector_data.json", "operating_points.json"} <= names
+    assert {
+        "paper_results.json",
+        "table2.json",
+        "table3.json",
+        "transfer.json",
+        "loao.json",
+        "table4.json",
+        "detector_data.json",
+        "operating_points.json",
+    } <= names
 
 
 @pytest.mark.parametrize("rel", LISTED)

@@ -26,7 +26,12 @@ def results(mnist):
     out = {}
     for a in ATTACKS:
         n = N.get(a, 40)
-        out[a] = (m1 if a != "jsma" else m2, x[:n], y[:n], budget_search(a, m1 if a != "jsma" else m2, x[:n], y[:n], seed=0))
+        out[a] = (
+            m1 if a != "jsma" else m2,
+            x[:n],
+            y[:n],
+            budget_search(a, m1 if a != "jsma" else m2, x[:n], y[:n], seed=0),
+        )
     return out
 
 

@@ -33,9 +33,25 @@ PAGES = {  # url path → (file name, title text)
 }
 def _serve(env: dict[str, str] | None = None):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
@@ -124,7 +140,9 @@ def shoot(page, name: str) -> None:
 
 def no_errors(page, where: str) -> None:
     n = page.locator('[data-testid="stException"]').count()
-    assert n == 0, f"{where}: {n} exception element(s): {page.locator('[data-testid=stException]').first.inner_text()[:1500]}"
+    assert n == 0, (
+        f"{where}: {n} exception element(s): {page.locator('[data-testid=stException]').first.inner_text()[:1500]}"
+    )
 
 
 @pytest.fixture

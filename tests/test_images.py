@@ -24,7 +24,9 @@ def digit(size: int = 200, light_bg: bool = True, off: tuple[int, int] = (0, 0))
     a = np.zeros((size, size), np.uint8)
     c = size // 2
     a[size // 5 + off[0] : 4 * size // 5 + off[0], c - size // 12 + off[1] : c + size // 12 + off[1]] = 255
-    a[4 * size // 5 - size // 12 + off[0] : 4 * size // 5 + off[0], c - size // 5 + off[1] : c + size // 5 + off[1]] = 255
+    a[4 * size // 5 - size // 12 + off[0] : 4 * size // 5 + off[0], c - size // 5 + off[1] : c + size // 5 + off[1]] = (
+        255
+    )
     return 255 - a if light_bg else a
 
 
@@ -68,7 +70,9 @@ def test_28x28_png_round_trips_exactly() -> None:
     from core.data import samples
 
     g = torch.Generator().manual_seed(0)
-    x = (samples("mnist")[0][:1] + 0.05 * torch.randn(1, 1, 28, 28, generator=g)).clamp(0, 1)  # an adversarial-like digit
+    x = (samples("mnist")[0][:1] + 0.05 * torch.randn(1, 1, 28, 28, generator=g)).clamp(
+        0, 1
+    )  # an adversarial-like digit
     y, notes = load_image(to_png(x), "mnist")
     assert torch.equal(y, quantise(x))
     assert any("used as is" in n for n in notes)
@@ -212,11 +216,17 @@ def test_truncated_files_are_refused() -> None:
 
 def png_header_only(w: int, h: int) -> bytes:
     """A PNG whose header claims w x h greyscale pixels, with a tiny (bomb-like) zlib stream."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("w,h", [(10_000, 10_000), (20_000, 20_000), (100_000, 1_000), (50_000, 50_000)])

@@ -24,7 +24,11 @@ def test_architectures_take_unit_images(dataset, spec):
 
 
 def test_vgg16_topology():
-    convs = [m for m in build_model("cifar10", ModelSpec("vgg16", {"width": 1.0})).modules() if isinstance(m, torch.nn.Conv2d)]
+    convs = [
+        m
+        for m in build_model("cifar10", ModelSpec("vgg16", {"width": 1.0})).modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
     assert len(convs) == 13 and [c.out_channels for c in convs][-1] == 512
     assert all(c.kernel_size == (3, 3) for c in convs)
 
@@ -77,9 +81,12 @@ def test_unknown_model_options():
 
 
 MISSED = "target missed on 2 CPU cores; measured value and why in the README (Table I)"
-TABLE1 = [("mnist", 1, 97.6), ("mnist", 2, 96.6),
-          ("cifar10", 1, 87.0),
-          pytest.param("cifar10", 2, 88.0, marks=pytest.mark.xfail(reason=MISSED, strict=True))]
+TABLE1 = [
+    ("mnist", 1, 97.6),
+    ("mnist", 2, 96.6),
+    ("cifar10", 1, 87.0),
+    pytest.param("cifar10", 2, 88.0, marks=pytest.mark.xfail(reason=MISSED, strict=True)),
+]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,9 @@ class FakeSearch:
         x_adv = x.clone()
         x_adv[fooled] += (k[fooled].float() / 10).view(-1, 1, 1, 1)
         n = len(x)
-        return BudgetResult(x_adv, mis | fooled, torch.where(mis, 0.0, 1.0), torch.zeros(n), torch.ones(n, dtype=torch.int64), mis)
+        return BudgetResult(
+            x_adv, mis | fooled, torch.where(mis, 0.0, 1.0), torch.zeros(n), torch.ones(n, dtype=torch.int64), mis
+        )
 
 
 def images(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

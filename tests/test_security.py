@@ -32,7 +32,9 @@ def check_schema(doc: dict, dataset: str, attacks=ATTACK_ORDER) -> None:
                 assert reach and reach[0] >= e50 - 1e-9 or s[-1] >= 0.5
         assert doc["attacks"][name]["verified"] == 1.0, f"{name}: a claimed success failed the fresh check"
     op = doc["operating_points"]
-    assert set(op["thresholds"]) == {"0.01", "0.05", "0.1"} and op["thresholds"]["0.05"] == pytest.approx(doc["threshold"])
+    assert set(op["thresholds"]) == {"0.01", "0.05", "0.1"} and op["thresholds"]["0.05"] == pytest.approx(
+        doc["threshold"]
+    )
     for name in (a for a in ATTACK_NAMES if a in attacks):
         roc = op["roc"][name]
         assert len(roc["fpr"]) == len(roc["tpr"]) and (np.diff(roc["tpr"]) >= -1e-9).all()

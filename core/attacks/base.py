@@ -30,7 +30,7 @@ class AttackSpec:
     """What an attack's budget is and how it is searched (the README's attack table)."""
 
     name: str
-    label: str  # display name
+    label: str  # display name: core.ATTACK_LABELS[name]
     budget_name: str  # e.g. "L∞ ε"
     schedule: str  # human description of the schedule
     max_budget: float  # largest budget tried; images not fooled there fail
@@ -71,7 +71,7 @@ class BudgetResult:
 
 
 @dataclass
-class Step:
+class SearchStep:
     """One step of ``budget_search_steps`` on one image (what the dashboard animates)."""
 
     index: int
@@ -158,7 +158,8 @@ class IterativeAttack:
         """Budget reached after ``k`` iterations."""
         raise NotImplementedError
 
-    def iter_steps(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    def iter_steps(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   seed: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """(k, iterate x_k, logits at x_k) for k = 0 .. max_steps (for all rows)."""
         state = self.init(model, x, y, seed)
         for k in range(self.max_steps + 1):

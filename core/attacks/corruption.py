@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import ATTACK_LABELS
 from .base import AttackSpec, GridAttack, State
 
 
@@ -55,7 +56,7 @@ class GaussianBlur(GridAttack):
     """
 
     spec = AttackSpec(
-        name="gaussian_blur", label="Gaussian blur", budget_name="σ (pixels)", kind="grid",
+        name="gaussian_blur", label=ATTACK_LABELS["gaussian_blur"], budget_name="σ (pixels)", kind="grid",
         foolbox="GaussianBlurAttack",
         schedule="σ on a linear grid of 50 steps of 0.2 up to 10 pixels, then 5 bisection steps",
         max_budget=10.0, tolerance=10.0 / 50 / 2**5,
@@ -73,7 +74,7 @@ class GaussianNoise(GridAttack):
     """
 
     spec = AttackSpec(
-        name="gaussian_noise", label="Gaussian noise", budget_name="L2 ε (before clipping)", kind="grid",
+        name="gaussian_noise", label=ATTACK_LABELS["gaussian_noise"], budget_name="L2 ε (before clipping)", kind="grid",
         foolbox="L2AdditiveGaussianNoiseAttack",
         schedule="ε on a linear grid of 50 steps of 0.8 up to 40, then 5 bisection steps; 8 seeded draws per budget",
         max_budget=40.0, tolerance=40.0 / 50 / 2**5,
@@ -98,10 +99,14 @@ class SaltAndPepper(GridAttack):
     """
 
     spec = AttackSpec(
-        name="salt_and_pepper", label="Salt and pepper", budget_name="p (fraction of pixels)", kind="grid",
+        name="salt_and_pepper",
+        label=ATTACK_LABELS["salt_and_pepper"],
+        budget_name="p (fraction of pixels)",
+        kind="grid",
         foolbox="SaltAndPepperNoiseAttack",
         schedule="p on a linear grid of 50 steps of 0.02 up to 1, then 5 bisection steps; 8 seeded draws per budget",
-        max_budget=1.0, tolerance=1.0 / 50 / 2**5,
+        max_budget=1.0,
+        tolerance=1.0 / 50 / 2**5,
     )
     repeats = 8
 

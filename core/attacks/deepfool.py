@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import ATTACK_LABELS
 from .base import AttackSpec, IterativeAttack, State
 
 
@@ -22,7 +23,7 @@ class DeepFool(IterativeAttack):
     max_steps = 50
     overshoot = 0.02
     spec = AttackSpec(
-        name="deepfool", label="DeepFool (L2)", budget_name="iterations", kind="iterative",
+        name="deepfool", label=ATTACK_LABELS["deepfool"], budget_name="iterations", kind="iterative",
         foolbox="L2DeepFoolAttack",
         schedule="one DeepFool iteration at a time (overshoot 0.02), up to 50",
         max_budget=50.0, tolerance=1.0,
@@ -40,7 +41,9 @@ class DeepFool(IterativeAttack):
             xg = x.detach().requires_grad_(True)
             logits = model(xg)
             picked = logits.gather(1, order)  # [N, K]: column 0 is the clean prediction
-            grads = torch.stack([torch.autograd.grad(picked[:, j].sum(), xg, retain_graph=j < k - 1)[0] for j in range(k)], 1)
+            grads = torch.stack(
+                [torch.autograd.grad(picked[:, j].sum(), xg, retain_graph=j < k - 1)[0] for j in range(k)], 1
+            )
         logits, picked = logits.detach(), picked.detach()
         losses = picked[:, 1:] - picked[:, :1]  # [N, K-1], negative while not crossed
         w = (grads[:, 1:] - grads[:, :1]).flatten(2)  # [N, K-1, D]

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import ATTACK_LABELS
 from .base import AttackSpec, GridAttack, IterativeAttack, State, logits_and_grad
 
 
@@ -19,7 +20,7 @@ class FGSM(GridAttack):
     """
 
     spec = AttackSpec(
-        name="fgsm", label="FGSM", budget_name="L∞ ε", kind="grid", foolbox="FGSM",
+        name="fgsm", label=ATTACK_LABELS["fgsm"], budget_name="L∞ ε", kind="grid", foolbox="FGSM",
         schedule="ε on a linear grid of 100 steps of 0.01 up to 1, then 5 bisection steps",
         max_budget=1.0, tolerance=1.0 / 100 / 2**5,
     )
@@ -43,7 +44,7 @@ class IGSM(IterativeAttack):
     alpha = 1.0 / 255
     max_steps = 128
     spec = AttackSpec(
-        name="igsm", label="IGSM (BIM)", budget_name="L∞ ε = iterations × 1/255", kind="iterative",
+        name="igsm", label=ATTACK_LABELS["igsm"], budget_name="L∞ ε = iterations × 1/255", kind="iterative",
         foolbox="LinfBasicIterativeAttack",
         schedule="one iteration of step α = 1/255 at a time, up to 128 iterations (ε ≤ 0.502)",
         max_budget=128 / 255, tolerance=1 / 255,

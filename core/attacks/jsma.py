@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .. import ATTACK_LABELS
 from .base import AttackSpec, IterativeAttack, State
 
 GAMMA_MAX = 0.2  # Papernot et al. used 14.5 % on MNIST; 0.2 lets ~5 % more MNIST images through
@@ -26,7 +27,7 @@ class JSMA(IterativeAttack):
     theta = 1.0
     memory_bytes = 1.2e9  # pair-score budget per chunk; measured peak ≈1.3× this (dense CIFAR worst case)
     spec = AttackSpec(
-        name="jsma", label="JSMA", budget_name="γ (fraction of features changed)", kind="iterative",
+        name="jsma", label=ATTACK_LABELS["jsma"], budget_name="γ (fraction of features changed)", kind="iterative",
         foolbox="",
         schedule="two features set to 1 per iteration, up to γ = 0.2 (MNIST: 78 iterations, 156 pixels)",
         max_budget=GAMMA_MAX, tolerance=2 / 784,  # one iteration = 2 features: 2/784 on MNIST, 2/3072 on CIFAR-10
@@ -105,7 +106,9 @@ def pick_pairs(a: torch.Tensor, b: torch.Tensor, search: torch.Tensor, memory_by
     return p, q
 
 
-def _dense_best(a: torch.Tensor, b: torch.Tensor, search: torch.Tensor, memory_bytes: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _dense_best(
+    a: torch.Tensor, b: torch.Tensor, search: torch.Tensor, memory_bytes: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Flat index (into [K, K]) and score of the best valid pair per row, over all K² pairs; score −inf if none."""
     n, k = a.shape
     chunk = max(1, int(memory_bytes // (12 * k * k)))

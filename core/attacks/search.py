@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .base import BudgetResult, GridAttack, IterativeAttack, Step, subset
+from .base import BudgetResult, GridAttack, IterativeAttack, SearchStep, subset
 from .registry import get_attack
 
 
@@ -51,7 +51,9 @@ def _grid_search(att: GridAttack, model: nn.Module, x: torch.Tensor, y: torch.Te
     return x_adv, found, hi, lo, evals
 
 
-def _iterative_search(att: IterativeAttack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int, ok: torch.Tensor):
+def _iterative_search(
+    att: IterativeAttack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int, ok: torch.Tensor
+):
     n = len(x)
     top = float(att.budget_of(att.max_steps))
     found, steps = torch.zeros(n, dtype=torch.bool), torch.full((n,), att.max_steps, dtype=torch.long)
@@ -81,8 +83,9 @@ def default_batch_size(x: torch.Tensor) -> int:
     return 500 if x[0].numel() <= 1024 else 128
 
 
-def budget_search(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int = 0,
-                  batch_size: int | None = None) -> BudgetResult:
+def budget_search(
+    attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int = 0, batch_size: int | None = None
+) -> BudgetResult:
     """Smallest budget on ``attack``'s schedule that makes ``model`` misclassify each image of ``x``.
 
     Clean images the model already gets wrong: ``success`` True (the prediction on ``x_adv`` = x
@@ -113,13 +116,25 @@ def budget_search(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tenso
         budget[mis], lo[mis] = 0.0, 0.0
         steps = torch.where(mis, torch.zeros_like(steps), steps)
         parts.append((x_adv, verified | mis, budget, lo, steps, mis))
-    cat = [torch.cat(t) if parts else torch.zeros(0) for t in zip(*parts)] if parts else [x.clone(), *(torch.zeros(0),) * 5]
-    return BudgetResult(x_adv=cat[0], success=cat[1].bool(), budget=cat[2].float(), budget_lo=cat[3].float(),
-                        steps=cat[4].long(), misclassified=cat[5].bool(), attack=att.spec.name)
+    cat = (
+        [torch.cat(t) if parts else torch.zeros(0) for t in zip(*parts)]
+        if parts
+        else [x.clone(), *(torch.zeros(0),) * 5]
+    )
+    return BudgetResult(
+        x_adv=cat[0],
+        success=cat[1].bool(),
+        budget=cat[2].float(),
+        budget_lo=cat[3].float(),
+        steps=cat[4].long(),
+        misclassified=cat[5].bool(),
+        attack=att.spec.name,
+    )
 
 
-def perturb_at(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: torch.Tensor | float,
-               seed: int = 0) -> torch.Tensor:
+def perturb_at(
+    attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: torch.Tensor | float, seed: int = 0
+) -> torch.Tensor:
     """``attack`` applied at a given budget per image (no search): for checks and the dashboard.
 
     Iterative attacks run ``round(budget / budget_of(1))`` iterations per image.  Uses the
@@ -145,9 +160,10 @@ def _softmax(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(model(x), dim=1)[0]
 
 
-def budget_search_steps(attack: str, model: nn.Module, x1: torch.Tensor, y1, seed: int = 0,
-                        other_model: nn.Module | None = None) -> Iterator[Step]:
-    """The schedule of ``attack`` on one image [1,C,H,W], one ``Step`` per budget tried.
+def budget_search_steps(
+    attack: str, model: nn.Module, x1: torch.Tensor, y1, seed: int = 0, other_model: nn.Module | None = None
+) -> Iterator[SearchStep]:
+    """The schedule of ``attack`` on one image [1,C,H,W], one ``SearchStep`` per budget tried.
 
     Step 0 is the clean image (budget 0).  Grid attacks then yield each grid point (the
     bisection refinement of ``budget_search`` is not shown); iterative attacks yield each
@@ -158,11 +174,18 @@ def budget_search_steps(attack: str, model: nn.Module, x1: torch.Tensor, y1, see
     y = torch.as_tensor(y1, dtype=torch.long).view(-1)[:1]
     x1 = x1.detach().float().view(1, *x1.shape[-3:])
 
-    def make(i: int, b: float, x: torch.Tensor, probs: torch.Tensor) -> Step:
+    def make(i: int, b: float, x: torch.Tensor, probs: torch.Tensor) -> SearchStep:
         pred = int(probs.argmax())
         other = _softmax(other_model, x) if other_model is not None else None
-        return Step(index=i, budget=float(b), x=x, probs_attacked=probs, probs_other=other,
-                    fooled=pred != int(y), predicted=pred)
+        return SearchStep(
+            index=i,
+            budget=float(b),
+            x=x,
+            probs_attacked=probs,
+            probs_other=other,
+            fooled=pred != int(y),
+            predicted=pred,
+        )
 
     if isinstance(att, GridAttack):
         ctx = att.prepare(model, x1, y, seed)

@@ -132,7 +132,8 @@ def main(args: argparse.Namespace) -> int:
         loop_rate = len(x) / (t_loop / max(calls_sub, 1) * float(per_image.sum()))
         diff = (res.budget[:k] - torch.tensor(loop)).abs()
         agree = int((diff <= grid_step(attack) + 1e-6).sum())
-        print(f"{attack:<15}{ours:>12.1f}{loop_rate:>12.2f}{ours / loop_rate:>8.1f}x{f'{agree}/{k} (max diff {diff.max():.4g})':>30}")
+        agreement = f"{agree}/{k} (max diff {diff.max():.4g})"
+        print(f"{attack:<15}{ours:>12.1f}{loop_rate:>12.2f}{ours / loop_rate:>8.1f}x{agreement:>30}")
     print("\nbudget_search_steps on one image (attacked model 1, other model 2's softmax each step):")
     n_img = min(5, len(x))
     for attack in ATTACKS:

@@ -1,4 +1,5 @@
-"""``python -m core bench detect``: our detector against Feature Squeezing and Feinman et al., same images, same process.
+"""``python -m core bench detect``: our detector against Feature Squeezing and Feinman et al., same images and
+process.
 
 Ours = two forward passes (the 20 features) + the shipped ``all`` RBF-SVM with
 its Platt calibration.  FS = model_1 on the image and on each of its squeezed
@@ -11,6 +12,7 @@ alike: a time is the median over ``repeats`` rounds and a ratio the median of
 the per-round ratios.  Targets: ours ≥ 2x FS, ≥ 10x Feinman; SVM ≤ 20 % of the
 two forward passes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +34,11 @@ def bench_images(dataset: str, n: int) -> torch.Tensor:
     """``n`` images: the shipped adversarial examples of every attack, topped up with clean samples."""
     from .. import ATTACK_NAMES
     from ..data import samples
-    from ..paths import artifacts_dir
+    from ..paths import adversarial_path
 
     parts = []
     for a in ATTACK_NAMES:
-        p = artifacts_dir() / "adversarial" / dataset / f"{a}.npz"
+        p = adversarial_path(dataset, a)
         if p.exists():
             with np.load(p, allow_pickle=False) as z:
                 parts.append(torch.from_numpy(z["x"][: n // (2 * len(ATTACK_NAMES)) + 1].astype(np.float32)))
@@ -92,14 +94,21 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
     fe.fit(x, label)  # fitted once so the timed path includes the logistic regression
     # CIFAR-10: FS also without its non-local-means squeezer (the filter alone costs several forward passes)
     fs_plain = FeatureSqueezing(m1, fs.bits) if fs.nlm else None
-    fns = {"forward_pair": lambda: pair_features(m1, m2, x), "svm": lambda: det.predict_proba_features(f),
-           "ours": lambda: det.predict_proba_features(pair_features(m1, m2, x).numpy()),
-           "feature_squeezing": lambda: fs.score(x), "feinman_head_only": lambda: fe.score(x)}
+    fns = {
+        "forward_pair": lambda: pair_features(m1, m2, x),
+        "svm": lambda: det.predict_proba_features(f),
+        "ours": lambda: det.predict_proba_features(pair_features(m1, m2, x).numpy()),
+        "feature_squeezing": lambda: fs.score(x),
+        "feinman_head_only": lambda: fe.score(x),
+    }
     if fs_plain:
         fns["feature_squeezing_without_nlm"] = lambda: fs_plain.score(x)
     runs = {k: np.array(v) for k, v in timed_rounds(fns, repeats).items()}
     t = {k: float(np.median(v)) for k, v in runs.items()}
-    ratio = lambda a, b: float(np.median(runs[a] / runs[b]))
+
+    def ratio(a, b):
+        return float(np.median(runs[a] / runs[b]))
+
     # Feinman as its authors' code runs it: every MC-dropout sample a full forward pass (same scores, tested);
     # timed once on a slice, it costs mc_samples forward passes per image
     fe_full = copy.copy(fe)
@@ -108,18 +117,41 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
     start = time.perf_counter()
     fe_full.score(xs)
     t_fe_full = (time.perf_counter() - start) * len(x) / len(xs)
-    ips = lambda sec: len(x) / sec
-    plain = ({"images_per_s": ips(t["feature_squeezing_without_nlm"]), "ours_vs": ratio("feature_squeezing_without_nlm", "ours")}
-             if fs_plain else None)
-    return {"dataset": dataset, "images": len(x), "threads": torch.get_num_threads(), "repeats": repeats,
-            "support_vectors": int(len(det.head.dual_coef_)), "feinman_reference": ref_desc, "mc_samples": mc_samples,
-            "seconds": {**t, "feinman": t_fe_full},
-            "images_per_s": {"ours": ips(t["ours"]), "feature_squeezing": ips(t["feature_squeezing"]),
-                             "feinman": ips(t_fe_full), "feinman_head_only": ips(t["feinman_head_only"])},
-            "ratios": {"ours_vs_fs": ratio("feature_squeezing", "ours"), "ours_vs_feinman": t_fe_full / t["ours"],
-                       "ours_vs_feinman_head_only": ratio("feinman_head_only", "ours"),
-                       "svm_over_forward": ratio("svm", "forward_pair")},
-            "feature_squeezing_without_nlm": plain}
+
+    def ips(sec):
+        return len(x) / sec
+
+    plain = (
+        {
+            "images_per_s": ips(t["feature_squeezing_without_nlm"]),
+            "ours_vs": ratio("feature_squeezing_without_nlm", "ours"),
+        }
+        if fs_plain
+        else None
+    )
+    return {
+        "dataset": dataset,
+        "images": len(x),
+        "threads": torch.get_num_threads(),
+        "repeats": repeats,
+        "support_vectors": int(len(det.head.dual_coef_)),
+        "feinman_reference": ref_desc,
+        "mc_samples": mc_samples,
+        "seconds": {**t, "feinman": t_fe_full},
+        "images_per_s": {
+            "ours": ips(t["ours"]),
+            "feature_squeezing": ips(t["feature_squeezing"]),
+            "feinman": ips(t_fe_full),
+            "feinman_head_only": ips(t["feinman_head_only"]),
+        },
+        "ratios": {
+            "ours_vs_fs": ratio("feature_squeezing", "ours"),
+            "ours_vs_feinman": t_fe_full / t["ours"],
+            "ours_vs_feinman_head_only": ratio("feinman_head_only", "ours"),
+            "svm_over_forward": ratio("svm", "forward_pair"),
+        },
+        "feature_squeezing_without_nlm": plain,
+    }
 
 
 def record(result: dict) -> Path:
@@ -127,13 +159,21 @@ def record(result: dict) -> Path:
     ``artifacts/results/<D>/bench_detect.json`` (what the README's speed figures cite)."""
     from ..io import write_json
     from ..manifest import code_version, register_file
-    from ..results import results_dir
+    from ..paths import result_path
 
-    path = results_dir(result["dataset"]) / "bench_detect.json"
+    path = result_path(result["dataset"], "bench_detect")
     command = "python -m core bench detect --record"
-    write_json(path, {"command": command, "code_version": code_version(),
-                      "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-                      "torch": torch.__version__, **result})
+    write_json(
+        path,
+        {
+            "command": command,
+            "code_version": code_version(),
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "torch": torch.__version__,
+            **result,
+        },
+    )
     register_file(path, command)
     return path
 
@@ -148,24 +188,50 @@ def main(args: argparse.Namespace) -> int:
             print(f"{d}: skipped ({e})")
             continue
         s, ips, q = r["seconds"], r["images_per_s"], r["ratios"]
-        print(f"bench detect — {d}: {r['images']} images, {r['threads']} torch threads, median of {r['repeats']} interleaved rounds "
-              f"(SVM: {r['support_vectors']} support vectors; Feinman: {r['mc_samples']} MC passes, KDE on {r['feinman_reference']})")
-        print(f"  ours (2 forward passes + SVM) {ips['ours']:>9.0f} img/s   ({1e3 * s['forward_pair']:.1f} ms forward + {1e3 * s['svm']:.1f} ms SVM)")
+        print(
+            f"bench detect — {d}: {r['images']} images, {r['threads']} torch threads, "
+            f"median of {r['repeats']} interleaved rounds "
+            f"(SVM: {r['support_vectors']} support vectors; Feinman: {r['mc_samples']} MC passes, "
+            f"KDE on {r['feinman_reference']})"
+        )
+        print(
+            f"  ours (2 forward passes + SVM) {ips['ours']:>9.0f} img/s   "
+            f"({1e3 * s['forward_pair']:.1f} ms forward + {1e3 * s['svm']:.1f} ms SVM)"
+        )
         print(f"  feature squeezing            {ips['feature_squeezing']:>9.0f} img/s   (the authors' squeezers)")
         if r["feature_squeezing_without_nlm"]:
-            print(f"  FS without non-local means   {r['feature_squeezing_without_nlm']['images_per_s']:>9.0f} img/s   "
-                  "(bit depth + median only)")
-        print(f"  feinman (KDE + MC dropout)   {ips['feinman']:>9.0f} img/s   (as published: {r['mc_samples']} full "
-              f"forward passes per image; timed on {FULL_MC_IMAGES} images)")
-        print(f"  feinman, MC over head only   {ips['feinman_head_only']:>9.0f} img/s   (our speed-up: trunk once, "
-              f"dropout head {r['mc_samples']}x; same scores)")
-        ok = lambda c: "hit" if c else "MISSED"
-        print(f"  ours / FS      {q['ours_vs_fs']:6.2f}x  (target ≥ 2x: {ok(q['ours_vs_fs'] >= 2)})"
-              + (f"; {r['feature_squeezing_without_nlm']['ours_vs']:.2f}x against FS without non-local means"
-                 if r["feature_squeezing_without_nlm"] else ""))
-        print(f"  ours / Feinman {q['ours_vs_feinman']:6.2f}x  (target ≥ 10x: {ok(q['ours_vs_feinman'] >= 10)}; "
-              f"{q['ours_vs_feinman_head_only']:.2f}x against the head-only speed-up)")
-        print(f"  SVM / forward  {100 * q['svm_over_forward']:5.1f} %  (target ≤ 20 %: {ok(q['svm_over_forward'] <= 0.2)})")
+            print(
+                f"  FS without non-local means   {r['feature_squeezing_without_nlm']['images_per_s']:>9.0f} img/s   "
+                "(bit depth + median only)"
+            )
+        print(
+            f"  feinman (KDE + MC dropout)   {ips['feinman']:>9.0f} img/s   (as published: {r['mc_samples']} full "
+            f"forward passes per image; timed on {FULL_MC_IMAGES} images)"
+        )
+        print(
+            f"  feinman, MC over head only   {ips['feinman_head_only']:>9.0f} img/s   (our speed-up: trunk once, "
+            f"dropout head {r['mc_samples']}x; same scores)"
+        )
+
+        def ok(c):
+            return "hit" if c else "MISSED"
+
+        print(
+            f"  ours / FS      {q['ours_vs_fs']:6.2f}x  (target ≥ 2x: {ok(q['ours_vs_fs'] >= 2)})"
+            + (
+                f"; {r['feature_squeezing_without_nlm']['ours_vs']:.2f}x against FS without non-local means"
+                if r["feature_squeezing_without_nlm"]
+                else ""
+            )
+        )
+        print(
+            f"  ours / Feinman {q['ours_vs_feinman']:6.2f}x  (target ≥ 10x: {ok(q['ours_vs_feinman'] >= 10)}; "
+            f"{q['ours_vs_feinman_head_only']:.2f}x against the head-only speed-up)"
+        )
+        print(
+            f"  SVM / forward  {100 * q['svm_over_forward']:5.1f} %  "
+            f"(target ≤ 20 %: {ok(q['svm_over_forward'] <= 0.2)})"
+        )
         if getattr(args, "record", False):
             print(f"  recorded in {record(r)}")
     return 0

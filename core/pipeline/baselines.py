@@ -237,8 +237,10 @@ def _split(cfg: PipelineConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def rates(pred: np.ndarray, y: np.ndarray, score: np.ndarray, target: np.ndarray) -> dict:
     s = scores(y, score, pred)
-    s["detection_rate_by_model"] = {str(t): float(pred[(y == 1) & (target == t)].mean()) if ((y == 1) & (target == t)).any()
-                                    else float("nan") for t in (1, 2)}
+    s["detection_rate_by_model"] = {
+        str(t): float(pred[(y == 1) & (target == t)].mean()) if ((y == 1) & (target == t)).any() else float("nan")
+        for t in (1, 2)
+    }
     return s
 
 
@@ -276,10 +278,14 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
             "ours": rates(ours > 0, y[te], ours, target),
             "rows": {"train": int(len(tr)), "test": int(len(te)), "test_attacks": int(y[te].sum())},
         }
-    out = stamp(cfg, note="same held-out rows for all three; FS and Feinman thresholds at 5% FPR on the clean rows of "
-                          "the other half; ours = out-of-fold 10-fold CV SVM predictions (decision > 0)",
-                squeezers={"bits": SQUEEZE_BITS[cfg.dataset], "median": "2x2",
-                           "non_local_means": NON_LOCAL_MEANS[cfg.dataset]},
-                kde_bandwidth=KDE_BANDWIDTH[cfg.dataset], mc_samples=cfg.mc_samples, table4=table)
+    out = stamp(
+        cfg,
+        note="same held-out rows for all three; FS and Feinman thresholds at 5% FPR on the clean rows of "
+        "the other half; ours = out-of-fold 10-fold CV SVM predictions (decision > 0)",
+        squeezers={"bits": SQUEEZE_BITS[cfg.dataset], "median": "2x2", "non_local_means": NON_LOCAL_MEANS[cfg.dataset]},
+        kde_bandwidth=KDE_BANDWIDTH[cfg.dataset],
+        mc_samples=cfg.mc_samples,
+        table4=table,
+    )
     write_result(cfg, "table4", out)
     return out

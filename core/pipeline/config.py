@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ATTACK_NAMES
-from ..paths import artifacts_dir, cache_dir
+from ..paths import adversarial_path, cache_dir, detector_data_path, make_command, results_dir
 
 STAGES = ("data", "cv", "transfer", "detectors", "baselines", "embeddings")
 
@@ -71,33 +71,43 @@ class PipelineConfig:
         return self.cache() / attack / f"chunk_{k:04d}.npz"
 
     def results(self) -> Path:
-        return artifacts_dir() / "results" / self.dataset
+        return results_dir(self.dataset)
 
     def detector_data(self, attack: str) -> Path:
-        return self.results() / "detector_data" / f"{attack}.npz"
+        return detector_data_path(self.dataset, attack)
 
     def adversarial(self, attack: str) -> Path:
-        return artifacts_dir() / "adversarial" / self.dataset / f"{attack}.npz"
+        return adversarial_path(self.dataset, attack)
 
     def lock(self, attack: str | None = None) -> Path:
         """The run's lock (stages after ``data``) or one attack's lock (stage ``data``)."""
-        return cache_dir() / "pipeline" / (f"{self.dataset}.lock" if attack is None else f"{self.dataset}-{attack}.lock")
+        return (
+            cache_dir() / "pipeline" / (f"{self.dataset}.lock" if attack is None else f"{self.dataset}-{attack}.lock")
+        )
 
 
 def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
     """Provenance recorded in every results file."""
     from ..manifest import code_version
 
-    return {"command": cfg.command or f"python -m core pipeline --dataset {cfg.dataset} --n {cfg.n}",
-            "seed": cfg.seed, "n": cfg.n, "n_per_attack": {a: cfg.n_for(a) for a in cfg.attacks}, "code_version": code_version(), "config": cfg.to_dict(), **extra}
+    return {
+        "command": cfg.command or f"{make_command('pipeline', cfg.dataset)} --n {cfg.n}",
+        "seed": cfg.seed,
+        "n": cfg.n,
+        "n_per_attack": {a: cfg.n_for(a) for a in cfg.attacks},
+        "code_version": code_version(),
+        "config": cfg.to_dict(),
+        **extra,
+    }
 
 
 def write_result(cfg: PipelineConfig, name: str, doc: dict[str, Any]) -> Path:
     """Write ``artifacts/results/<dataset>/<name>.json`` and register it in the manifest under its command."""
     from ..io import write_json
     from ..manifest import register_file
+    from ..paths import result_path
 
-    path = cfg.results() / f"{name}.json"
+    path = result_path(cfg.dataset, name)
     write_json(path, doc)
     register_file(path, doc["command"])
     return path

@@ -17,9 +17,11 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..attacks import budget_search
 from ..detector import pair_features
 from ..io import save_with
 from ..manifest import register_file
+from ..paths import make_command
 from .config import PipelineConfig, stamp, write_result
 
 # outcome codes per sample
@@ -40,16 +42,18 @@ def draws(cfg: PipelineConfig, attack: str, n_train: int) -> dict[str, np.ndarra
     return {"index": idx, "attack": attack_coin, "model": model_coin}
 
 
-def _budget_search() -> Callable[..., Any]:
-    from ..attacks import budget_search
-
-    return budget_search
-
-
-def build_chunk(cfg: PipelineConfig, attack: str, k: int, x: torch.Tensor, y: torch.Tensor, src: np.ndarray,
-                coin: np.ndarray, which: np.ndarray, models: tuple[torch.nn.Module, torch.nn.Module]) -> dict[str, np.ndarray]:
+def build_chunk(
+    cfg: PipelineConfig,
+    attack: str,
+    k: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    src: np.ndarray,
+    coin: np.ndarray,
+    which: np.ndarray,
+    models: tuple[torch.nn.Module, torch.nn.Module],
+) -> dict[str, np.ndarray]:
     """Attack one chunk and return its rows (plus the exact float32 adversarial images)."""
-    search = _budget_search()
     m = len(x)
     x_final = x.clone()
     label = np.zeros(m, np.int64)
@@ -68,9 +72,9 @@ def build_chunk(cfg: PipelineConfig, attack: str, k: int, x: torch.Tensor, y: to
         go = sel[ok]
         if len(go) == 0:
             continue
-        res = search(attack, model, x[go], y[go], seed=int(cfg.seed * 10_000_019 + k * 1_000 + target * 100))
+        res = budget_search(attack, model, x[go], y[go], seed=int(cfg.seed * 10_000_019 + k * 1_000 + target * 100))
         # images the attack turned from right to wrong (``go`` holds only correctly classified ones)
-        success = np.asarray(res.success, bool) & ~np.asarray(getattr(res, "misclassified", np.zeros(len(go), bool)), bool)
+        success = res.fooled.numpy()
         x_adv = torch.as_tensor(res.x_adv, dtype=torch.float32).clamp(0, 1)
         with torch.no_grad():  # trust but verify: the image must really fool the target
             success &= (model(x_adv).argmax(1) != y[go]).numpy()
@@ -85,17 +89,31 @@ def build_chunk(cfg: PipelineConfig, attack: str, k: int, x: torch.Tensor, y: to
     mse = ((x_final - x) ** 2).flatten(1).mean(1).numpy()
     adv_rows = np.flatnonzero(label == 1)
     return {
-        "features": f.numpy().astype(np.float32), "label": label, "attacked_model": attacked_model,
-        "attempted_model": attempted, "outcome": outcome, "budget": budget, "mse": mse.astype(np.float64),
-        "source_index": src.astype(np.int64), "y": y.numpy().astype(np.int64),
-        "pred_1": f[:, :10].argmax(1).numpy(), "pred_2": f[:, 10:].argmax(1).numpy(),
-        "adv_rows": adv_rows, "x_adv": x_final[adv_rows].numpy().astype(np.float32),
+        "features": f.numpy().astype(np.float32),
+        "label": label,
+        "attacked_model": attacked_model,
+        "attempted_model": attempted,
+        "outcome": outcome,
+        "budget": budget,
+        "mse": mse.astype(np.float64),
+        "source_index": src.astype(np.int64),
+        "y": y.numpy().astype(np.int64),
+        "pred_1": f[:, :10].argmax(1).numpy(),
+        "pred_2": f[:, 10:].argmax(1).numpy(),
+        "adv_rows": adv_rows,
+        "x_adv": x_final[adv_rows].numpy().astype(np.float32),
     }
 
 
-def build_attack(cfg: PipelineConfig, attack: str, x_train: np.ndarray, y_train: np.ndarray,
-                 models: tuple[torch.nn.Module, torch.nn.Module], progress: Callable | None = None,
-                 after_chunk: Callable[[int], None] | None = None) -> None:
+def build_attack(
+    cfg: PipelineConfig,
+    attack: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    models: tuple[torch.nn.Module, torch.nn.Module],
+    progress: Callable | None = None,
+    after_chunk: Callable[[int], None] | None = None,
+) -> None:
     """Every missing chunk of ``attack``; chunks already on disk are kept (resume)."""
     from ..data import to_float
 
@@ -151,7 +169,7 @@ def select_shipped(data: dict[str, np.ndarray], per_attack: int, models, seed: i
             for t in (1, 2):
                 s = np.flatnonzero(target == t)
                 if len(s):
-                    out[s] = (models[t - 1](xs[s]).argmax(1).numpy() != y[s])
+                    out[s] = models[t - 1](xs[s]).argmax(1).numpy() != y[s]
         return out
 
     x16 = x.half()
@@ -169,9 +187,17 @@ def select_shipped(data: dict[str, np.ndarray], per_attack: int, models, seed: i
     pick = np.sort(np.asarray(chosen, np.int64))
     g = rows[pick]
     xs = (x16 if use16 else x)[pick].numpy()
-    return {"x": xs, "y": y[pick], "attacked_model": target[pick], "budget": data["budget"][g], "mse": data["mse"][g],
-            "source_index": data["source_index"][g], "row": g, "adv_pred": np.where(
-                target[pick] == 1, data["pred_1"][g], data["pred_2"][g]), "dtype": np.array(str(xs.dtype))}
+    return {
+        "x": xs,
+        "y": y[pick],
+        "attacked_model": target[pick],
+        "budget": data["budget"][g],
+        "mse": data["mse"][g],
+        "source_index": data["source_index"][g],
+        "row": g,
+        "adv_pred": np.where(target[pick] == 1, data["pred_1"][g], data["pred_2"][g]),
+        "dtype": np.array(str(xs.dtype)),
+    }
 
 
 def assemble(cfg: PipelineConfig, attack: str, n_rows: int, models) -> dict[str, Any]:
@@ -187,12 +213,16 @@ def assemble(cfg: PipelineConfig, attack: str, n_rows: int, models) -> dict[str,
     apath = cfg.adversarial(attack)
     save_with(apath, lambda p: np.savez_compressed(p, **ship, meta=np.array(meta)))
     register_file(apath, cfg_command(cfg))
-    return summary(data, attack) | {"n": int(n_rows), "shipped": int(len(ship["x"])), "shipped_dtype": str(ship["x"].dtype)}
+    return summary(data, attack) | {
+        "n": int(n_rows),
+        "shipped": int(len(ship["x"])),
+        "shipped_dtype": str(ship["x"].dtype),
+    }
 
 
 def cfg_command(cfg: PipelineConfig) -> str:
     extra = "".join(f" --n-attack {a}={n}" for a, n in cfg.n_per_attack)
-    return f"python -m core pipeline --dataset {cfg.dataset} --stage data --n {cfg.n}{extra}"
+    return f"{make_command('adversarial', cfg.dataset)} --n {cfg.n}{extra}"
 
 
 def summary(data: dict[str, np.ndarray], attack: str) -> dict[str, Any]:
@@ -200,12 +230,18 @@ def summary(data: dict[str, np.ndarray], attack: str) -> dict[str, Any]:
     o = data["outcome"]
     attempted = int(((o == ATTACKED) | (o == FAILED)).sum())
     hit = o == ATTACKED
-    return {"attack": attack, "rows": int(len(o)), "attacks": int(hit.sum()), "clean": int((data["label"] == 0).sum()),
-            "attempted": attempted, "misclassified_clean": int((o == MISCLASSIFIED).sum()),
-            "success_rate": float(hit.sum() / attempted) if attempted else float("nan"),
-            "mse_mean": float(data["mse"][hit].mean()) if hit.any() else float("nan"),
-            "budget_mean": float(np.nanmean(data["budget"][hit])) if hit.any() else float("nan"),
-            "by_model": {str(t): int((data["attacked_model"] == t).sum()) for t in (1, 2)}}
+    return {
+        "attack": attack,
+        "rows": int(len(o)),
+        "attacks": int(hit.sum()),
+        "clean": int((data["label"] == 0).sum()),
+        "attempted": attempted,
+        "misclassified_clean": int((o == MISCLASSIFIED).sum()),
+        "success_rate": float(hit.sum() / attempted) if attempted else float("nan"),
+        "mse_mean": float(data["mse"][hit].mean()) if hit.any() else float("nan"),
+        "budget_mean": float(np.nanmean(data["budget"][hit])) if hit.any() else float("nan"),
+        "by_model": {str(t): int((data["attacked_model"] == t).sum()) for t in (1, 2)},
+    }
 
 
 def load_detector_data(cfg: PipelineConfig, attack: str) -> dict[str, np.ndarray]:
@@ -213,8 +249,9 @@ def load_detector_data(cfg: PipelineConfig, attack: str) -> dict[str, np.ndarray
         return {f: z[f] for f in ROW_FIELDS}
 
 
-def build_and_assemble(cfg: PipelineConfig, attack: str, progress: Callable | None = None,
-                       after_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
+def build_and_assemble(
+    cfg: PipelineConfig, attack: str, progress: Callable | None = None, after_chunk: Callable[[int], None] | None = None
+) -> dict[str, Any]:
     """One attack's chunks (resumed), then its assembled set and summary, under the attack's lock."""
     from ..data import load_split_uint8
     from ..io import exclusive_lock, write_json
@@ -229,8 +266,12 @@ def build_and_assemble(cfg: PipelineConfig, attack: str, progress: Callable | No
     return row
 
 
-def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Callable[[int], None] | None = None,
-        workers: int = 1) -> dict:
+def run(
+    cfg: PipelineConfig,
+    progress: Callable | None = None,
+    after_chunk: Callable[[int], None] | None = None,
+    workers: int = 1,
+) -> dict:
     """Stage ``data`` for every attack of ``cfg`` (``workers`` processes); writes ``detector_data.json``.
 
     (``table2.json`` belongs to ``python -m core attack-quality``, the paper's 500-image protocol.)
@@ -242,7 +283,10 @@ def run(cfg: PipelineConfig, progress: Callable | None = None, after_chunk: Call
     per_attack(cfg, functools.partial(build_and_assemble, after_chunk=after_chunk), workers, progress)
     # every attack assembled so far (processes may build different attacks in parallel)
     rows = [read_json(p) for a in ATTACK_NAMES if (p := cfg.cache() / "summary" / f"{a}.json").exists()]
-    out = stamp(cfg, note="success rate among attempted (correctly classified) images; MSE over successful attacks",
-                attacks=rows)
+    out = stamp(
+        cfg,
+        note="success rate among attempted (correctly classified) images; MSE over successful attacks",
+        attacks=rows,
+    )
     write_result(cfg, "detector_data", out)
     return out

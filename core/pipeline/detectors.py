@@ -14,18 +14,20 @@ from sklearn.model_selection import StratifiedKFold
 from ..calibration import calibrate
 from ..detector import Detector, platt_fit, store
 from ..io import read_json
+from ..paths import make_command
 from .config import PipelineConfig
 from .datasets import load_detector_data
 from .svm import choose_params, make_svc, oof_path, scores
 from .transfer import fit_full, pooled
 
 
-def ship(cfg: PipelineConfig, det: Detector, cal: tuple[float, float], extra: dict) -> None:
+def store_calibrated(cfg: PipelineConfig, det: Detector, cal: tuple[float, float], extra: dict) -> None:
+    """Set the Platt calibration ``cal`` and the provenance of a fitted detector, then write and register it."""
     from ..manifest import code_version
 
     det.head.platt_ = cal
     det.meta = {**det.meta, **extra, "seed": cfg.seed, "n": cfg.n, "code_version": code_version(),
-                "command": f"python -m core pipeline --dataset {cfg.dataset} --stage detectors --n {cfg.n}"}
+                "command": f"{make_command('detectors', cfg.dataset)} --n {cfg.n}"}
     store(det, det.meta["command"])
 
 
@@ -33,7 +35,11 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
     table3 = read_json(cfg.results() / "table3.json")["table3"]
     data = {a: load_detector_data(cfg, a) for a in cfg.attacks}
     out = {}
-    it = progress(list(cfg.attacks) + ["all"], desc="detectors", unit="detector") if progress else list(cfg.attacks) + ["all"]
+    it = (
+        progress(list(cfg.attacks) + ["all"], desc="detectors", unit="detector")
+        if progress
+        else list(cfg.attacks) + ["all"]
+    )
     for name in it:
         if name != "all":
             d = data[name]
@@ -50,7 +56,7 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
                 oof[te] = make_svc(params).fit(f[tr], y[tr]).decision_function(f[te])
             cal = platt_fit(oof, y)
             det.meta["oof_scores"] = scores(y, oof)
-        ship(cfg, det, cal, {"train_rows": int(len(y))})
+        store_calibrated(cfg, det, cal, {"train_rows": int(len(y))})
         out[name] = {"n_support": int(len(det.head.dual_coef_)), "platt": list(cal), **det.meta.get("params", {})}
     calibrate(cfg.dataset, cfg.data_root)  # the operating points of the detectors just shipped
     return out

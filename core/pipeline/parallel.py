@@ -33,12 +33,16 @@ def per_attack(cfg: PipelineConfig, job: Callable[[PipelineConfig, str, Callable
     terminal line each (tqdm ``position``).  ``job`` and ``progress`` are pickled to the workers, so they
     must be module-level functions (or partials of them).
     """
-    outer = (lambda it, **kw: progress(it, desc=desc, unit="attack", **kw)) if progress and desc else (lambda it, **kw: it)
+    outer = (
+        (lambda it, **kw: progress(it, desc=desc, unit="attack", **kw)) if progress and desc else (lambda it, **kw: it)
+    )
     if workers == 1 or len(cfg.attacks) == 1:
         return {a: job(cfg, a, progress) for a in outer(cfg.attacks)}
     ctx = multiprocessing.get_context("spawn")  # no fork of a process that already runs OpenMP threads
     with ProcessPoolExecutor(min(workers, len(cfg.attacks)), mp_context=ctx, initializer=_one_thread) as pool:
-        futures = {pool.submit(job, cfg, a, progress and functools.partial(progress, position=i + 1)): a
-                   for i, a in enumerate(cfg.attacks)}
+        futures = {
+            pool.submit(job, cfg, a, progress and functools.partial(progress, position=i + 1)): a
+            for i, a in enumerate(cfg.attacks)
+        }
         out = {futures[f]: f.result() for f in outer(as_completed(futures), total=len(futures))}
     return {a: out[a] for a in cfg.attacks}

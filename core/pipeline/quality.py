@@ -18,7 +18,7 @@ import torch
 
 from ..attacks import ATTACK_SPECS, ATTACKS, budget_search
 from ..io import exclusive_lock, read_json, write_json
-from ..paths import artifacts_dir, cache_dir
+from ..paths import cache_dir, make_command, result_path
 
 CHUNK = 50  # images per budget_search call (progress granularity)
 
@@ -77,7 +77,9 @@ def _attack_key(name: str) -> str:
                  getattr(att, "repeats", None), getattr(att, "max_steps", None)))
 
 
-def run_table2(cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=None, command: str = "") -> dict[str, Any]:
+def run_table2(
+    cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=None, command: str = ""
+) -> dict[str, Any]:
     """Table II for ``cfg.dataset``; writes ``artifacts/results/<D>/table2.json`` and registers it."""
     from ..manifest import code_version, register_file
     from ..models import load_pair
@@ -86,7 +88,7 @@ def run_table2(cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=
     m1, m2 = load_pair(cfg.dataset)
     x, y, which = pick(cfg)
     paper = paper_results()["table2_attack_quality_500_images"]
-    out_path = artifacts_dir() / "results" / cfg.dataset / "table2.json"
+    out_path = result_path(cfg.dataset, "table2")
     part_dir = cache_dir() / "table2" / f"{cfg.dataset}-n{cfg.n}-seed{cfg.seed}"
     n_chunks = sum((int((which == m).sum()) + CHUNK - 1) // CHUNK for m in (1, 2))
     results: dict[str, Any] = {}
@@ -102,8 +104,9 @@ def run_table2(cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=
                 continue
             if bar:
                 bar.set_postfix_str(name)
-            results[name] = attack_quality(name, {1: m1, 2: m2}, x, y, which, cfg.seed,
-                                           tick=(lambda: bar.update(1)) if bar else (lambda: None))
+            results[name] = attack_quality(
+                name, {1: m1, 2: m2}, x, y, which, cfg.seed, tick=(lambda: bar.update(1)) if bar else (lambda: None)
+            )
             write_json(part, {"key": key, "result": results[name]})
         if bar:
             bar.close()
@@ -111,26 +114,33 @@ def run_table2(cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=
             results[name]["paper_mse"] = paper["mse"][cfg.dataset][name]
             results[name]["paper_success_rate_percent"] = paper["success_rate_percent"][cfg.dataset][name]
         doc = {
-            "dataset": cfg.dataset, "n": cfg.n, "seed": cfg.seed, "command": command,
+            "dataset": cfg.dataset,
+            "n": cfg.n,
+            "seed": cfg.seed,
+            "command": command,
             "code_version": code_version(),
-            "protocol": "n seeded test images, each attacked on model 1 or 2 by a seeded coin; success rate over images "
-                        "the attacked model gets right when clean; MSE in [0,1] pixel units, mean over successful attacks",
+            "protocol": "n seeded test images, each attacked on model 1 or 2 by a seeded coin; success rate over "
+            "images the attacked model gets right when clean; MSE in [0,1] pixel units, mean over successful attacks",
             "attacked_model_counts": {"model_1": int((which == 1).sum()), "model_2": int((which == 2).sum())},
             "attacks": results,
         }
         write_json(out_path, doc)
-        register_file(out_path, command or f"python -m core attack-quality --dataset {cfg.dataset} --n {cfg.n} --seed {cfg.seed}")
+        register_file(out_path, command or f"{make_command('table2', cfg.dataset)} --n {cfg.n} --seed {cfg.seed}")
     return doc
 
 
 def format_table2(doc: dict[str, Any]) -> str:
     """Ours beside the paper's, one attack a row."""
-    lines = [f"Table II — {doc['dataset']}, {doc['n']} images, seed {doc['seed']}",
-             f"{'attack':<17}{'MSE ours':>10}{'MSE paper':>11}{'ratio':>7}{'success ours':>14}{'paper':>8}"]
+    lines = [
+        f"Table II — {doc['dataset']}, {doc['n']} images, seed {doc['seed']}",
+        f"{'attack':<17}{'MSE ours':>10}{'MSE paper':>11}{'ratio':>7}{'success ours':>14}{'paper':>8}",
+    ]
     for name, r in doc["attacks"].items():
         mse = r["mse"]
         ratio = f"{mse / r['paper_mse']:.1f}" if mse and r.get("paper_mse") else "-"
         mse_s = f"{mse:.2e}" if mse is not None else "-"
-        lines.append(f"{name:<17}{mse_s:>10}{r['paper_mse']:>11.2e}{ratio:>7}{r['success_rate_percent']:>13.1f}%"
-                     f"{r['paper_success_rate_percent']:>7.1f}%")
+        lines.append(
+            f"{name:<17}{mse_s:>10}{r['paper_mse']:>11.2e}{ratio:>7}{r['success_rate_percent']:>13.1f}%"
+            f"{r['paper_success_rate_percent']:>7.1f}%"
+        )
     return "\n".join(lines)

@@ -49,7 +49,9 @@ def scores(y: np.ndarray, decision: np.ndarray, pred: np.ndarray | None = None) 
             "fpr": float(pred[y == 0].mean()) if (y == 0).any() else float("nan")}
 
 
-def cross_validate(cfg: PipelineConfig, f: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> tuple[np.ndarray, list[dict]]:
+def cross_validate(
+    cfg: PipelineConfig, f: np.ndarray, y: np.ndarray, params: dict[str, Any]
+) -> tuple[np.ndarray, list[dict]]:
     """Out-of-fold decision values of ``cv_folds``-fold stratified CV, and per-fold scores."""
     folds = max(2, min(cfg.cv_folds, int(np.bincount(y, minlength=2).min())))
     oof = np.zeros(len(y))
@@ -76,11 +78,20 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
         oof, per_fold = cross_validate(cfg, f, y, params)
         save_with(oof_path(cfg, attack), lambda p: np.savez(p, decision=oof, label=y))
         mean = scores(y, oof)
-        rows[attack] = {**{k: float(np.mean([s[k] for s in per_fold])) for k in ("accuracy", "f1", "auc", "auc_hard")},
-                        "std": {k: float(np.std([s[k] for s in per_fold])) for k in ("accuracy", "f1", "auc")},
-                        "pooled_oof": mean, "params": params, "rows": int(len(y)), "attacks": int(y.sum()),
-                        "folds": len(per_fold)}
-    out = stamp(cfg, note="mean over folds; auc ranks the SVM decision value, auc_hard the 0/1 predictions "
-                          "(equals balanced accuracy, how the paper's AUC column reads)", table3=rows)
+        rows[attack] = {
+            **{k: float(np.mean([s[k] for s in per_fold])) for k in ("accuracy", "f1", "auc", "auc_hard")},
+            "std": {k: float(np.std([s[k] for s in per_fold])) for k in ("accuracy", "f1", "auc")},
+            "pooled_oof": mean,
+            "params": params,
+            "rows": int(len(y)),
+            "attacks": int(y.sum()),
+            "folds": len(per_fold),
+        }
+    out = stamp(
+        cfg,
+        note="mean over folds; auc ranks the SVM decision value, auc_hard the 0/1 predictions "
+        "(equals balanced accuracy, how the paper's AUC column reads)",
+        table3=rows,
+    )
     write_result(cfg, "table3", out)
     return out

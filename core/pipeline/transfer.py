@@ -30,7 +30,9 @@ def fit_full(cfg: PipelineConfig, trained_on: str, f: np.ndarray, y: np.ndarray,
     return det
 
 
-def pooled(cfg: PipelineConfig, data: dict[str, dict[str, np.ndarray]], attacks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def pooled(
+    cfg: PipelineConfig, data: dict[str, dict[str, np.ndarray]], attacks: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """``pooled_per_attack`` stratified rows from each attack in ``attacks``, concatenated."""
     fs, ys = [], []
     for a in attacks:
@@ -60,11 +62,18 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
             s = scores(db["label"], det.decision_function_features(db["features"]))
             acc[i, j], auc[i, j], f1[i, j] = s["accuracy"], s["auc"], s["f1"]
     off = ~np.eye(k, dtype=bool)
-    out = stamp(cfg, attacks=atk, note="rows = train attack, cols = test attack; diagonal = 10-fold CV (Table III); "
-                                      "off-diagonal: trained on all rows of the row attack, tested on all rows of the column attack",
-                accuracy=acc.tolist(), auc=auc.tolist(), f1=f1.tolist(),
-                mean_offdiag_accuracy=float(acc[off].mean()), min_offdiag_accuracy=float(acc[off].min()),
-                mean_offdiag_auc=float(auc[off].mean()))
+    out = stamp(
+        cfg,
+        attacks=atk,
+        note="rows = train attack, cols = test attack; diagonal = 10-fold CV (Table III); "
+        "off-diagonal: trained on all rows of the row attack, tested on all rows of the column attack",
+        accuracy=acc.tolist(),
+        auc=auc.tolist(),
+        f1=f1.tolist(),
+        mean_offdiag_accuracy=float(acc[off].mean()),
+        min_offdiag_accuracy=float(acc[off].min()),
+        mean_offdiag_auc=float(auc[off].mean()),
+    )
     write_result(cfg, "transfer", out)
 
     loao = {}
@@ -75,10 +84,17 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
         params = choose_params(cfg, f, y)
         svc = make_svc(params).fit(f, y)
         db = data[b]
-        loao[b] = {**scores(db["label"], svc.decision_function(db["features"].astype(np.float64))),
-                   "params": params, "train_rows": int(len(y))}
-    out = stamp(cfg, note=f"train on the other attacks pooled ({cfg.pooled_per_attack} stratified rows each), "
-                          "test on every row of the held-out attack", loao=loao,
-                mean_accuracy=float(np.mean([v["accuracy"] for v in loao.values()])))
+        loao[b] = {
+            **scores(db["label"], svc.decision_function(db["features"].astype(np.float64))),
+            "params": params,
+            "train_rows": int(len(y)),
+        }
+    out = stamp(
+        cfg,
+        note=f"train on the other attacks pooled ({cfg.pooled_per_attack} stratified rows each), "
+        "test on every row of the held-out attack",
+        loao=loao,
+        mean_accuracy=float(np.mean([v["accuracy"] for v in loao.values()])),
+    )
     write_result(cfg, "loao", out)
     return out
