@@ -28,7 +28,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from core.paths import PROJECT_ROOT  # noqa: E402
-from tests.support import CHROMIUM_ARGS, chromium_path, free_port, steady_state_init  # noqa: E402
+from tests.support import CHROMIUM_ARGS, chromium_path, free_port, steady_state_init, streamlit_run  # noqa: E402
 
 TARGETS = {"cold_start_s": 5.0, "step_ms": 150.0, "upload_to_verdict_s": 1.0}
 APP = str(PROJECT_ROOT / "app.py")
@@ -91,19 +91,7 @@ def cold_start_browser() -> tuple[float, float, float] | None:
         page = browser.new_page()
         t0 = time.time()  # ... the clock starts with the server
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                APP,
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--browser.gatherUsageStats",
-                "false",
-            ],
+            streamlit_run(APP, port),
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -19,6 +19,14 @@ def chromium_path() -> str | None:
     return None
 
 
+def streamlit_run(app: str | Path, port: int) -> list[str]:
+    """The command line that serves ``app`` headless on ``port`` (the browser test and the benchmark)."""
+    import sys
+
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port",
+            str(port), "--browser.gatherUsageStats", "false"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import CHROMIUM_ARGS, chromium_path, free_port
+from tests.support import CHROMIUM_ARGS, chromium_path, free_port, streamlit_run
 
 pytestmark = pytest.mark.browser
 
@@ -34,19 +33,7 @@ PAGES = {  # url path → (file name, title text)
 def _serve(env: dict[str, str] | None = None):
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ],
+        streamlit_run(str(REPO / "app.py"), port),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
