@@ -52,12 +52,22 @@ def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[s
         det.meta["calibration"] = {"split": "test", "seed": SPLIT_SEED, "calibration_images": int(len(cal)),
                                    "held_out_images": int(len(held)), "command": command}
         store(det, det.meta.get("command", command))
-        rows[name] = {fpr_key(a): {"threshold": det.threshold(a), "clean_fpr_held_out": float((p_held > det.threshold(a)).mean())}
-                      for a in FPRS}
-    out = {"dataset": dataset, "variant": variant, "command": command, "code_version": code_version(), "split_seed": SPLIT_SEED,
-           "calibration_images": int(len(cal)), "held_out_images": int(len(held)),
-           "note": "thresholds on P(attack) of the calibration half of the clean test split; the clean "
-                   "false-positive rate they give on the other half", "detectors": rows}
+        rows[name] = {
+            fpr_key(a): {"threshold": det.threshold(a), "clean_fpr_held_out": float((p_held > det.threshold(a)).mean())}
+            for a in FPRS
+        }
+    out = {
+        "dataset": dataset,
+        "variant": variant,
+        "command": command,
+        "code_version": code_version(),
+        "split_seed": SPLIT_SEED,
+        "calibration_images": int(len(cal)),
+        "held_out_images": int(len(held)),
+        "note": "thresholds on P(attack) of the calibration half of the clean test split; the clean "
+        "false-positive rate they give on the other half",
+        "detectors": rows,
+    }
     path = operating_points_path(dataset, variant)
     write_json(path, out)
     register_file(path, command)

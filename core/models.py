@@ -87,7 +87,11 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             else:
                 c_out = max(8, int(round(v * width)))
-                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True),
+                ]
                 c_in = c_out
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.classifier = nn.Sequential(nn.Dropout(0.3), nn.Linear(c_in, num_classes))
@@ -123,7 +127,11 @@ class CifarResNet(nn.Module):
             raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
         n = (depth - 2) // 6
         widths = [int(round(c * width)) for c in (16, 32, 64)]
-        layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        ]
         c_in = widths[0]
         for stage, c in enumerate(widths):
             for i in range(n):
@@ -186,7 +194,12 @@ def build_model(dataset: str, spec: ModelSpec) -> nn.Module:
 
 
 # the roles a classifier plays, and the flags of ``python -m core train`` that make it
-ROLE_FLAGS = {"model": "", "surrogate": " --surrogate", "robust": " --robust", "robust-surrogate": " --robust --surrogate"}
+ROLE_FLAGS = {
+    "model": "",
+    "surrogate": " --surrogate",
+    "robust": " --robust",
+    "robust-surrogate": " --robust --surrogate",
+}
 
 
 def model_key(dataset: str, which: int, role: str = "model") -> str:
@@ -239,7 +252,11 @@ def load_surrogate_pair(dataset: str, role: str = "surrogate") -> tuple[nn.Modul
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Logits of ``model`` on ``x`` in batches (no gradient)."""
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else torch.zeros(0, 10)
+    return (
+        torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        if len(x)
+        else torch.zeros(0, 10)
+    )
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:

@@ -88,14 +88,18 @@ class SecurityConfig:
         from .paths import cache_dir
 
         name = f"{self.variant}-seed{self.seed}-n{self.images()}-fpr{self.fpr:g}-steps{self.steps}"
-        return cache_dir() / "security" / self.dataset / (name if self.defence == "mismatch" else f"{name}-{self.defence}")
+        return (
+            cache_dir() / "security" / self.dataset / (name if self.defence == "mismatch" else f"{name}-{self.defence}")
+        )
 
 
 def results_path(dataset: str, variant: str = "paper") -> Path:
     """``security.json`` for the paper's detector, ``security_<variant>.json`` for a hardened variant."""
     from .paths import artifacts_dir
 
-    return artifacts_dir() / "results" / dataset / ("security.json" if variant == "paper" else f"security_{variant}.json")
+    return (
+        artifacts_dir() / "results" / dataset / ("security.json" if variant == "paper" else f"security_{variant}.json")
+    )
 
 
 def logit(p: float) -> float:
@@ -146,7 +150,9 @@ def _roc(clean: np.ndarray, attacked: np.ndarray, points: int = 101) -> dict[str
             "auc": float(roc_auc_score(yy, s))}
 
 
-def run_attack(cfg: SecurityConfig, name: str, judge: Judge, x: torch.Tensor, y: torch.Tensor, pair, surrogate_of) -> dict:
+def run_attack(
+    cfg: SecurityConfig, name: str, judge: Judge, x: torch.Tensor, y: torch.Tensor, pair, surrogate_of
+) -> dict:
     """One attack's per-image outcomes on the grid (cached arrays)."""
     grid = np.asarray(cfg.grid())
     seed = cfg.seed * 1_000 + ATTACK_ORDER.index(name)
@@ -207,7 +213,9 @@ def prepare_judge(cfg: SecurityConfig, x_all: torch.Tensor) -> tuple[Judge, Any,
 
     cal, _ = test_halves(len(x_all))
     module, base = baseline_judge(cfg.defence, cfg.dataset, pair, x_all[cal], cfg.data_root, cfg.seed)
-    to_judge = (lambda a: base.threshold(a)) if cfg.defence == "feature_squeezing" else (lambda a: logit(base.threshold(a)))
+    to_judge = (
+        (lambda a: base.threshold(a)) if cfg.defence == "feature_squeezing" else (lambda a: logit(base.threshold(a)))
+    )
     return Judge(module, to_judge(cfg.fpr), name=cfg.defence), base, pair, to_judge
 
 
@@ -215,9 +223,13 @@ def summarise(cfg: SecurityConfig, results: dict[str, dict], judge: Judge, clean
               threshold_of: Callable[[float], float], base: Any) -> dict[str, Any]:
     """Curves, ε50, per-attack facts, headline and operating points of one defence from its per-attack outcomes."""
     grid = np.asarray(cfg.grid())
-    op: dict[str, Any] = {"thresholds": {fpr_key(a): float(base.threshold(a)) for a in FPRS},
-                          "clean_fpr_held_out": {fpr_key(a): float((clean_scores > threshold_of(a)).mean()) for a in FPRS},
-                          "clean_images": int(len(clean_scores)), "detection": {}, "roc": {}}
+    op: dict[str, Any] = {
+        "thresholds": {fpr_key(a): float(base.threshold(a)) for a in FPRS},
+        "clean_fpr_held_out": {fpr_key(a): float((clean_scores > threshold_of(a)).mean()) for a in FPRS},
+        "clean_images": int(len(clean_scores)),
+        "detection": {},
+        "roc": {},
+    }
     for name in (a for a in ATTACK_NAMES if a in results):  # the paper's attacks: the images that fool model 1
         r = results[name]
         s_adv = r["score"][r["wrong"]].astype(np.float64)
@@ -231,7 +243,7 @@ def summarise(cfg: SecurityConfig, results: dict[str, dict], judge: Judge, clean
         curves[name] = {"eps": grid.round(6).tolist(), "success": (o == EVADED).mean(1).round(4).tolist(),
                         "detected": (o == CAUGHT).mean(1).round(4).tolist(),
                         "fooled": (o != RIGHT).mean(1).round(4).tolist()}
-        e50[name] = eps50(r["budget"])
+        e50[name] = eps50(np.where(r["budget"] <= grid[-1] + 1e-9, r["budget"], np.inf))  # on the grid's axis
         spec = ADAPTIVE_SPECS.get(name)
         kind = "paper" if name in ATTACK_NAMES else ("reference" if name == "no_detector" else
                                                      "transfer" if name == "transfer" else "adaptive")
@@ -254,7 +266,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]
     """The whole evaluation of ``cfg.defence``; attacks already in the cache are not rerun."""
     from .calibration import test_halves
     from .data import load_split
-    from .io import read_json, save_with, write_json
+    from .io import exclusive_lock, read_json, save_with, write_json
     from .manifest import code_version, register_file
     from .models import load_surrogate_pair
 
@@ -278,29 +290,32 @@ def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]
     clean = judge.scores(x_all[held], y_all[held])[1].numpy().astype(np.float64)  # what each operating point costs
     section = summarise(cfg, results, judge, clean, threshold_of, base)
     path = results_path(cfg.dataset, cfg.variant)
-    old = read_json(path) if path.exists() else {}
-    command = cfg.command or COMMAND.format(dataset=cfg.dataset)
-    if cfg.defence != "mismatch":
-        if not old:
-            raise FileNotFoundError(f"run `{COMMAND.format(dataset=cfg.dataset)}` first: the baselines go beside it")
-        section.update({"command": command, "code_version": code_version(), "n": int(len(idx)),
-                        "differentiable": type(judge.module).differentiable,
-                        "not_run": {a: NOT_RUN[(cfg.dataset, cfg.defence)] for a in ATTACK_ORDER
-                                    if a not in cfg.attacks and (cfg.dataset, cfg.defence) in NOT_RUN}})
-        doc = {**old, "baselines": {**old.get("baselines", {}), cfg.defence: section}}
-    else:
-        conv_path = cfg.cache() / "convergence.json"
-        if not conv_path.exists():
-            write_json(conv_path, convergence(cfg, judge, x, y, surrogate_of))
-        doc = {"dataset": cfg.dataset, "variant": cfg.variant, "fpr": cfg.fpr, "n": int(len(idx)), "seed": cfg.seed,
-               "steps": cfg.steps, "step_size": "eps/10", "restarts": 1, "command": command,
-               "code_version": code_version(), "config": {**asdict(cfg), "attacks": list(cfg.attacks)},
-               "images": {"split": "test", "half": "held_out", "indices": idx.tolist()}, **section,
-               "logit_threshold": judge.threshold, "convergence": read_json(conv_path),
-               "note": NOTE, "baselines": old.get("baselines", {})}
-    write_json(path, doc)
-    register_file(path, command)
-    return doc
+    with exclusive_lock(path.with_suffix(".lock"), wait=True):  # runs of several defences share the file
+        old = read_json(path) if path.exists() else {}
+        command = cfg.command or COMMAND.format(dataset=cfg.dataset)
+        if cfg.defence != "mismatch":
+            if not old:
+                raise FileNotFoundError(
+                    f"run `{COMMAND.format(dataset=cfg.dataset)}` first: the baselines go beside it"
+                )
+            section.update({"command": command, "code_version": code_version(), "n": int(len(idx)),
+                            "differentiable": type(judge.module).differentiable,
+                            "not_run": {a: NOT_RUN[(cfg.dataset, cfg.defence)] for a in ATTACK_ORDER
+                                        if a not in cfg.attacks and (cfg.dataset, cfg.defence) in NOT_RUN}})
+            doc = {**old, "baselines": {**old.get("baselines", {}), cfg.defence: section}}
+        else:
+            conv_path = cfg.cache() / "convergence.json"
+            if not conv_path.exists():
+                write_json(conv_path, convergence(cfg, judge, x, y, surrogate_of))
+            doc = {"dataset": cfg.dataset, "variant": cfg.variant, "fpr": cfg.fpr, "n": int(len(idx)), "seed": cfg.seed,
+                   "steps": cfg.steps, "step_size": "eps/10", "restarts": 1, "command": command,
+                   "code_version": code_version(), "config": {**asdict(cfg), "attacks": list(cfg.attacks)},
+                   "images": {"split": "test", "half": "held_out", "indices": idx.tolist()}, **section,
+                   "logit_threshold": judge.threshold, "convergence": read_json(conv_path),
+                   "note": NOTE, "baselines": old.get("baselines", {})}
+        write_json(path, doc)
+        register_file(path, command)
+        return doc
 
 
 def read_security(dataset: str, variant: str = "paper") -> dict[str, Any]:

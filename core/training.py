@@ -164,7 +164,11 @@ def train(cfg: TrainConfig, progress: Callable[..., Any] | None = None, command:
         order = torch.randperm(n, generator=gen)
         model.train()
         batches = range(steps_per_epoch)
-        bar = progress(batches, desc=f"{cfg.dataset} model {cfg.which} epoch {epoch + 1}/{cfg.epochs}") if progress else batches
+        bar = (
+            progress(batches, desc=f"{cfg.dataset} model {cfg.which} epoch {epoch + 1}/{cfg.epochs}")
+            if progress
+            else batches
+        )
         seen = correct = 0
         loss_sum = 0.0
         for b in bar:
@@ -212,7 +216,9 @@ def ship(cfg: TrainConfig, model: nn.Module, seconds: float, command: str) -> di
         "arch": cfg.spec.arch,
         "options": cfg.spec.options,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "recipe": {k: v for k, v in cfg.to_dict().items() if k not in ("dataset", "which", "spec", "data_root", "role")},
+        "recipe": {
+            k: v for k, v in cfg.to_dict().items() if k not in ("dataset", "which", "spec", "data_root", "role")
+        },
         "epochs": cfg.epochs,
         "seed": cfg.seed,
         "data_source": data_fingerprint(cfg.dataset, cfg.data_root),

@@ -104,5 +104,7 @@ def format_variant(doc: dict[str, Any]) -> str:
              f"on {doc['n_per_attack']} rows per attack",
              f"{'attack':<18}{'variant':>9}{'paper':>9}{'Δ':>8}"]
     for a, r in doc["table3"].items():
-        lines.append(f"{a:<18}{r['variant']:>9.3f}{r['paper_same_rows']:>9.3f}{r['variant'] - r['paper_same_rows']:>+8.3f}")
+        lines.append(
+            f"{a:<18}{r['variant']:>9.3f}{r['paper_same_rows']:>9.3f}{r['variant'] - r['paper_same_rows']:>+8.3f}"
+        )
     return "\n".join(lines)

@@ -35,7 +35,9 @@ def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> No
     det = detector.load("mnist", "all", variant="robust")
     assert det.variant == "robust" and det.pair() == load_pair("mnist", "robust")
     op = read_operating_points("mnist", "robust")
-    assert set(op["detectors"]) == {"all"} and det.threshold(0.05) == pytest.approx(op["detectors"]["all"]["0.05"]["threshold"])
+    assert set(op["detectors"]) == {"all"} and det.threshold(0.05) == pytest.approx(
+        op["detectors"]["all"]["0.05"]["threshold"]
+    )
     x = torch.rand(5, 1, 28, 28)
     np.testing.assert_allclose(torch.sigmoid(det.module()(x).double()).numpy(), det.predict_proba(x), atol=1e-5)
     with pytest.raises(ValueError, match="one detector"):

@@ -188,7 +188,9 @@ def budget_search(attack: AdaptiveAttack, judge: Judge, x: torch.Tensor, y: torc
         for j, e in enumerate(grid):
             if not len(act):
                 break
-            r = pgd(attack, judge, x[rows[act]], y[rows[act]], torch.full((len(act),), float(e)), steps, subset(state, act))
+            r = pgd(
+                attack, judge, x[rows[act]], y[rows[act]], torch.full((len(act),), float(e)), steps, subset(state, act)
+            )
             idx = rows[act].numpy()
             outcome[j:, idx] = r.outcome.numpy()[None, :]
             steps_used[idx] += r.steps.numpy()
