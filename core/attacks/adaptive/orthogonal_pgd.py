@@ -1,10 +1,14 @@
-"""Orthogonal PGD: each objective's gradient projected orthogonal to the other's.
+"""Orthogonal PGD: each objective's gradient projected orthogonal to the other's where they conflict.
 
 Bryniarski, Hingun, Pachuca, Wang & Carlini, "Evading Adversarial Example Detection Defenses with Orthogonal
 Projected Gradient Descent", ICLR 2022 (Sec. 4, orthogonal PGD): where model 1 is still right, ascend its
-cross-entropy along the part of its gradient orthogonal to the detector's (so the step does not raise the
-score to first order); where model 1 errs but the image is flagged, descend the detector's score along the
-part orthogonal to the classifier's gradient (so the step keeps the misclassification to first order).
+cross-entropy; where model 1 errs but the image is flagged, descend the detector's score.  Each step is
+projected orthogonal to the other objective's gradient so that it does not undo the other constraint to first
+order: the classifier step orthogonal to the score's gradient, the detector step orthogonal to the
+cross-entropy's.  A projection is applied only where the two gradients conflict (the step would raise the
+score, or lower the cross-entropy); where they agree the plain gradient already serves both.  (Projecting
+always made every CIFAR-10 step orthogonal to a detector gradient that a clean, unflagged image does not
+need to respect: 0 of 200 images succeeded at 1/255 and 2/255, where selective PGD reached 94 %.)
 """
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ import torch
 from .base import AdaptiveAttack, AdaptiveSpec, ce, grad_of
 
 
-def orthogonal(g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """``g`` minus its projection on ``h``, per image."""
+def orthogonal(g: torch.Tensor, h: torch.Tensor, only_conflict: bool = False) -> torch.Tensor:
+    """``g`` minus its projection on ``h``, per image (``only_conflict``: only where ``g·h > 0``)."""
     gf, hf = g.flatten(1), h.flatten(1)
-    coef = (gf * hf).sum(1) / (hf * hf).sum(1).clamp_min(1e-30)
+    dot = (gf * hf).sum(1)
+    if only_conflict:
+        dot = dot.clamp_min(0.0)
+    coef = dot / (hf * hf).sum(1).clamp_min(1e-30)
     return (gf - coef[:, None] * hf).view_as(g)
 
 
@@ -27,4 +34,7 @@ class OrthogonalPGD(AdaptiveAttack):
     def direction(self, x, outs, y, state, fooled, flagged) -> torch.Tensor:
         g_cls = grad_of(ce(outs[0], y), x, retain=True)
         g_det = grad_of(outs[2], x)
-        return torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), -orthogonal(g_det, g_cls), orthogonal(g_cls, g_det))
+        # ascend CE without raising the score; descend the score without lowering CE (each where they conflict)
+        cls_step = orthogonal(g_cls, g_det, only_conflict=True)
+        det_step = orthogonal(-g_det, -g_cls, only_conflict=True)
+        return torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), det_step, cls_step)
