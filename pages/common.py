@@ -154,8 +154,28 @@ def security(ds: str, variant: str = "paper") -> dict[str, Any]:
     Raises FileNotFoundError with the command when the file is missing."""
     from core.security import results_path
 
-    path = results_path(ds)
+    path = results_path(ds, variant)
     return _security_at(ds, variant, path.stat().st_mtime if path.exists() else 0.0)
+
+
+def security_variants(ds: str) -> list[str]:
+    """The detector variants of ``ds`` with security results (the paper's first)."""
+    from core.detector import VARIANTS
+    from core.security import results_path
+
+    return [v for v in VARIANTS if results_path(ds, v).exists()]
+
+
+def baseline_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Feature Squeezing and Feinman et al. under the same attacks: the ε50 table of each, one row per attack,
+    plus a row per attack it was not run against (with why)."""
+    rows = []
+    for name, b in doc.get("baselines", {}).items():
+        for r in security_rows({**b, "dataset": doc["dataset"]}):
+            rows.append({"defence": name, **r})
+        for a, why in b.get("not_run", {}).items():
+            rows.append({"defence": name, "attack": a, "kind": "not run", "reference": why})
+    return rows
 
 
 @st.cache_data(show_spinner=False)

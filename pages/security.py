@@ -16,7 +16,11 @@ st.title(":material/security: Security")
 st.caption("Does the mismatch detector hold when the attacker knows it is there?  Plain attacks, the paper's seven, "
            "and attacks built to fool both models and the detector at once, over a range of L∞ budgets.")
 
-doc = common.try_call(common.security, ds, what=f"{DATASET_LABELS[ds]} security results")
+variants = common.security_variants(ds) or ["paper"]
+variant = st.radio("Detector variant", variants, horizontal=True, key="sec_variant",
+                   help="paper: the paper's detector over the shipped pair; robust: the same detector over an "
+                        "adversarially trained pair (python -m core harden)") if len(variants) > 1 else variants[0]
+doc = common.try_call(common.security, ds, variant, what=f"{DATASET_LABELS[ds]} security results")
 if doc is None:
     st.stop()
 labels = security_labels(doc)
@@ -60,6 +64,13 @@ st.plotly_chart(grouped_bars({f"{short} steps": {a: r[0] for a, r in conv["succe
                               f"{long} steps": {a: r[1] for a, r in conv["success"].items()}},
                              list(conv["success"]), labels), key="sec_conv", config={"displayModeBar": False})
 st.dataframe(pd.DataFrame(common.convergence_rows(doc)), hide_index=True, width="stretch")
+
+if doc.get("baselines"):
+    st.subheader("Feature Squeezing and Feinman et al. under the same attacks")
+    st.caption("Each baseline at its own threshold for the same clean false-positive rate (set on the same "
+               "calibration half), attacked by the same attackers adapted to it where it is differentiable: "
+               + "; ".join(f"{k}: {b.get('differentiable', '?')}" for k, b in doc["baselines"].items()) + ".")
+    st.dataframe(pd.DataFrame(common.baseline_rows(doc)), hide_index=True, width="stretch")
 
 if doc.get("note"):
     st.caption(doc["note"])

@@ -262,3 +262,30 @@ def test_transfer_attack_without_a_surrogate_pair_explains(tmp_path: Path, monke
     no_exception(at)
     assert "surrogate pair" in messages(at) and "--surrogate" in messages(at)
     assert "lab_run" not in {b.key for b in at.button}  # nothing to run without the attacker's pair
+
+
+def test_security_page_shows_the_baselines_and_switches_variant(security_artifacts) -> None:
+    import copy
+    import json
+
+    art, doc = security_artifacts
+    fs = {k: copy.deepcopy(doc[k]) for k in ("curves", "eps50", "attacks", "headline")}
+    fs["eps50"]["joint_pgd"] = None
+    fs.update({"differentiable": "2x2 median: yes; bit depth: BPDA", "threshold": 0.17,
+               "not_run": {"transfer": "not run: too slow here"}})
+    doc["baselines"] = {"feature_squeezing": fs}
+    (art / "results" / "mnist" / "security.json").write_text(json.dumps(doc))
+    robust = {**copy.deepcopy(doc), "variant": "robust", "baselines": {}}
+    robust["eps50"]["joint_pgd"] = 0.36
+    (art / "results" / "mnist" / "security_robust.json").write_text(json.dumps(robust))
+    at = app().run()
+    at.switch_page("pages/security.py").run()
+    no_exception(at)
+    base = at.dataframe[3].value
+    row = base[(base["defence"] == "feature_squeezing") & (base["attack"] == "Joint PGD")].iloc[0]
+    assert row["ε50"] == "> max" and row["success at ε=0.3"] == 0.8125
+    assert "too slow here" in base[base["attack"] == "transfer"]["reference"].iloc[0]
+    at.radio(key="sec_variant").set_value("robust").run()
+    no_exception(at)
+    assert at.dataframe[0].value.set_index("attack").loc["Joint PGD", "ε50"] == "0.36"
+    assert len(at.dataframe) == 3  # the robust file has no baselines
