@@ -29,6 +29,7 @@ from core.attack_run import (  # noqa: E402
 )
 from core.attacks import ATTACK_SPECS  # noqa: E402
 from core.data import CLASSES  # noqa: E402
+from core.detector import VARIANT_PAIRS  # noqa: E402
 from core.figures import display, probs_bars, replay_figure, trajectory_figure, update_probs  # noqa: E402
 from core.images import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
 
@@ -36,11 +37,18 @@ ds = common.dataset()
 fpr = common.fpr()
 classes = CLASSES[ds]
 
-pair = common.try_call(common.models, ds, what=f"{DATASET_LABELS[ds]} models")
+variants = common.shipped_variants(ds)
+variant = "paper"
+if len(variants) > 1:
+    variant = st.radio("Detector variant", variants, horizontal=True, key="lab_variant",
+                       help="paper: the paper's detector over the shipped pair; robust: the same detector over an "
+                            "adversarially trained pair, whose softmax bars the lab then shows")
+role = VARIANT_PAIRS[variant]
+pair = common.try_call(common.models, ds, role, what=f"{DATASET_LABELS[ds]} models")
 if pair is None:
     st.stop()
 m1, m2 = pair
-det = common.try_call(common.detector, ds, "all", what="Universal detector (the run still works without it)")
+det = common.try_call(common.detector, ds, "all", variant, what="Universal detector (the run still works without it)")
 
 # ----------------------------------------------------------------------------- choices
 c1, c2, c3 = st.columns([2, 2, 1])
@@ -80,7 +88,7 @@ elif adaptive:
         st.warning(f"The detector has no operating points, so an adaptive attack has nothing to evade: {e}", icon="⚠️")
         st.stop()
     if attack == "transfer":
-        surrogate = common.try_call(common.surrogate, ds,
+        surrogate = common.try_call(common.surrogate, ds, variant,
                                     what="The transfer attack needs the attacker's surrogate pair")
         if surrogate is None:
             st.stop()

@@ -67,22 +67,30 @@ def missing(e: BaseException, what: str = "") -> None:
 
 
 @st.cache_resource(show_spinner="Loading the two classifiers…")
-def models(ds: str):
+def models(ds: str, role: str = "model"):
     from core.attack_run import interactive_threads, warm_up
     from core.data import SHAPES
     from core.models import load_pair
 
     interactive_threads()
-    pair = load_pair(ds)
+    pair = load_pair(ds, role)
     warm_up(*pair, shape=(1, *SHAPES[ds]))
     return pair
 
 
+def shipped_variants(ds: str) -> list[str]:
+    """Detector variants of ``ds`` whose universal detector ships (the paper's first)."""
+    from core.detector import VARIANTS, detector_relpath
+    from core.paths import artifacts_dir
+
+    return [v for v in VARIANTS if (artifacts_dir() / (detector_relpath(ds, "all", v) + ".npz")).exists()]
+
+
 @st.cache_resource(show_spinner=False)
-def detector(ds: str, trained_on: str = "all"):
+def detector(ds: str, trained_on: str = "all", variant: str = "paper"):
     from core.detector import load
 
-    return load(ds, trained_on)
+    return load(ds, trained_on, variant)
 
 
 def detectors_or_none(ds: str) -> dict[str, Any]:
@@ -134,11 +142,12 @@ def _result_at(ds: str, name: str, mtime: float) -> dict[str, Any]:
 
 
 @st.cache_resource(show_spinner="Loading the attacker's surrogate pair…")
-def surrogate(ds: str):
-    """The transfer attacker's own pair (``FileNotFoundError`` with the training command when it is missing)."""
+def surrogate(ds: str, variant: str = "paper"):
+    """The transfer attacker's own pair against ``variant`` (``FileNotFoundError`` with the training command)."""
     from core.models import load_surrogate_pair
+    from core.security import SURROGATE_ROLES
 
-    return load_surrogate_pair(ds)
+    return load_surrogate_pair(ds, SURROGATE_ROLES[variant])
 
 
 def command_box(cmd: str, label: str = "Regenerate with") -> None:

@@ -289,3 +289,32 @@ def test_security_page_shows_the_baselines_and_switches_variant(security_artifac
     no_exception(at)
     assert at.dataframe[0].value.set_index("attack").loc["Joint PGD", "ε50"] == "0.36"
     assert len(at.dataframe) == 3  # the robust file has no baselines
+
+
+def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
+    """With a second variant shipped, the lab offers it; a run then uses that variant's detector and its pair."""
+    import torch
+
+    from core.detector import Detector, load, store
+    from core.manifest import read_manifest, update_manifest
+
+    models = read_manifest()["models"]
+    for which in (1, 2):  # the robust role points at the MLP for both models: a pair unlike the paper's
+        update_manifest("models", f"mnist/robust_{which}", models["mnist/model_2"])
+    paper = load("mnist")
+    robust = Detector("mnist", "all", paper.head, variant="robust", clean_scores_=paper.clean_scores_)
+    store(robust, "test")
+    at = app().run()
+    at.radio(key="lab_variant").set_value("robust").run()
+    no_exception(at)
+    at.selectbox(key="lab_attack").set_value("fgsm").run()
+    at.radio(key="lab_target").set_value("1").run()
+    at.number_input(key="lab_index").set_value(3).run()
+    at.button(key="lab_run").click().run()
+    no_exception(at)
+    run = at.session_state["lab_last_run"]
+    m1, m2 = load("mnist", variant="robust").pair()
+    x = torch.from_numpy(run.steps[-1].x)[None]
+    with torch.no_grad():
+        np.testing.assert_allclose(run.steps[-1].probs_1, torch.softmax(m1(x), 1)[0].double().numpy(), atol=1e-6)
+    assert run.steps[-1].p_attack == pytest.approx(float(load("mnist", variant="robust").predict_proba(x)[0]))
