@@ -109,7 +109,8 @@ def cmd_security(a: argparse.Namespace) -> int:
     cfg = SecurityConfig(a.dataset, a.variant, a.n, a.seed, a.fpr, a.steps, a.long_steps, a.long_n, attacks,
                          a.data_root, command=a.command_line,
                          defence=a.defence)
-    print(format_security(run(cfg, progress=_tqdm)))
+    doc = run(cfg, progress=_tqdm, write=not a.cache_only)
+    print(format_security(doc) if doc else f"cached {', '.join(attacks)} under {cfg.cache()}")
     return 0
 
 
@@ -213,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--long-n", type=int, default=100, help="images of the convergence check")
     se.add_argument("--attacks", default=None, help="comma-separated subset (default: all)")
     se.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    se.add_argument("--cache-only", action="store_true",
+                    help="only compute --attacks into the cache (to share one evaluation between processes); "
+                         "a run without it assembles and writes the file")
     add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
     aq = add("attack-quality", cmd_attack_quality,
              "Table II: MSE and success rate of the seven attacks, ours beside the paper's")

@@ -181,23 +181,21 @@ def run_attack(
             "verified": np.array(verified), "score": score.numpy(), "wrong": wrong.numpy()}
 
 
-def convergence(cfg: SecurityConfig, judge: Judge, x: torch.Tensor, y: torch.Tensor, surrogate_of) -> dict[str, Any]:
-    """Success at the headline budget after ``steps`` and after ``long_steps`` PGD steps, first ``long_n`` images."""
+def convergence(cfg: SecurityConfig, name: str, judge: Judge, x: torch.Tensor, y: torch.Tensor,
+                surrogate_of) -> list[float]:
+    """Success of adaptive attack ``name`` at the headline budget after ``steps`` and after ``long_steps`` PGD
+    steps, on the first ``long_n`` images (no_detector: model 1 fooled, flagged or not)."""
     eps = HEADLINE_EPS[cfg.dataset]
     xs, ys = x[: cfg.long_n], y[: cfg.long_n]
-    out = {}
-    for name in (a for a in ADAPTIVE_ATTACKS if a in cfg.attacks):
-        attack = get_adaptive(name, surrogate_of() if name == "transfer" else None)
-        state = attack.prepare(judge, xs, ys, cfg.seed)
-        rates = []
-        for steps in (cfg.steps, cfg.long_steps):
-            torch.manual_seed(cfg.seed)
-            r = pgd(attack, judge, xs, ys, torch.full((len(xs),), eps), steps, state)
-            ok = (r.outcome == (CAUGHT if attack.stop_on_fooled else EVADED)) | (r.outcome == EVADED)
-            rates.append(float(ok.float().mean()))
-        out[name] = rates
-    return {"eps": eps, "n": int(len(xs)), "steps": [cfg.steps, cfg.long_steps], "success": out,
-            "note": "no_detector counts model 1 fooled (flagged or not); the others count undetected successes"}
+    attack = get_adaptive(name, surrogate_of() if name == "transfer" else None)
+    state = attack.prepare(judge, xs, ys, cfg.seed)
+    rates = []
+    for steps in (cfg.steps, cfg.long_steps):
+        torch.manual_seed(cfg.seed)
+        r = pgd(attack, judge, xs, ys, torch.full((len(xs),), eps), steps, state)
+        ok = (r.outcome == (CAUGHT if attack.stop_on_fooled else EVADED)) | (r.outcome == EVADED)
+        rates.append(float(ok.float().mean()))
+    return rates
 
 
 def prepare_judge(cfg: SecurityConfig, x_all: torch.Tensor) -> tuple[Judge, Any, tuple, Callable[[float], float]]:
@@ -262,8 +260,12 @@ def summarise(cfg: SecurityConfig, results: dict[str, dict], judge: Judge, clean
             "operating_points": op}
 
 
-def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]:
-    """The whole evaluation of ``cfg.defence``; attacks already in the cache are not rerun."""
+def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = True) -> dict[str, Any]:
+    """The whole evaluation of ``cfg.defence``; attacks already in the cache are not rerun.
+
+    ``write=False`` only fills the cache with ``cfg.attacks`` (and their convergence checks), so that several
+    processes can share one evaluation; a last run with every attack assembles and writes the file.
+    """
     from .calibration import test_halves
     from .data import load_split
     from .io import exclusive_lock, read_json, save_with, write_json
@@ -279,13 +281,21 @@ def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]
     surrogate_of = lambda: load_surrogate_pair(cfg.dataset, SURROGATE_ROLES[cfg.variant])  # noqa: E731 - when needed
     results: dict[str, dict] = {}
     names = [a for a in ATTACK_ORDER if a in cfg.attacks]
+    converged: dict[str, list[float]] = {}
     for name in progress(names, desc=f"security {cfg.dataset} {cfg.defence}", unit="attack") if progress else names:
         path = cfg.cache() / f"{name}.npz"
         if not path.exists():
             r = run_attack(cfg, name, judge, x, y, pair, surrogate_of)
-            save_with(path, lambda p: np.savez(p, **r))
+            save_with(path, lambda p, r=r: np.savez(p, **r))
         with np.load(path) as z:
             results[name] = {k: z[k] for k in z.files}
+        conv_path = cfg.cache() / "convergence" / f"{name}.json"
+        if cfg.defence == "mismatch" and name in ADAPTIVE_ATTACKS:
+            if not conv_path.exists():
+                write_json(conv_path, convergence(cfg, name, judge, x, y, surrogate_of))
+            converged[name] = read_json(conv_path)
+    if not write:
+        return {}
     _, held = test_halves(len(x_all))
     clean = judge.scores(x_all[held], y_all[held])[1].numpy().astype(np.float64)  # what each operating point costs
     section = summarise(cfg, results, judge, clean, threshold_of, base)
@@ -304,14 +314,15 @@ def run(cfg: SecurityConfig, progress: Callable | None = None) -> dict[str, Any]
                                         if a not in cfg.attacks and (cfg.dataset, cfg.defence) in NOT_RUN}})
             doc = {**old, "baselines": {**old.get("baselines", {}), cfg.defence: section}}
         else:
-            conv_path = cfg.cache() / "convergence.json"
-            if not conv_path.exists():
-                write_json(conv_path, convergence(cfg, judge, x, y, surrogate_of))
             doc = {"dataset": cfg.dataset, "variant": cfg.variant, "fpr": cfg.fpr, "n": int(len(idx)), "seed": cfg.seed,
                    "steps": cfg.steps, "step_size": "eps/10", "restarts": 1, "command": command,
                    "code_version": code_version(), "config": {**asdict(cfg), "attacks": list(cfg.attacks)},
                    "images": {"split": "test", "half": "held_out", "indices": idx.tolist()}, **section,
-                   "logit_threshold": judge.threshold, "convergence": read_json(conv_path),
+                   "logit_threshold": judge.threshold,
+                   "convergence": {"eps": HEADLINE_EPS[cfg.dataset], "n": int(min(cfg.long_n, len(idx))),
+                                   "steps": [cfg.steps, cfg.long_steps], "success": converged,
+                                   "note": "no_detector counts model 1 fooled (flagged or not); the others count "
+                                           "undetected successes"},
                    "note": NOTE, "baselines": old.get("baselines", {})}
         write_json(path, doc)
         register_file(path, command)
