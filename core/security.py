@@ -360,8 +360,9 @@ def format_security(doc: dict[str, Any]) -> str:
     lines.append(f"convergence at ε={c['eps']:.3g}, {c['n']} images, {c['steps'][0]} → {c['steps'][1]} steps: " +
                  ", ".join(f"{k} {v[0]:.2f}→{v[1]:.2f}" for k, v in c["success"].items()))
     for name, b in doc.get("baselines", {}).items():
-        lines.append(f"  {name} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}; differentiable: "
-                     f"{b['differentiable']}):")
+        held = b["operating_points"]["clean_fpr_held_out"][fpr_key(doc["fpr"])]
+        lines.append(f"  {name}, n={b['n']} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}: {held:.3f} of held-out "
+                     f"clean images; differentiable: {b['differentiable']}):")
         for a, c in b["curves"].items():
             lines.append(f"    {a:<18}{fmt(b['eps50'][a]):>9}{c['success'][j]:>18.3f}{c['detected'][j]:>10.3f}")
         for a, why in b.get("not_run", {}).items():

@@ -1,6 +1,8 @@
 """``python -m core security``: the schema of security.json, the committed results' honesty checks, resume."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,10 @@ def test_run_writes_the_schema_and_resumes_without_rerunning(isolated, monkeypat
     monkeypatch.setattr("core.data.load_split", lambda *a, **k: (x, y))
     attacks = ("no_detector", "fgsm", "joint_pgd", "s_pgd")
     cfg = S.SecurityConfig("mnist", n=12, steps=5, long_steps=8, long_n=6, attacks=attacks)
+    shipped = S.results_path("mnist").read_bytes()  # the isolated copy of the committed file
+    assert S.run(replace(cfg, attacks=attacks[2:]), write=False) == {}  # another process fills part of the cache
+    assert S.results_path("mnist").read_bytes() == shipped
+    assert sorted(p.name for p in cfg.cache().glob("*.npz")) == ["joint_pgd.npz", "s_pgd.npz"]
     doc = S.run(cfg)
     check_schema(doc, "mnist", attacks)
     assert doc["n"] == 12 and doc["convergence"]["steps"] == [5, 8]
