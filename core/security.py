@@ -361,8 +361,10 @@ def format_security(doc: dict[str, Any]) -> str:
                  ", ".join(f"{k} {v[0]:.2f}→{v[1]:.2f}" for k, v in c["success"].items()))
     for name, b in doc.get("baselines", {}).items():
         held = b["operating_points"]["clean_fpr_held_out"][fpr_key(doc["fpr"])]
-        lines.append(f"  {name}, n={b['n']} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}: {held:.3f} of held-out "
-                     f"clean images; differentiable: {b['differentiable']}):")
+        lines.append(
+            f"  {name}, n={b['n']} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}: {held:.3f} of held-out "
+            f"clean images; differentiable: {b['differentiable']}):"
+        )
         for a, c in b["curves"].items():
             lines.append(f"    {a:<18}{fmt(b['eps50'][a]):>9}{c['success'][j]:>18.3f}{c['detected'][j]:>10.3f}")
         for a, why in b.get("not_run", {}).items():
