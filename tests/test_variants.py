@@ -45,5 +45,7 @@ def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> No
 
 
 def test_missing_variant_names_the_command(isolated) -> None:
+    for suffix in (".npz", ".json"):
+        (isolated / (detector.detector_relpath("mnist", "all", "robust") + suffix)).unlink()
     with pytest.raises(FileNotFoundError, match="python -m core harden --dataset mnist --variant robust"):
         detector.load("mnist", "all", variant="robust")
