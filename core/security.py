@@ -234,6 +234,8 @@ def summarise(cfg: SecurityConfig, results: dict[str, dict], judge: Judge, clean
         op["detection"][name] = {fpr_key(a): float((s_adv > threshold_of(a)).mean()) if len(s_adv) else None
                                  for a in FPRS}
         op["roc"][name] = _roc(clean_scores, s_adv)
+    if cfg.defence == "mismatch":  # what the old fixed rule, P(attack) > 0.5 (logit > 0), flagged
+        op["clean_flagged_at_p_half"] = float((clean_scores > 0).mean())
     head_j = int(np.argmin(np.abs(grid - HEADLINE_EPS[cfg.dataset])))
     curves, e50, info = {}, {}, {}
     for name, r in results.items():
