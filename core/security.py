@@ -54,8 +54,11 @@ DEFENCES = ("mismatch", "feature_squeezing", "feinman")  # the detector attacked
 BLIND = ("no_detector",) + ATTACK_NAMES
 # what a baseline run leaves out, and why
 NOT_RUN = {("cifar10", "feature_squeezing"): "not run: the non-local-means squeezer is OpenCV (BPDA would need one "
-                                              "NLM pass per image and PGD step, hours on 2 CPU cores)"}
-DEFAULT_ATTACKS = {("cifar10", "feature_squeezing"): BLIND}
+                                              "NLM pass per image and PGD step, hours on 2 CPU cores)",
+           ("cifar10", "feinman"): "not run: CPU time (orthogonal PGD and the transfer attack took 20-40 min each "
+                                   "against our detector on 2 cores; the three stronger adaptive attacks ran)"}
+DEFAULT_ATTACKS = {("cifar10", "feature_squeezing"): BLIND,
+                   ("cifar10", "feinman"): BLIND + ("joint_pgd", "feature_matching", "s_pgd")}
 NOTE = ("success: model 1 wrong and not flagged at the stated fpr; detected: model 1 wrong but flagged; fooled: "
         "model 1 wrong (for no_detector, the reference without a detector).  eps50: median smallest undetected L∞ "
         "budget (for no_detector: smallest fooling budget); null: above the largest budget tried.")
