@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-State = dict[str, torch.Tensor]
+from ..base import State, subset
 
 # per-image outcome at a budget: model 1 still right / wrong but flagged / wrong and not flagged
 RIGHT, CAUGHT, EVADED = 0, 1, 2
@@ -94,10 +94,6 @@ def joint_target(l1: torch.Tensor, l2: torch.Tensor, y: torch.Tensor) -> torch.T
     """The wrong class both models find most likely (largest summed log-probability, the true class excluded)."""
     s = torch.log_softmax(l1, 1) + torch.log_softmax(l2, 1)
     return s.scatter(1, y[:, None], float("-inf")).argmax(1)
-
-
-def subset(state: State, idx: torch.Tensor) -> State:
-    return {k: v[idx] for k, v in state.items()}
 
 
 @dataclass
