@@ -12,9 +12,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .operating_point import FPRS, fpr_key
+from .paths import MAKE_COMMANDS
 
 SPLIT_SEED = 0
-COMMAND = "python -m core calibrate --dataset {dataset}"
+COMMAND = MAKE_COMMANDS["operating_points"]
 
 
 def test_halves(n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from torch import nn
 from . import ATTACK_NAMES
 from .io import read_json, save_with, write_json
 from .operating_point import DEFAULT_FPR, FPRS, Calibrated, fpr_key
-from .paths import artifacts_dir, check_dataset
+from .paths import artifacts_dir, check_dataset, make_command
 
 TRAINED_ON = ATTACK_NAMES + ("all",)
 # detector variants: "paper" is the paper's detector; "robust" watches a PGD-trained pair (MNIST; see core.variants)
@@ -227,7 +227,7 @@ class Detector(Calibrated):
         """The ``predict_proba`` threshold with clean false-positive rate ``fpr`` on held-out clean test images."""
         if self.clean_scores_ is None:
             raise RuntimeError(f"the {self.dataset} detector trained on {self.trained_on!r} has no operating points; "
-                               f"make them with `python -m core calibrate --dataset {self.dataset}`")
+                               f"make them with `{make_command('operating_points', self.dataset)}`")
         return super().threshold(fpr)
 
     def predict(self, x: torch.Tensor, fpr: float = DEFAULT_FPR) -> np.ndarray:
@@ -303,8 +303,8 @@ def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detec
     stem = detector_relpath(dataset, trained_on, variant)
     files = read_manifest().get("files", {})
     if stem + ".npz" not in files or not (artifacts_dir() / (stem + ".npz")).exists():
-        make = (f"`python -m core pipeline --dataset {dataset}` (stage `detectors` after `data`)" if variant == "paper"
-                else f"`python -m core harden --dataset {dataset} --variant {variant}`")
+        make = (f"`{make_command('pipeline', dataset)}` (stage `detectors` after `data`)" if variant == "paper"
+                else f"`{make_command('variant', dataset, variant=variant)}`")
         raise FileNotFoundError(f"no shipped {dataset} detector trained on {trained_on!r} "
                                 f"({artifacts_dir() / stem}.npz); make it with {make}")
     return Detector.read(verified_path(stem + ".npz"), verified_path(stem + ".json"))

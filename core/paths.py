@@ -68,9 +68,12 @@ MAKE_COMMANDS = {
     "detector_data": "python -m core pipeline --dataset {dataset} --stage data",
     "detectors": "python -m core pipeline --dataset {dataset} --stage detectors",
     "pipeline": "python -m core pipeline --dataset {dataset}",
+    "operating_points": "python -m core calibrate --dataset {dataset}",
+    "security": "python -m core security --dataset {dataset}",
+    "variant": "python -m core harden --dataset {dataset} --variant {variant}",
 }
 
 
-def make_command(what: str, dataset: str) -> str:
-    """The command that (re)makes ``what`` (a key of ``MAKE_COMMANDS``) for ``dataset``."""
-    return MAKE_COMMANDS[what].format(dataset=dataset)
+def make_command(what: str, dataset: str, **fields: str) -> str:
+    """The command that (re)makes ``what`` (a key of ``MAKE_COMMANDS``) for ``dataset`` (and e.g. ``variant``)."""
+    return MAKE_COMMANDS[what].format(dataset=dataset, **fields)

@@ -59,7 +59,7 @@ def commands(dataset: str) -> dict[str, str]:
     """The command that (re)makes each result; a file's own recorded ``command`` wins when present."""
     from .paths import MAKE_COMMANDS
 
-    return {what: make_command(what, dataset) for what in MAKE_COMMANDS}
+    return {what: make_command(what, dataset) for what, cmd in MAKE_COMMANDS.items() if "{variant}" not in cmd}
 
 
 def _missing(path: Path, dataset: str, what: str) -> FileNotFoundError:

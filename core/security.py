@@ -39,6 +39,7 @@ from .attacks.adaptive import (
     pgd,
 )
 from .operating_point import DEFAULT_FPR, FPRS, fpr_key
+from .paths import MAKE_COMMANDS
 
 GRIDS = {"mnist": tuple(round(0.02 * k, 2) for k in range(1, 16)),  # 0.02 … 0.30
          "cifar10": tuple(k / 255 for k in range(1, 17))}  # 1/255 … 16/255
@@ -49,7 +50,7 @@ SURROGATE_ROLES = {"paper": "surrogate", "robust": "robust-surrogate"}  # the tr
 HEADLINE_EPS = {"mnist": 0.3, "cifar10": 8 / 255}
 DEFAULT_N = {"mnist": 500, "cifar10": 200}
 ATTACK_ORDER = ("no_detector",) + ATTACK_NAMES + tuple(a for a in ADAPTIVE_ATTACKS if a != "no_detector")
-COMMAND = "python -m core security --dataset {dataset}"
+COMMAND = MAKE_COMMANDS["security"]
 DEFENCES = ("mismatch", "feature_squeezing", "feinman")  # the detector attacked: ours, or a baseline beside it
 BLIND = ("no_detector",) + ATTACK_NAMES
 # what a baseline run leaves out, and why

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from . import ATTACK_NAMES
+from .paths import MAKE_COMMANDS
 
-COMMAND = "python -m core harden --dataset {dataset} --variant {variant}"
+COMMAND = MAKE_COMMANDS["variant"]
 
 
 def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str | None,
@@ -28,7 +29,7 @@ def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str |
     from .models import load_pair
     from .paths import cache_dir
     from .pipeline.config import PipelineConfig
-    from .pipeline.datasets import build_chunk, draws
+    from .pipeline.data import build_chunk, draws
 
     pair = load_pair(dataset, VARIANT_PAIRS[variant])
     cfg = PipelineConfig(dataset, n=n, seed=seed, data_root=data_root)
@@ -59,7 +60,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
     from .pipeline.config import PipelineConfig
-    from .pipeline.svm import choose_params, cross_validate, scores
+    from .pipeline.cv import choose_params, cross_validate, scores
     from .results import detector_data_path
 
     check_variant(variant)

@@ -1,4 +1,4 @@
-"""The seven attacks of the paper with a per-image budget search (issue 3).
+"""The seven attacks of the paper with a per-image budget search.
 
 ``budget_search(attack, model, x, y, seed)`` finds, for every image, the smallest budget on
 the attack's schedule that makes ``model`` misclassify it; ``budget_search_steps`` walks the

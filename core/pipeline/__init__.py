@@ -1,4 +1,4 @@
-"""Detection experiments end to end (issue 4): ``python -m core pipeline --dataset D [--stage S]``.
+"""Detection experiments end to end: ``python -m core pipeline --dataset D [--stage S]``.
 
 Stages, in order (``config.STAGES``):
 
@@ -29,7 +29,7 @@ def _module(stage: str):
 
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}: choose one of {', '.join(STAGES)} or all")
-    return importlib.import_module(f"core.pipeline.{ {'data': 'datasets', 'cv': 'svm'}.get(stage, stage) }")
+    return importlib.import_module(f"core.pipeline.{stage}")
 
 
 def _done_path(cfg: PipelineConfig):

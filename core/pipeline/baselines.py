@@ -29,8 +29,8 @@ from torch import nn
 
 from ..operating_point import Calibrated
 from .config import PipelineConfig, stamp, write_result
-from .datasets import load_chunks, load_detector_data
-from .svm import oof_path, scores
+from .cv import oof_path, scores
+from .data import load_chunks, load_detector_data
 
 SQUEEZE_BITS = {"mnist": 1, "cifar10": 5}
 # Xu et al.'s non-local-means squeezer "13-3-2": search window 13, patch 3, filter strength 2 (CIFAR-10 only)
@@ -228,7 +228,7 @@ def images(cfg: PipelineConfig, attack: str, rows: np.ndarray, x_train: np.ndarr
 
 def _split(cfg: PipelineConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     tr, te = train_test_split(np.arange(len(y)), test_size=0.5, stratify=y, random_state=cfg.seed)
-    from .svm import subsample
+    from .cv import subsample
 
     te = np.sort(te)[subsample(y[np.sort(te)], cfg.baseline_eval, cfg.seed)]
     tr = np.sort(tr)[subsample(y[np.sort(tr)], cfg.baseline_eval, cfg.seed)]

@@ -16,8 +16,8 @@ from ..detector import Detector, platt_fit, store
 from ..io import read_json
 from ..paths import make_command
 from .config import PipelineConfig
-from .datasets import load_detector_data
-from .svm import choose_params, make_svc, oof_path, scores
+from .cv import choose_params, make_svc, oof_path, scores
+from .data import load_detector_data
 from .transfer import fit_full, pooled
 
 

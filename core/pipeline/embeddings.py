@@ -17,7 +17,7 @@ import torch
 from ..io import exclusive_lock, save_with
 from ..manifest import register_file
 from .config import PipelineConfig, stamp
-from .datasets import CLEAN, load_detector_data
+from .data import CLEAN, load_detector_data
 
 TSNE_ITER = 500  # sklearn's default is 1,000; 500 keeps 28 embeddings affordable on a shared 2-core CPU
 UMAP_EPOCHS = 200  # umap-learn's default for < 10,000 points is 500

@@ -8,8 +8,8 @@ import numpy as np
 from ..detector import Detector
 from ..io import read_json
 from .config import PipelineConfig, stamp, write_result
-from .datasets import load_detector_data
-from .svm import choose_params, make_svc, scores, subsample
+from .cv import choose_params, make_svc, scores, subsample
+from .data import load_detector_data
 
 
 def full_detector_stem(cfg: PipelineConfig, trained_on: str):

@@ -10,7 +10,7 @@ from sklearn.svm import SVC
 
 from ..io import save_with
 from .config import PipelineConfig, stamp, write_result
-from .datasets import load_detector_data
+from .data import load_detector_data
 
 
 def subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
