@@ -36,7 +36,7 @@ def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[s
     """Set and store the operating points of the shipped ``dataset`` detectors; write their held-out FPRs."""
     from .data import load_split
     from .detector import TRAINED_ON, VARIANT_PAIRS, load, pair_features, store
-    from .io import write_json
+    from .files import write_json
     from .manifest import code_version, register_file
     from .models import load_pair
 
@@ -77,7 +77,7 @@ def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[s
 
 def read_operating_points(dataset: str, variant: str = "paper") -> dict[str, Any]:
     """The committed operating points of ``dataset`` (``FileNotFoundError`` with the command if missing)."""
-    from .io import read_json
+    from .files import read_json
 
     path = operating_points_path(dataset, variant)
     if not path.exists():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import save_with, sha256_file
+from .files import save_with, sha256_file
 from .paths import artifacts_dir, cache_dir, check_dataset
 
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from . import ATTACK_NAMES
-from .io import read_json, save_with, write_json
+from .files import read_json, save_with, write_json
 from .operating_point import DEFAULT_FPR, FPRS, Calibrated, fpr_key
 from .paths import artifacts_dir, check_dataset, make_command
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .io import exclusive_lock, read_json, sha256_file, write_json
+from .files import exclusive_lock, read_json, sha256_file, write_json
 from .paths import PROJECT_ROOT, artifacts_dir
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from .io import read_json
+from .files import read_json
 from .paths import artifacts_dir
 
 # Our model slots → the paper's Table I keys.

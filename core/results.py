@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import ATTACK_NAMES
-from .io import read_json
+from .files import read_json
 from .paths import (
     adversarial_path,
     artifacts_dir,

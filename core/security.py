@@ -274,7 +274,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     """
     from .calibration import test_halves
     from .data import load_split
-    from .io import exclusive_lock, read_json, save_with, write_json
+    from .files import exclusive_lock, read_json, save_with, write_json
     from .manifest import code_version, register_file
     from .models import load_surrogate_pair
 
@@ -337,7 +337,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
 
 def read_security(dataset: str, variant: str = "paper") -> dict[str, Any]:
     """The committed security results (``FileNotFoundError`` with the command if missing)."""
-    from .io import read_json
+    from .files import read_json
 
     path = results_path(dataset, variant)
     if not path.exists():

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import data_fingerprint, load_split
-from .io import save_with
+from .files import save_with
 from .manifest import register_file, update_manifest
 from .models import DEFAULT_SPECS, FULL_SIZE_SPECS, ROLE_FLAGS, ModelSpec, accuracy, build_model, model_key
 from .paths import artifacts_dir, cache_dir, check_dataset
@@ -242,7 +242,7 @@ def adopt(dataset: str, which: int, weights: str | Path, spec: ModelSpec, role: 
     architecture; its test accuracy is measured here and recorded in the manifest with ``provenance``."""
     import shutil
 
-    from .io import sha256_file
+    from .files import sha256_file
 
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model = build_model(dataset, spec)

@@ -25,7 +25,7 @@ def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str |
     """Per attack: the rows (features, label, ...) of the variant's detector data set, chunk by chunk, cached."""
     from .data import load_split_uint8
     from .detector import VARIANT_PAIRS
-    from .io import save_with
+    from .files import save_with
     from .models import load_pair
     from .paths import cache_dir
     from .pipeline.config import PipelineConfig
@@ -56,7 +56,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     """Build, calibrate and ship the ``variant`` detector of ``dataset``; write its Table III check."""
     from .calibration import calibrate
     from .detector import Detector, MismatchSVM, check_variant, store
-    from .io import write_json
+    from .files import write_json
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
     from .pipeline.config import PipelineConfig

@@ -189,7 +189,7 @@ def test_missing_and_unknown(isolated) -> None:
 
 def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
     from core.benchmarks.detect import record, run
-    from core.io import read_json
+    from core.files import read_json
 
     monkeypatch.setenv("ADV_DATA_ROOT", str(tmp_path / "no-data"))  # KDE reference falls back to the samples at once
 

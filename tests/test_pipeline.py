@@ -33,7 +33,7 @@ def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pip
 def test_end_to_end(tiny: PipelineConfig, isolated: Path) -> None:
     from core import detector
     from core.data import samples
-    from core.io import read_json
+    from core.files import read_json
     from core.models import load_pair
     from core.pipeline.report import report
 
@@ -142,7 +142,7 @@ def test_worker_processes_give_identical_results(tiny: PipelineConfig, isolated:
 
 
 def test_lock_refuses_second_run(tiny: PipelineConfig) -> None:
-    from core.io import exclusive_lock
+    from core.files import exclusive_lock
 
     with exclusive_lock(tiny.lock()):
         with pytest.raises(RuntimeError, match="another run"):

@@ -53,7 +53,7 @@ def test_success_over_attackable_images_and_mse_over_successes(monkeypatch: pyte
 
 
 def test_runner_writes_table2_and_resumes_at_the_next_attack(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.io import read_json
+    from core.files import read_json
     from core.manifest import verified_path
 
     x, y, which = images(60)

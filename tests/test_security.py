@@ -94,7 +94,7 @@ def test_cli_refuses_bad_options(capsys) -> None:
 def test_committed_robust_variant_makes_every_adaptive_attacker_pay_more() -> None:
     """The hardened MNIST variant: same schema, its own operating point holds, Table III within 0.02 of the
     paper detector's on the same rows, and a larger ε50 than the paper's detector under every adaptive attack."""
-    from core.io import read_json
+    from core.files import read_json
     from core.paths import artifacts_dir
 
     robust, paper = read_security("mnist", "robust"), read_security("mnist")

@@ -157,7 +157,7 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
 def record(result: dict) -> Path:
     """Write one dataset's figures, with the machine and code that gave them, to
     ``artifacts/results/<D>/bench_detect.json`` (what the README's speed figures cite)."""
-    from ..io import write_json
+    from ..files import write_json
     from ..manifest import code_version, register_file
     from ..paths import result_path
 

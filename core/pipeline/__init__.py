@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from ..io import exclusive_lock, read_json, write_json
+from ..files import exclusive_lock, read_json, write_json
 from .config import STAGES, PipelineConfig
 
 __all__ = ["PipelineConfig", "STAGES", "run", "run_stage"]

@@ -103,7 +103,7 @@ def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
 
 def write_result(cfg: PipelineConfig, name: str, doc: dict[str, Any]) -> Path:
     """Write ``artifacts/results/<dataset>/<name>.json`` and register it in the manifest under its command."""
-    from ..io import write_json
+    from ..files import write_json
     from ..manifest import register_file
     from ..paths import result_path
 

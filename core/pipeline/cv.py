@@ -8,7 +8,7 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.svm import SVC
 
-from ..io import save_with
+from ..files import save_with
 from .config import PipelineConfig, stamp, write_result
 from .data import load_detector_data
 

@@ -19,7 +19,7 @@ import torch
 
 from ..attacks import budget_search
 from ..detector import pair_features
-from ..io import save_with
+from ..files import save_with
 from ..manifest import register_file
 from ..paths import make_command
 from .config import PipelineConfig, stamp, write_result
@@ -254,7 +254,7 @@ def build_and_assemble(
 ) -> dict[str, Any]:
     """One attack's chunks (resumed), then its assembled set and summary, under the attack's lock."""
     from ..data import load_split_uint8
-    from ..io import exclusive_lock, write_json
+    from ..files import exclusive_lock, write_json
     from ..models import load_pair
 
     models = load_pair(cfg.dataset)
@@ -277,7 +277,7 @@ def run(
     (``table2.json`` belongs to ``python -m core attack-quality``, the paper's 500-image protocol.)
     """
     from .. import ATTACK_NAMES
-    from ..io import read_json
+    from ..files import read_json
     from .parallel import per_attack
 
     per_attack(cfg, functools.partial(build_and_assemble, after_chunk=after_chunk), workers, progress)

@@ -13,7 +13,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from ..calibration import calibrate
 from ..detector import Detector, platt_fit, store
-from ..io import read_json
+from ..files import read_json
 from ..paths import make_command
 from .config import PipelineConfig
 from .cv import choose_params, make_svc, oof_path, scores

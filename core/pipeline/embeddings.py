@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..io import exclusive_lock, save_with
+from ..files import exclusive_lock, save_with
 from ..manifest import register_file
 from .config import PipelineConfig, stamp
 from .data import CLEAN, load_detector_data

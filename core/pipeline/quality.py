@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from ..attacks import ATTACK_SPECS, ATTACKS, budget_search
-from ..io import exclusive_lock, read_json, write_json
+from ..files import exclusive_lock, read_json, write_json
 from ..paths import cache_dir, make_command, result_path
 
 CHUNK = 50  # images per budget_search call (progress granularity)

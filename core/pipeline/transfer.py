@@ -6,7 +6,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..detector import Detector
-from ..io import read_json
+from ..files import read_json
 from .config import PipelineConfig, stamp, write_result
 from .cv import choose_params, make_svc, scores, subsample
 from .data import load_detector_data
