@@ -77,12 +77,9 @@ def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[s
 
 def read_operating_points(dataset: str, variant: str = "paper") -> dict[str, Any]:
     """The committed operating points of ``dataset`` (``FileNotFoundError`` with the command if missing)."""
-    from .files import read_json
+    from .files import read_result
 
-    path = operating_points_path(dataset, variant)
-    if not path.exists():
-        raise FileNotFoundError(f"no operating points at {path}; make them with `{COMMAND.format(dataset=dataset)}`")
-    return read_json(path)
+    return read_result(operating_points_path(dataset, variant), "operating points", COMMAND.format(dataset=dataset))
 
 
 def format_operating_points(doc: dict[str, Any]) -> str:

@@ -38,6 +38,13 @@ def write_json(path: str | Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def read_result(path: str | Path, what: str, command: str) -> Any:
+    """A result file's JSON; ``FileNotFoundError`` naming ``what`` is missing and the ``command`` that makes it."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no {what} at {path}; make them with `{command}`")
+    return read_json(path)
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 

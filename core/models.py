@@ -244,9 +244,10 @@ def load_pair(dataset: str, role: str = "model") -> tuple[nn.Module, nn.Module]:
     return load_model(dataset, 1, role), load_model(dataset, 2, role)
 
 
-def load_surrogate_pair(dataset: str, role: str = "surrogate") -> tuple[nn.Module, nn.Module]:
-    """A transfer attacker's own pair: the same architectures and recipe, trained apart from the defended pair."""
-    return load_pair(dataset, role)
+def load_surrogate_pair(dataset: str, defended: str = "model") -> tuple[nn.Module, nn.Module]:
+    """A transfer attacker's own pair against the pair of role ``defended``: the same architectures and recipe,
+    trained apart (role "surrogate" for the shipped pair, "<role>-surrogate" for another)."""
+    return load_pair(dataset, "surrogate" if defended == "model" else f"{defended}-surrogate")
 
 
 @torch.no_grad()

@@ -46,7 +46,6 @@ GRIDS = {"mnist": tuple(round(0.02 * k, 2) for k in range(1, 16)),  # 0.02 … 0
 # a hardened variant may hold beyond the largest budget above: its grid goes on, same step, to twice as far
 EXTENDED_GRIDS = {"mnist": tuple(round(0.02 * k, 2) for k in range(1, 31)),  # 0.02 … 0.60
                   "cifar10": tuple(k / 255 for k in range(1, 33))}  # 1/255 … 32/255
-SURROGATE_ROLES = {"paper": "surrogate", "robust": "robust-surrogate"}  # the transfer attacker's own pair per variant
 HEADLINE_EPS = {"mnist": 0.3, "cifar10": 8 / 255}
 DEFAULT_N = {"mnist": 500, "cifar10": 200}
 ATTACK_ORDER = ("no_detector",) + ATTACK_NAMES + tuple(a for a in ADAPTIVE_ATTACKS if a != "no_detector")
@@ -274,6 +273,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     """
     from .calibration import test_halves
     from .data import load_split
+    from .detector import VARIANT_PAIRS
     from .files import exclusive_lock, read_json, save_with, write_json
     from .manifest import code_version, register_file
     from .models import load_surrogate_pair
@@ -284,7 +284,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     judge, base, pair, threshold_of = prepare_judge(cfg, x_all)
     idx = pick_images(cfg, x_all, y_all, pair)
     x, y = x_all[idx], y_all[idx]
-    surrogate_of = lambda: load_surrogate_pair(cfg.dataset, SURROGATE_ROLES[cfg.variant])  # noqa: E731 - when needed
+    surrogate_of = lambda: load_surrogate_pair(cfg.dataset, VARIANT_PAIRS[cfg.variant])  # noqa: E731 - when needed
     results: dict[str, dict] = {}
     names = [a for a in ATTACK_ORDER if a in cfg.attacks]
     converged: dict[str, list[float]] = {}
@@ -337,12 +337,9 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
 
 def read_security(dataset: str, variant: str = "paper") -> dict[str, Any]:
     """The committed security results (``FileNotFoundError`` with the command if missing)."""
-    from .files import read_json
+    from .files import read_result
 
-    path = results_path(dataset, variant)
-    if not path.exists():
-        raise FileNotFoundError(f"no security results at {path}; make them with `{COMMAND.format(dataset=dataset)}`")
-    return read_json(path)
+    return read_result(results_path(dataset, variant), "security results", COMMAND.format(dataset=dataset))
 
 
 def format_security(doc: dict[str, Any]) -> str:

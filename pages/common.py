@@ -144,10 +144,10 @@ def _result_at(ds: str, name: str, mtime: float) -> dict[str, Any]:
 @st.cache_resource(show_spinner="Loading the attacker's surrogate pair…")
 def surrogate(ds: str, variant: str = "paper"):
     """The transfer attacker's own pair against ``variant`` (``FileNotFoundError`` with the training command)."""
+    from core.detector import VARIANT_PAIRS
     from core.models import load_surrogate_pair
-    from core.security import SURROGATE_ROLES
 
-    return load_surrogate_pair(ds, SURROGATE_ROLES[variant])
+    return load_surrogate_pair(ds, VARIANT_PAIRS[variant])
 
 
 def command_box(cmd: str, label: str = "Regenerate with") -> None:

@@ -119,3 +119,46 @@ def write_fake_security(art: Path, dataset: str = "mnist") -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc))
     return doc
+
+
+# ----------------------------------------------------------------------------- AppTest helpers shared by test_app*.py
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def app(timeout: int = 60):
+    """A fresh ``AppTest`` of the dashboard's entry point."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(APP, default_timeout=timeout)
+
+
+def no_exception(at) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def messages(at) -> str:
+    """Every info, warning, error and success message of a run, one a line."""
+    return "\n".join(str(e.value) for kind in (at.info, at.warning, at.error, at.success) for e in kind)
+
+
+def markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def figures(at) -> list[dict]:
+    """The Plotly figures of a run, as the JSON specs Streamlit sends."""
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def png(arr) -> bytes:
+    """PNG bytes of a uint8 image array (an upload)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()

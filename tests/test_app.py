@@ -1,7 +1,6 @@
 """The dashboard through Streamlit's AppTest: every page, a live attack run, uploads, and missing artifacts."""
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import sys
@@ -9,31 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from streamlit.testing.v1 import AppTest
+
+from tests.support import app, messages, no_exception, png
 
 REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "app.py")
 PAGES = ("pages/attack_lab.py", "pages/scan.py", "pages/transfer.py", "pages/embeddings.py", "pages/results.py",
          "pages/security.py")
-
-
-def app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=60)
-
-
-def messages(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in (at.info, at.warning, at.error, at.success) for e in kind)
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-
-
-def png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------- pages

@@ -6,46 +6,13 @@ are set around the P(attack) of the uploaded image, so the verdict must flip wit
 """
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from streamlit.testing.v1 import AppTest
 
-from tests.support import write_fake_security  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-APP = str(REPO / "app.py")
-
-
-def app(timeout: int = 60) -> AppTest:
-    return AppTest.from_file(APP, default_timeout=timeout)
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-
-
-def messages(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in (at.info, at.warning, at.error, at.success) for e in kind)
-
-
-def markdown(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown)
-
-
-def figures(at: AppTest) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
+from tests.support import app, figures, markdown, messages, no_exception, png, write_fake_security
 
 # ------------------------------------------------------------------------------------------- sidebar
 
