@@ -80,7 +80,8 @@ class FeinmanJudge(nn.Module):
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         store: dict[str, torch.Tensor] = {}
         hooks = [
-            last_linear(self.fe.model).register_forward_hook(lambda m, i, o: store.__setitem__("h", i[0].flatten(1))),
+            last_linear(self.fe.model).register_forward_hook(
+                lambda m, i, o: store.__setitem__("h", i[0].flatten(1).cpu())),
             self.head.register_forward_pre_hook(lambda m, i: store.__setitem__("head_in", i[0])),
         ]
         try:

@@ -32,7 +32,7 @@ def operating_points_path(dataset: str, variant: str = "paper"):
 
 
 def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[str] | None = None,
-              progress: Callable | None = None, variant: str = "paper") -> dict[str, Any]:
+              progress: Callable | None = None, variant: str = "paper", device: str = "cpu") -> dict[str, Any]:
     """Set and store the operating points of the shipped ``dataset`` detectors; write their held-out FPRs."""
     from .data import load_split
     from .detector import TRAINED_ON, VARIANT_PAIRS, load, pair_features, store
@@ -42,7 +42,7 @@ def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[s
 
     x, _ = load_split(dataset, "test", data_root)
     cal, held = test_halves(len(x))
-    f = pair_features(*load_pair(dataset, VARIANT_PAIRS[variant]), x).numpy()
+    f = pair_features(*load_pair(dataset, VARIANT_PAIRS[variant], device), x).numpy()
     command = COMMAND.format(dataset=dataset) + ("" if variant == "paper" else f" --variant {variant}")
     names = list(trained_on or (TRAINED_ON if variant == "paper" else ("all",)))
     rows = {}

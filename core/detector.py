@@ -210,11 +210,11 @@ class Detector(Calibrated):
         return self.predict_proba_features(f) > self.threshold(fpr)
 
     # -- image level (the contract) ---------------------------------------------------------
-    def pair(self) -> tuple[nn.Module, nn.Module]:
+    def pair(self, device: str = "cpu") -> tuple[nn.Module, nn.Module]:
         """The two classifiers this detector watches (model 1 gives the user's answer)."""
         from .models import load_pair
 
-        return load_pair(self.dataset, VARIANT_PAIRS[self.variant])
+        return load_pair(self.dataset, VARIANT_PAIRS[self.variant], device)
 
     def predict_proba(self, x: torch.Tensor) -> np.ndarray:
         """P(attack) for images ``[N,C,H,W]`` in ``[0,1]`` (float64 numpy ``[N]``)."""
@@ -234,9 +234,10 @@ class Detector(Calibrated):
         """``True`` where an image is flagged at clean false-positive rate ``fpr`` (bool numpy ``[N]``)."""
         return self.predict_proba(x) > self.threshold(fpr)
 
-    def module(self) -> DetectorModule:
-        """The detector as a torch module (images → logit), for gradient-based attacks."""
-        return DetectorModule(*self.pair(), self.head)
+    def module(self, device: str = "cpu") -> DetectorModule:
+        """The detector as a torch module (images → logit), for gradient-based attacks; the networks on
+        ``device`` (``core.device``), the RBF head on the CPU in float64."""
+        return DetectorModule(*self.pair(device), self.head)
 
     # -- storage ----------------------------------------------------------------------------
     def save(self, stem: Path) -> tuple[Path, Path]:

@@ -9,12 +9,12 @@ from .models import accuracy, load_model, model_key
 from .paper import paper_table1
 
 
-def evaluate_models(dataset: str, root: str | None = None) -> list[dict[str, Any]]:
+def evaluate_models(dataset: str, root: str | None = None, device: str = "cpu") -> list[dict[str, Any]]:
     """Measure both shipped models on the full test split and record the accuracy in the manifest."""
     x, y = load_split(dataset, "test", root)
     rows = []
     for which, paper_acc in zip((1, 2), paper_table1(dataset)):
-        acc = round(accuracy(load_model(dataset, which), x, y), 2)
+        acc = round(accuracy(load_model(dataset, which, device=device), x, y), 2)
         update_manifest("models", model_key(dataset, which), {"test_accuracy": acc, "test_images": len(y)})
         entry = read_manifest()["models"][model_key(dataset, which)]
         rows.append({"dataset": dataset, "model": which, "arch": entry["arch"], "options": entry.get("options", {}),

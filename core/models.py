@@ -221,8 +221,16 @@ def _load_weights(dataset: str, arch: str, options_json: str, path: str, sha: st
     return model
 
 
-def load_model(dataset: str, which: int, role: str = "model") -> nn.Module:
-    """One shipped classifier (1 or 2), eval mode, CPU, sha256-checked against the manifest."""
+@lru_cache(maxsize=8)
+def _load_on(dataset: str, arch: str, options_json: str, path: str, sha: str, device: str) -> nn.Module:
+    from .device import on_device
+
+    return on_device(_load_weights(dataset, arch, options_json, path, sha), device)
+
+
+def load_model(dataset: str, which: int, role: str = "model", device: str = "cpu") -> nn.Module:
+    """One shipped classifier (1 or 2), eval mode, sha256-checked against the manifest; on ``device``
+    (``core.device``: CPU tensors in and out whatever the device)."""
     check_dataset(dataset)
     if which not in (1, 2):
         raise ValueError(f"model must be 1 or 2, got {which!r}")
@@ -236,18 +244,20 @@ def load_model(dataset: str, which: int, role: str = "model") -> nn.Module:
     path = verified_path(entry["weights"])  # raises on a missing or tampered file
     sha = read_manifest()["files"][entry["weights"]]["sha256"]
     options = json.dumps(entry.get("options", {}), sort_keys=True)
-    return _load_weights(dataset, entry["arch"], options, str(path), sha)
+    if device == "cpu":
+        return _load_weights(dataset, entry["arch"], options, str(path), sha)
+    return _load_on(dataset, entry["arch"], options, str(path), sha, str(device))
 
 
-def load_pair(dataset: str, role: str = "model") -> tuple[nn.Module, nn.Module]:
-    """The two shipped classifiers of ``dataset`` (model 1, model 2): eval mode, CPU, logits ``[N,10]``."""
-    return load_model(dataset, 1, role), load_model(dataset, 2, role)
+def load_pair(dataset: str, role: str = "model", device: str = "cpu") -> tuple[nn.Module, nn.Module]:
+    """The two shipped classifiers of ``dataset`` (model 1, model 2): eval mode, logits ``[N,10]``."""
+    return load_model(dataset, 1, role, device), load_model(dataset, 2, role, device)
 
 
-def load_surrogate_pair(dataset: str, defended: str = "model") -> tuple[nn.Module, nn.Module]:
+def load_surrogate_pair(dataset: str, defended: str = "model", device: str = "cpu") -> tuple[nn.Module, nn.Module]:
     """A transfer attacker's own pair against the pair of role ``defended``: the same architectures and recipe,
     trained apart (role "surrogate" for the shipped pair, "<role>-surrogate" for another)."""
-    return load_pair(dataset, "surrogate" if defended == "model" else f"{defended}-surrogate")
+    return load_pair(dataset, "surrogate" if defended == "model" else f"{defended}-surrogate", device)
 
 
 @torch.no_grad()

@@ -21,8 +21,10 @@ COMMAND = MAKE_COMMANDS["variant"]
 
 
 def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str | None,
-                 progress: Callable | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """Per attack: the rows (features, label, ...) of the variant's detector data set, chunk by chunk, cached."""
+                 progress: Callable | None = None, device: str = "cpu",
+                 n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
+    """Per attack: the rows (features, label, ...) of the variant's detector data set, chunk by chunk, cached.
+    ``n_per_attack`` overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's)."""
     from .data import load_split_uint8
     from .detector import VARIANT_PAIRS
     from .files import save_with
@@ -31,14 +33,14 @@ def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str |
     from .pipeline.config import PipelineConfig
     from .pipeline.data import build_chunk, draws
 
-    pair = load_pair(dataset, VARIANT_PAIRS[variant])
-    cfg = PipelineConfig(dataset, n=n, seed=seed, data_root=data_root)
+    pair = load_pair(dataset, VARIANT_PAIRS[variant], device)
+    cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     x_train, y_train = load_split_uint8(dataset, "train", data_root)
     from .data import to_float
 
     out = {}
     for attack in progress(ATTACK_NAMES, desc=f"{dataset} {variant} data", unit="attack") if progress else ATTACK_NAMES:
-        path = cache_dir() / "variants" / dataset / f"{variant}-seed{seed}-n{n}" / f"{attack}.npz"
+        path = cache_dir() / "variants" / dataset / f"{variant}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
         if not path.exists():
             d = draws(cfg, attack, len(x_train))
             x = to_float(np.asarray(x_train[d["index"]]))
@@ -52,7 +54,8 @@ def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str |
 
 
 def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, data_root: str | None = None,
-           progress: Callable | None = None) -> dict[str, Any]:
+           progress: Callable | None = None, device: str = "cpu",
+           n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
     """Build, calibrate and ship the ``variant`` detector of ``dataset``; write its Table III check."""
     from .calibration import calibrate
     from .detector import Detector, MismatchSVM, check_variant, store
@@ -66,31 +69,32 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     check_variant(variant)
     if variant == "paper":
         raise ValueError("the paper's detector is made by `python -m core pipeline`")
-    cfg = PipelineConfig(dataset, n=n, seed=seed, data_root=data_root)
-    data = variant_data(dataset, variant, n, seed, data_root, progress)
+    cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
+    data = variant_data(dataset, variant, n, seed, data_root, progress, device, n_per_attack)
     f = np.concatenate([data[a]["features"] for a in ATTACK_NAMES]).astype(np.float64)
     y = np.concatenate([data[a]["label"] for a in ATTACK_NAMES])
     params = choose_params(cfg, f, y)
     head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y)
     command = COMMAND.format(dataset=dataset, variant=variant)
     det = Detector(dataset, "all", head, variant=variant,
-                   meta={"params": params, "rows": int(len(y)), "n_per_attack": n, "seed": seed,
+                   meta={"params": params, "rows": int(len(y)), "n_per_attack": {a: cfg.n_for(a) for a in ATTACK_NAMES},
+                         "seed": seed,
                          "code_version": code_version(), "command": command})
     store(det, command)
-    calibrate(dataset, data_root, variant=variant)
+    calibrate(dataset, data_root, variant=variant, device=device)
     table3 = {}
     for attack in ATTACK_NAMES:  # the Table III protocol on the variant's rows and on as many of the paper's
         fa, ya = data[attack]["features"].astype(np.float64), data[attack]["label"]
         pa = choose_params(cfg, fa, ya)
         oof, folds = cross_validate(cfg, fa, ya, pa)
         with np.load(detector_data_path(dataset, attack)) as z:
-            fp, yp = z["features"][:n].astype(np.float64), z["label"][:n]
+            fp, yp = z["features"][: cfg.n_for(attack)].astype(np.float64), z["label"][: cfg.n_for(attack)]
         oof_p, folds_p = cross_validate(cfg, fp, yp, choose_params(cfg, fp, yp))
         table3[attack] = {"variant": float(np.mean([s["accuracy"] for s in folds])),
                           "paper_same_rows": float(np.mean([s["accuracy"] for s in folds_p])),
                           "variant_pooled": scores(ya, oof), "rows": int(len(ya))}
     doc = {"dataset": dataset, "variant": variant, "command": command, "code_version": code_version(), "seed": seed,
-           "n_per_attack": n, "params": params, "n_support": int(len(head.dual_coef_)),
+           "n_per_attack": n, "n_attack": dict(n_per_attack), "params": params, "n_support": int(len(head.dual_coef_)),
            "note": "table3: 10-fold CV accuracy per attack (Table III protocol) on the variant's rows and on the first "
                    "n rows of the paper detector's data set", "table3": table3}
     path = artifacts_dir() / "results" / dataset / f"variant_{variant}.json"

@@ -110,7 +110,7 @@ def last_linear(model: nn.Module) -> nn.Linear:
 def hidden(model: nn.Module, x: torch.Tensor, bs: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """(last hidden layer = input of the last ``nn.Linear``, predicted class)."""
     store: list[torch.Tensor] = []
-    h = last_linear(model).register_forward_hook(lambda m, i, o: store.append(i[0].flatten(1)))
+    h = last_linear(model).register_forward_hook(lambda m, i, o: store.append(i[0].flatten(1).cpu()))
     try:
         preds = torch.cat([model(x[i : i + bs]).argmax(1) for i in range(0, len(x), bs)])
     finally:
@@ -249,7 +249,7 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
     from ..data import load_split_uint8, to_float
     from ..models import load_pair
 
-    m1, _ = load_pair(cfg.dataset)
+    m1, _ = load_pair(cfg.dataset, device=cfg.device)
     x_train, y_train = load_split_uint8(cfg.dataset, "train", cfg.data_root)
     rng = np.random.default_rng([cfg.seed, 23])
     ref = np.sort(rng.choice(len(x_train), min(cfg.kde_reference, len(x_train)), replace=False))

@@ -39,6 +39,7 @@ class PipelineConfig:
     embed_points: int = 2_000
     embed_methods: tuple[str, ...] = ("tsne", "umap")
     command: str = ""
+    device: str = "cpu"  # where the networks run (core.device); not in ``key()``: the draws are the same
 
     def __post_init__(self) -> None:
         unknown = [a for a in (*self.attacks, *dict(self.n_per_attack)) if a not in ATTACK_NAMES]

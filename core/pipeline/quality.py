@@ -29,6 +29,7 @@ class QualityConfig:
     n: int = 500
     seed: int = 0
     data_root: str | None = None
+    device: str = "cpu"  # where the networks run (core.device)
 
 
 def pick(cfg: QualityConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -85,7 +86,7 @@ def run_table2(
     from ..models import load_pair
     from ..paper import paper_results
 
-    m1, m2 = load_pair(cfg.dataset)
+    m1, m2 = load_pair(cfg.dataset, device=cfg.device)
     x, y, which = pick(cfg)
     paper = paper_results()["table2_attack_quality_500_images"]
     out_path = result_path(cfg.dataset, "table2")
