@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from . import DATASETS
+from .device import DEVICES
 from .pipeline.config import STAGES
 
 
@@ -14,6 +15,13 @@ def _tqdm(iterable, **kw):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, dynamic_ncols=True, **kw)
+
+
+def device_of(a: argparse.Namespace) -> str:
+    """The resolved ``--device`` ("auto" → "cuda" when a GPU is visible, else "cpu"), checked up front."""
+    from .device import resolve
+
+    return str(resolve(a.device))
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -26,7 +34,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         role = ("robust-surrogate" if a.robust else "surrogate") if a.surrogate else None
         cfg = with_overrides(base, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=seed, limit=a.limit,
                              data_root=a.data_root, role=role)
-        entry = train(cfg, progress=_tqdm, command=command)
+        entry = train(cfg, progress=_tqdm, command=command, device=device_of(a))
         print(f"{a.dataset} model {which} ({entry['arch']}): test accuracy {entry['test_accuracy']:.2f}% "
               f"after {entry['epochs']} epochs, {entry['train_seconds']:.0f}s → artifacts/{entry['weights']}")
     return 0
@@ -48,7 +56,7 @@ def cmd_adopt(a: argparse.Namespace) -> int:
 def cmd_evaluate_models(a: argparse.Namespace) -> int:
     from .evaluation import evaluate_models, format_table1
 
-    rows = [r for d in ([a.dataset] if a.dataset else DATASETS) for r in evaluate_models(d, a.data_root)]
+    rows = [r for d in ([a.dataset] if a.dataset else DATASETS) for r in evaluate_models(d, a.data_root, device_of(a))]
     print("Table I — test accuracy (CIFAR-10: JPEG re-encoded test set; paper: original data, full-size models)")
     print(format_table1(rows))
     return 0
@@ -74,8 +82,9 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
     per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
     cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
-                         command=a.command_line)
-    run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers)
+                         command=a.command_line, device=device_of(a))
+    run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers,
+        executor=a.executor, address=a.address)
     return 0
 
 
@@ -83,14 +92,17 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
     from .calibration import calibrate, format_operating_points
 
     for d in [a.dataset] if a.dataset else DATASETS:
-        print(format_operating_points(calibrate(d, a.data_root, progress=_tqdm, variant=a.variant)))
+        print(format_operating_points(calibrate(d, a.data_root, progress=_tqdm, variant=a.variant,
+                                                device=device_of(a))))
     return 0
 
 
 def cmd_harden(a: argparse.Namespace) -> int:
     from .variants import format_variant, harden
 
-    print(format_variant(harden(a.dataset, a.variant, a.n, a.seed, a.data_root, progress=_tqdm)))
+    per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
+    print(format_variant(harden(a.dataset, a.variant, a.n, a.seed, a.data_root, progress=_tqdm,
+                                device=device_of(a), n_per_attack=per)))
     return 0
 
 
@@ -108,8 +120,8 @@ def cmd_security(a: argparse.Namespace) -> int:
         raise ValueError("--n must be at least 1")
     cfg = SecurityConfig(a.dataset, a.variant, a.n, a.seed, a.fpr, a.steps, a.long_steps, a.long_n, attacks,
                          a.data_root, command=a.command_line,
-                         defence=a.defence)
-    doc = run(cfg, progress=_tqdm, write=not a.cache_only)
+                         defence=a.defence, device=device_of(a))
+    doc = run(cfg, progress=_tqdm, write=not a.cache_only, executor=a.executor, address=a.address)
     print(format_security(doc) if doc else f"cached {', '.join(attacks)} under {cfg.cache()}")
     return 0
 
@@ -124,13 +136,16 @@ def cmd_report(a: argparse.Namespace) -> int:
 BENCHMARKS = {  # name → module with `main(args) -> int`, each printing figures and ratios against a baseline
     "attacks": "core.benchmarks.attacks",
     "detect": "core.benchmarks.detect",
+    "device": "core.benchmarks.device",
+    "executors": "core.benchmarks.executors",
 }
 
 
 def cmd_attack_quality(a: argparse.Namespace) -> int:
     from .pipeline.quality import QualityConfig, format_table2, run_table2
 
-    doc = run_table2(QualityConfig(a.dataset, a.n, a.seed, a.data_root), progress=lambda **kw: _tqdm(None, **kw),
+    doc = run_table2(QualityConfig(a.dataset, a.n, a.seed, a.data_root, device_of(a)),
+                     progress=lambda **kw: _tqdm(None, **kw),
                      command=a.command_line)
     print(format_table2(doc))
     print(f"wrote artifacts/results/{a.dataset}/table2.json")
@@ -169,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train a transfer attacker's own pair (seed 1 unless --seed) as surrogate_1/2, beside the "
                         "shipped pair")
     t.add_argument("--robust", action="store_true",
-                   help="MNIST: the PGD-trained pair of the hardened detector (robust_1/2; with --surrogate: its "
-                        "attacker's own robust pair)")
+                   help="the adversarially trained pair of the hardened detector (robust_1/2; CIFAR-10: on a GPU; "
+                        "with --surrogate: its attacker's own robust pair)")
     ad = add("adopt", cmd_adopt, "ship weights trained elsewhere (loaded weights-only, test accuracy measured here)")
     ad.add_argument("--model", type=int, choices=(1, 2), required=True)
     ad.add_argument("--weights", required=True, help="a state dict saved with torch.save")
@@ -178,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     ad.add_argument("--options", default="{}", help="architecture options as JSON, e.g. '{\"width\": 0.375}'")
     ad.add_argument("--role", choices=("model", "surrogate"), default="surrogate")
     ad.add_argument("--provenance", default="", help="where and how the weights were trained")
-    add("evaluate-models", cmd_evaluate_models, "Table I: test accuracy of both models, ours beside the paper's", False)
+    ev = add("evaluate-models", cmd_evaluate_models,
+             "Table I: test accuracy of both models, ours beside the paper's", False)
     add("make-samples", cmd_make_samples, "write the shipped class-balanced test samples (200 per dataset)", False)
     pl = add("pipeline", cmd_pipeline,
              "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
@@ -193,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--workers", type=int, default=1,
                     help="processes for the per-attack stages data and embeddings (one thread each; results do not "
                          "depend on it); 2 on a free 2-core machine")
+    pl.add_argument("--executor", default="process", choices=("process", "ray"),
+                    help="process (default): --workers local processes; ray: one Ray task per attack (retried if "
+                         "its worker dies), on --address or a local Ray with --workers CPUs")
+    pl.add_argument("--address", default=None, metavar="ADDR",
+                    help="with --executor ray: an existing cluster, e.g. 10.0.0.5:6379 or auto (see docs/detection.md)")
     ca = add("calibrate", cmd_calibrate, "operating points of the shipped detectors: thresholds at 1/5/10 % clean "
              "false positives on a seeded half of the test split, checked on the other half", False)
     ca.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
@@ -201,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     hd.add_argument("--variant", default="robust", help="detector variant (core.detector.VARIANTS, not paper)")
     hd.add_argument("--n", type=int, default=2000, help="train images per attack (pooled over the seven)")
     hd.add_argument("--seed", type=int, default=0)
+    hd.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
+                    help="a smaller n for one attack (repeatable), e.g. jsma=300")
     se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
              "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")
     se.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
@@ -217,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--cache-only", action="store_true",
                     help="only compute --attacks into the cache (to share one evaluation between processes); "
                          "a run without it assembles and writes the file")
+    se.add_argument("--executor", default="process", choices=("process", "ray"),
+                    help="process (default): attacks one after another here; ray: each uncached attack in a Ray "
+                         "task (one thread, retried if its worker dies), on --address or a local Ray with --threads "
+                         "CPUs")
+    se.add_argument("--address", default=None, metavar="ADDR",
+                    help="with --executor ray: an existing cluster, e.g. 10.0.0.5:6379 or auto (see docs/detection.md)")
     add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
     aq = add("attack-quality", cmd_attack_quality,
              "Table II: MSE and success rate of the seven attacks, ours beside the paper's")
@@ -224,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     aq.add_argument("--seed", type=int, default=0)
     b = add("bench", cmd_bench, "speed benchmarks, each against a baseline in the same process", False)
     b.add_argument("target", choices=tuple(BENCHMARKS))
+    for s in (t, ev, aq, pl, ca, hd, se, b):
+        s.add_argument("--device", default="cpu", choices=DEVICES,
+                       help="where the networks run: cpu (default), cuda, or auto (cuda when a GPU is visible)")
     b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")
     b.add_argument("--record", action="store_true",
                    help="detect: also write the figures to artifacts/results/<D>/bench_detect.json")

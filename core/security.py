@@ -80,6 +80,7 @@ class SecurityConfig:
     data_root: str | None = None
     command: str = ""
     defence: str = "mismatch"  # or "feature_squeezing" / "feinman": the baselines under the same attacks
+    device: str = "cpu"  # where the networks run (core.device); not part of the cache key: the same draws
 
     def images(self) -> int:
         return self.n or DEFAULT_N[self.dataset]
@@ -110,9 +111,9 @@ def logit(p: float) -> float:
     return math.log(p) - math.log1p(-p)
 
 
-def judge_for(det: Any, fpr: float = DEFAULT_FPR) -> Judge:
+def judge_for(det: Any, fpr: float = DEFAULT_FPR, device: str = "cpu") -> Judge:
     """The judge an attacker meets: ``det``'s torch module, flagging above its threshold at ``fpr``."""
-    return Judge(det.module(), logit(det.threshold(fpr)), name=det.variant)
+    return Judge(det.module(device), logit(det.threshold(fpr)), name=det.variant)
 
 
 def pick_images(cfg: SecurityConfig, x: torch.Tensor, y: torch.Tensor, pair) -> np.ndarray:
@@ -207,9 +208,9 @@ def prepare_judge(cfg: SecurityConfig, x_all: torch.Tensor) -> tuple[Judge, Any,
     from .detector import load
 
     det = load(cfg.dataset, "all", variant=cfg.variant)
-    pair = det.pair()
+    pair = det.pair(cfg.device)
     if cfg.defence == "mismatch":
-        return judge_for(det, cfg.fpr), det, pair, lambda a: logit(det.threshold(a))
+        return judge_for(det, cfg.fpr, cfg.device), det, pair, lambda a: logit(det.threshold(a))
     from .baseline_judges import baseline_judge
 
     cal, _ = test_halves(len(x_all))
@@ -265,11 +266,15 @@ def summarise(cfg: SecurityConfig, results: dict[str, dict], judge: Judge, clean
             "operating_points": op}
 
 
-def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = True) -> dict[str, Any]:
+def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = True, executor: str = "process",
+        address: str | None = None) -> dict[str, Any]:
     """The whole evaluation of ``cfg.defence``; attacks already in the cache are not rerun.
 
     ``write=False`` only fills the cache with ``cfg.attacks`` (and their convergence checks), so that several
     processes can share one evaluation; a last run with every attack assembles and writes the file.
+    ``executor="ray"``: each attack missing from the cache is computed by such a ``write=False`` run in a Ray task
+    of its own (one thread; on the cluster at ``address``, else a local Ray with this process's torch thread
+    count as CPUs), then assembled here as before.
     """
     from .calibration import test_halves
     from .data import load_split
@@ -284,10 +289,24 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     judge, base, pair, threshold_of = prepare_judge(cfg, x_all)
     idx = pick_images(cfg, x_all, y_all, pair)
     x, y = x_all[idx], y_all[idx]
-    surrogate_of = lambda: load_surrogate_pair(cfg.dataset, VARIANT_PAIRS[cfg.variant])  # noqa: E731 - when needed
+    surrogate_of = lambda: load_surrogate_pair(cfg.dataset, VARIANT_PAIRS[cfg.variant], cfg.device)  # noqa: E731
     results: dict[str, dict] = {}
     names = [a for a in ATTACK_ORDER if a in cfg.attacks]
     converged: dict[str, list[float]] = {}
+    if executor != "process" or address:  # attacks are independent: each missing one's cache in a task
+        from dataclasses import replace
+
+        from .executors import Executor
+
+        def cached(a: str) -> bool:  # what the loop below would otherwise compute
+            checked = cfg.defence != "mismatch" or a not in ADAPTIVE_ATTACKS
+            return (cfg.cache() / f"{a}.npz").exists() and (checked or (cfg.cache() / "convergence" / f"{a}.json")
+                                                            .exists())
+
+        todo = [a for a in names if not cached(a)]
+        Executor(executor, torch.get_num_threads(), address).map(
+            run, [(replace(cfg, attacks=(a,)), None, False) for a in todo], progress,
+            f"security {cfg.dataset} {cfg.defence} ({executor})")
     for name in progress(names, desc=f"security {cfg.dataset} {cfg.defence}", unit="attack") if progress else names:
         path = cfg.cache() / f"{name}.npz"
         if not path.exists():

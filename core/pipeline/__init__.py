@@ -55,13 +55,19 @@ def run_stage(cfg: PipelineConfig, stage: str, progress: Callable | None = None,
 
 
 def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = False,
-        progress: Callable | None = None, log: Callable[[str], None] = print, workers: int = 1) -> dict[str, Any]:
+        progress: Callable | None = None, log: Callable[[str], None] = print, workers: int = 1,
+        executor: str = "process", address: str | None = None) -> dict[str, Any]:
     """Run ``stages`` (default: all, skipping finished ones unless ``force``) under the run's lock.
 
     ``workers``: processes for the per-attack stages (``data``, ``embeddings``); results do not depend on it.
+    ``executor="ray"``: those stages' attacks as tasks on the Ray cluster at ``address`` (else a local Ray with
+    ``workers`` CPUs; ``core.executors``), with the same results.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    from ..executors import Executor, import_ray
+
+    Executor(executor, workers, address)  # bad values, or Ray missing, fail here before any stage runs
+    if executor == "ray":
+        import_ray()
     explicit = stages is not None
     stages = list(stages or STAGES)
     for s in stages:
@@ -73,7 +79,7 @@ def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = 
             continue
         log(f"[{s}] running ({cfg.dataset}, {cfg.key()})")
         if s in ("data", "embeddings"):  # lock each attack: these may run in parallel processes
-            out[s] = run_stage(cfg, s, progress, workers=workers)
+            out[s] = run_stage(cfg, s, progress, workers=workers, executor=executor, address=address)
         else:
             with exclusive_lock(cfg.lock()):
                 out[s] = run_stage(cfg, s, progress)

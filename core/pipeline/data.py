@@ -114,9 +114,15 @@ def build_attack(
     progress: Callable | None = None,
     after_chunk: Callable[[int], None] | None = None,
 ) -> None:
-    """Every missing chunk of ``attack``; chunks already on disk are kept (resume)."""
+    """Every missing chunk of ``attack``; chunks already on disk are kept (resume).
+
+    Callers hold the attack's lock, so a temporary file beside the chunks is a killed writer's (a worker lost
+    mid-chunk, whose task is being retried): it is removed, and its chunk rebuilt.
+    """
     from ..data import to_float
 
+    for stale in cfg.chunk_path(attack, 0).parent.glob(".chunk_*.tmp*"):
+        stale.unlink()
     d = draws(cfg, attack, len(x_train))
     n = len(d["index"])
     ks = range((n + cfg.chunk - 1) // cfg.chunk)
@@ -257,7 +263,7 @@ def build_and_assemble(
     from ..files import exclusive_lock, write_json
     from ..models import load_pair
 
-    models = load_pair(cfg.dataset)
+    models = load_pair(cfg.dataset, device=cfg.device)
     x_train, y_train = load_split_uint8(cfg.dataset, "train", cfg.data_root)
     with exclusive_lock(cfg.lock(attack)):
         build_attack(cfg, attack, x_train, y_train, models, progress, after_chunk)
@@ -271,8 +277,11 @@ def run(
     progress: Callable | None = None,
     after_chunk: Callable[[int], None] | None = None,
     workers: int = 1,
+    executor: str = "process",
+    address: str | None = None,
 ) -> dict:
-    """Stage ``data`` for every attack of ``cfg`` (``workers`` processes); writes ``detector_data.json``.
+    """Stage ``data`` for every attack of ``cfg`` (``workers`` processes, or Ray tasks: ``parallel.per_attack``);
+    writes ``detector_data.json``.
 
     (``table2.json`` belongs to ``python -m core attack-quality``, the paper's 500-image protocol.)
     """
@@ -280,7 +289,8 @@ def run(
     from ..files import read_json
     from .parallel import per_attack
 
-    per_attack(cfg, functools.partial(build_and_assemble, after_chunk=after_chunk), workers, progress)
+    per_attack(cfg, functools.partial(build_and_assemble, after_chunk=after_chunk), workers, progress,
+               executor=executor, address=address)
     # every attack assembled so far (processes may build different attacks in parallel)
     rows = [read_json(p) for a in ATTACK_NAMES if (p := cfg.cache() / "summary" / f"{a}.json").exists()]
     out = stamp(

@@ -61,11 +61,12 @@ def pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:
     return PCA(k, random_state=seed).fit_transform(x)
 
 
-def run(cfg: PipelineConfig, progress: Callable | None = None, workers: int = 1) -> dict:
-    """Stage ``embeddings`` for every attack of ``cfg`` (``workers`` processes)."""
+def run(cfg: PipelineConfig, progress: Callable | None = None, workers: int = 1, executor: str = "process",
+        address: str | None = None) -> dict:
+    """Stage ``embeddings`` for every attack of ``cfg`` (``workers`` processes, or Ray tasks)."""
     from .parallel import per_attack
 
-    return per_attack(cfg, embed_one, workers, progress, desc="embeddings")
+    return per_attack(cfg, embed_one, workers, progress, desc="embeddings", executor=executor, address=address)
 
 
 def embed_one(cfg: PipelineConfig, attack: str, progress: Callable | None = None) -> dict:
