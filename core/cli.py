@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where the networks run: cpu (default), cuda, or auto (cuda when a GPU is visible)")
     b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")
     b.add_argument("--record", action="store_true",
-                   help="detect: also write the figures to artifacts/results/<D>/bench_detect.json")
+                   help="detect, device, executors: also write the figures to artifacts/results/<D>/bench_<name>.json")
     return p
 
 

@@ -159,10 +159,10 @@ def record(result: dict) -> Path:
     ``artifacts/results/<D>/bench_detect.json`` (what the README's speed figures cite)."""
     from ..files import write_json
     from ..manifest import code_version, register_file
-    from ..paths import result_path
+    from ..paths import make_command, result_path
 
     path = result_path(result["dataset"], "bench_detect")
-    command = "python -m core bench detect --record"
+    command = make_command("bench_detect", result["dataset"])
     write_json(
         path,
         {

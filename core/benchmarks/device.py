@@ -158,10 +158,10 @@ def record(result: dict[str, Any]) -> Path:
     """Write ``artifacts/results/<D>/bench_device.json`` (what the README's GPU figures cite)."""
     from ..files import write_json
     from ..manifest import code_version, register_file
-    from ..paths import result_path
+    from ..paths import make_command, result_path
 
     path = result_path(result["dataset"], "bench_device")
-    command = "python -m core bench device --device cuda --record"
+    command = make_command("bench_device", result["dataset"])
     write_json(path, {"command": command, "code_version": code_version(), "date": time.strftime("%Y-%m-%d"),
                       **result})
     register_file(path, command)

@@ -144,4 +144,22 @@ def main(args: argparse.Namespace) -> int:
           f"{r['ray_start_stop']:.1f} s: {r['overhead_without_start_stop']:+.1%}); target ≤ "
           f"{TARGET:.0%}: {hit}")
     print(f"  files identical across runs: {'yes' if r['identical'] else 'NO'}")
+    if getattr(args, "record", False):
+        print(f"  recorded in {record(r)}")
     return 0 if r["identical"] else 1
+
+
+def record(result: dict[str, Any]) -> Path:
+    """Write ``artifacts/results/mnist/bench_executors.json`` (what the README's Ray figures cite)."""
+    import platform
+
+    from ..files import write_json
+    from ..manifest import code_version, register_file
+    from ..paths import make_command, result_path
+
+    path = result_path("mnist", "bench_executors")
+    command = make_command("bench_executors", "mnist", n=str(result["n"]))
+    write_json(path, {"command": command, "code_version": code_version(), "date": time.strftime("%Y-%m-%d"),
+                      "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", **result})
+    register_file(path, command)
+    return path
