@@ -285,3 +285,18 @@ def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
     with torch.no_grad():
         np.testing.assert_allclose(run.steps[-1].probs_1, torch.softmax(m1(x), 1)[0].double().numpy(), atol=1e-6)
     assert run.steps[-1].p_attack == pytest.approx(float(load("mnist", variant="robust").predict_proba(x)[0]))
+
+
+def test_security_page_shows_the_committed_cifar10_robust_variant() -> None:
+    """The shipped CIFAR-10 files: the page offers the hardened variant and shows its ε50 as the file says."""
+    from core.security import read_security
+
+    robust = read_security("cifar10", "robust")
+    at = app().run()
+    at.selectbox(key="dataset").set_value("cifar10").run()
+    at.switch_page("pages/security.py").run()
+    no_exception(at)
+    at.radio(key="sec_variant").set_value("robust").run()
+    no_exception(at)
+    table = at.dataframe[0].value.set_index("attack")
+    assert table.loc["Joint PGD", "ε50"] == f"{robust['eps50']['joint_pgd'] * 255:.0f}/255"
