@@ -57,9 +57,14 @@ TABLE3_MARGIN = 0.02  # Table III's target: every metric at least the paper's mi
 
 def commands(dataset: str) -> dict[str, str]:
     """The command that (re)makes each result; a file's own recorded ``command`` wins when present."""
+    from string import Formatter
+
     from .paths import MAKE_COMMANDS
 
-    return {what: make_command(what, dataset) for what, cmd in MAKE_COMMANDS.items() if "{variant}" not in cmd}
+    def per_dataset(cmd: str) -> bool:  # templates with other fields (a variant, a size) need more than a dataset
+        return {f for _, f, _, _ in Formatter().parse(cmd) if f} <= {"dataset"}
+
+    return {what: make_command(what, dataset) for what, cmd in MAKE_COMMANDS.items() if per_dataset(cmd)}
 
 
 def _missing(path: Path, dataset: str, what: str) -> FileNotFoundError:
