@@ -106,6 +106,15 @@ def cmd_harden(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare_pair(a: argparse.Namespace) -> int:
+    from .variants import compare_pair, format_pair
+
+    per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
+    print(format_pair(compare_pair(a.dataset, a.role, a.n, a.seed, a.data_root, progress=_tqdm,
+                                   device=device_of(a), n_per_attack=per)))
+    return 0
+
+
 def cmd_security(a: argparse.Namespace) -> int:
     import torch
 
@@ -224,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     hd.add_argument("--seed", type=int, default=0)
     hd.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
                     help="a smaller n for one attack (repeatable), e.g. jsma=300")
+    cp = add("compare-pair", cmd_compare_pair, "which pair to ship, by measurement: the Table III protocol on the "
+             "same seeded rows for another role's pair (e.g. weights adopted from a GPU run) and the shipped pair")
+    cp.add_argument("--role", default="surrogate", help="the candidate pair's role (core.models.ROLE_FLAGS)")
+    cp.add_argument("--n", type=int, default=600, help="train images per attack")
+    cp.add_argument("--seed", type=int, default=0)
+    cp.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
+                    help="a smaller n for one attack (repeatable), e.g. jsma=200")
     se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
              "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")
     se.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
@@ -253,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     aq.add_argument("--seed", type=int, default=0)
     b = add("bench", cmd_bench, "speed benchmarks, each against a baseline in the same process", False)
     b.add_argument("target", choices=tuple(BENCHMARKS))
-    for s in (t, ev, aq, pl, ca, hd, se, b):
+    for s in (t, ev, aq, pl, ca, hd, cp, se, b):
         s.add_argument("--device", default="cpu", choices=DEVICES,
                        help="where the networks run: cpu (default), cuda, or auto (cuda when a GPU is visible)")
     b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")

@@ -71,6 +71,7 @@ MAKE_COMMANDS = {
     "operating_points": "python -m core calibrate --dataset {dataset}",
     "security": "python -m core security --dataset {dataset}",
     "variant": "python -m core harden --dataset {dataset} --variant {variant}",
+    "pair": "python -m core compare-pair --dataset {dataset} --role {role}",
     "bench_detect": "python -m core bench detect --record",
     "bench_device": "python -m core bench device --dataset {dataset} --device cuda --record",
     "bench_executors": "python -m core bench executors --n {n} --record",

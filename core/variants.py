@@ -15,32 +15,32 @@ import numpy as np
 import torch
 
 from . import ATTACK_NAMES
-from .paths import MAKE_COMMANDS
+from .paths import MAKE_COMMANDS, make_command
 
 COMMAND = MAKE_COMMANDS["variant"]
 
 
-def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str | None,
-                 progress: Callable | None = None, device: str = "cpu",
-                 n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
-    """Per attack: the rows (features, label, ...) of the variant's detector data set, chunk by chunk, cached.
-    ``n_per_attack`` overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's)."""
+def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
+              progress: Callable | None = None, device: str = "cpu",
+              n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
+    """Per attack: the rows (features, label, ...) of a detector data set over the pair of ``role``
+    (``core.models.ROLE_FLAGS``), drawn as the paper detector's are, cached per attack.  ``n_per_attack``
+    overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's)."""
     from .data import load_split_uint8
-    from .detector import VARIANT_PAIRS
     from .files import save_with
     from .models import load_pair
     from .paths import cache_dir
     from .pipeline.config import PipelineConfig
     from .pipeline.data import build_chunk, draws
 
-    pair = load_pair(dataset, VARIANT_PAIRS[variant], device)
+    pair = load_pair(dataset, role, device)
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     x_train, y_train = load_split_uint8(dataset, "train", data_root)
     from .data import to_float
 
     out = {}
-    for attack in progress(ATTACK_NAMES, desc=f"{dataset} {variant} data", unit="attack") if progress else ATTACK_NAMES:
-        path = cache_dir() / "variants" / dataset / f"{variant}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
+    for attack in progress(ATTACK_NAMES, desc=f"{dataset} {role} data", unit="attack") if progress else ATTACK_NAMES:
+        path = cache_dir() / "variants" / dataset / f"{role}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
         if not path.exists():
             d = draws(cfg, attack, len(x_train))
             x = to_float(np.asarray(x_train[d["index"]]))
@@ -53,24 +53,42 @@ def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str |
     return out
 
 
+def table3_beside_paper(cfg: Any, data: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """The Table III protocol (10-fold CV accuracy per attack) on ``data``'s rows and on as many rows of the
+    paper detector's data set (the same seeded draws: the same images, coins and attacked model)."""
+    from .pipeline.cv import choose_params, cross_validate, scores
+    from .results import detector_data_path
+
+    table3 = {}
+    for attack in ATTACK_NAMES:
+        fa, ya = data[attack]["features"].astype(np.float64), data[attack]["label"]
+        oof, folds = cross_validate(cfg, fa, ya, choose_params(cfg, fa, ya))
+        with np.load(detector_data_path(cfg.dataset, attack)) as z:
+            fp, yp = z["features"][: cfg.n_for(attack)].astype(np.float64), z["label"][: cfg.n_for(attack)]
+        _, folds_p = cross_validate(cfg, fp, yp, choose_params(cfg, fp, yp))
+        table3[attack] = {"variant": float(np.mean([s["accuracy"] for s in folds])),
+                          "paper_same_rows": float(np.mean([s["accuracy"] for s in folds_p])),
+                          "variant_pooled": scores(ya, oof), "rows": int(len(ya))}
+    return table3
+
+
 def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, data_root: str | None = None,
            progress: Callable | None = None, device: str = "cpu",
            n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
     """Build, calibrate and ship the ``variant`` detector of ``dataset``; write its Table III check."""
     from .calibration import calibrate
-    from .detector import Detector, MismatchSVM, check_variant, store
+    from .detector import VARIANT_PAIRS, Detector, MismatchSVM, check_variant, store
     from .files import write_json
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
     from .pipeline.config import PipelineConfig
-    from .pipeline.cv import choose_params, cross_validate, scores
-    from .results import detector_data_path
+    from .pipeline.cv import choose_params
 
     check_variant(variant)
     if variant == "paper":
         raise ValueError("the paper's detector is made by `python -m core pipeline`")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
-    data = variant_data(dataset, variant, n, seed, data_root, progress, device, n_per_attack)
+    data = pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack)
     f = np.concatenate([data[a]["features"] for a in ATTACK_NAMES]).astype(np.float64)
     y = np.concatenate([data[a]["label"] for a in ATTACK_NAMES])
     params = choose_params(cfg, f, y)
@@ -82,17 +100,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
                          "code_version": code_version(), "command": command})
     store(det, command)
     calibrate(dataset, data_root, variant=variant, device=device)
-    table3 = {}
-    for attack in ATTACK_NAMES:  # the Table III protocol on the variant's rows and on as many of the paper's
-        fa, ya = data[attack]["features"].astype(np.float64), data[attack]["label"]
-        pa = choose_params(cfg, fa, ya)
-        oof, folds = cross_validate(cfg, fa, ya, pa)
-        with np.load(detector_data_path(dataset, attack)) as z:
-            fp, yp = z["features"][: cfg.n_for(attack)].astype(np.float64), z["label"][: cfg.n_for(attack)]
-        oof_p, folds_p = cross_validate(cfg, fp, yp, choose_params(cfg, fp, yp))
-        table3[attack] = {"variant": float(np.mean([s["accuracy"] for s in folds])),
-                          "paper_same_rows": float(np.mean([s["accuracy"] for s in folds_p])),
-                          "variant_pooled": scores(ya, oof), "rows": int(len(ya))}
+    table3 = table3_beside_paper(cfg, data)
     doc = {"dataset": dataset, "variant": variant, "command": command, "code_version": code_version(), "seed": seed,
            "n_per_attack": n, "n_attack": dict(n_per_attack), "params": params, "n_support": int(len(head.dual_coef_)),
            "note": "table3: 10-fold CV accuracy per attack (Table III protocol) on the variant's rows and on the first "
@@ -107,9 +115,51 @@ def format_variant(doc: dict[str, Any]) -> str:
     lines = [f"{doc['dataset']} variant {doc['variant']}: {doc['n_support']} support vectors, (C, γ) = "
              f"({doc['params']['C']}, {doc['params']['gamma']}); Table III protocol, 10-fold CV accuracy "
              f"on {doc['n_per_attack']} rows per attack",
-             f"{'attack':<18}{'variant':>9}{'paper':>9}{'Δ':>8}"]
-    for a, r in doc["table3"].items():
-        lines.append(
-            f"{a:<18}{r['variant']:>9.3f}{r['paper_same_rows']:>9.3f}{r['variant'] - r['paper_same_rows']:>+8.3f}"
-        )
+             *table3_rows(doc["table3"], "variant", "paper")]
     return "\n".join(lines)
+
+
+def table3_rows(table3: dict[str, dict[str, Any]], ours: str, theirs: str) -> list[str]:
+    """A header and one line per attack: the two accuracies on the same rows and their difference."""
+    return [f"{'attack':<18}{ours:>10}{theirs:>10}{'Δ':>8}"] + [
+        f"{a:<18}{r['variant']:>10.3f}{r['paper_same_rows']:>10.3f}{r['variant'] - r['paper_same_rows']:>+8.3f}"
+        for a, r in table3.items()]
+
+
+def compare_pair(dataset: str, role: str, n: int = 600, seed: int = 0, data_root: str | None = None,
+                 progress: Callable | None = None, device: str = "cpu",
+                 n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
+    """Which pair to ship, by measurement: the Table III protocol on the same seeded rows for the pair of
+    ``role`` (a candidate, e.g. ``surrogate``: weights adopted from a GPU run) and for the shipped pair, beside
+    both pairs' test accuracy and parameters; writes ``artifacts/results/<D>/pair_<role>.json``."""
+    from .files import write_json
+    from .manifest import code_version, read_manifest, register_file
+    from .models import model_key
+    from .paths import result_path
+    from .pipeline.config import PipelineConfig
+
+    if role == "model":
+        raise ValueError("compare another role's pair with the shipped one (e.g. --role surrogate)")
+    cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
+    table3 = table3_beside_paper(cfg, pair_data(dataset, role, n, seed, data_root, progress, device, n_per_attack))
+    models = read_manifest()["models"]
+    pairs = {r: [{k: models[model_key(dataset, w, r)].get(k) for k in ("arch", "options", "parameters",
+                                                                       "test_accuracy", "epochs", "provenance")}
+                 for w in (1, 2)] for r in ("model", role)}
+    command = make_command("pair", dataset, role=role)
+    doc = {"dataset": dataset, "role": role, "command": command, "code_version": code_version(), "seed": seed,
+           "n_per_attack": {a: cfg.n_for(a) for a in ATTACK_NAMES}, "pairs": pairs,
+           "note": "table3: 10-fold CV accuracy per attack (Table III protocol) over the candidate pair ('variant') "
+                   "and over the shipped pair ('paper_same_rows'), on the same seeded draws", "table3": table3}
+    path = result_path(dataset, f"pair_{role}")
+    write_json(path, doc)
+    register_file(path, command)
+    return doc
+
+
+def format_pair(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['dataset']}: the {doc['role']} pair against the shipped pair, Table III protocol on the same rows",
+             f"{'pair':<10}{'model 1':>10}{'model 2':>10}  (test accuracy %)"]
+    for r, p in doc["pairs"].items():
+        lines.append(f"{r:<10}{p[0]['test_accuracy']:>10}{p[1]['test_accuracy']:>10}")
+    return "\n".join(lines + table3_rows(doc["table3"], doc["role"], "shipped"))

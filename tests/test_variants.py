@@ -49,3 +49,22 @@ def test_missing_variant_names_the_command(isolated) -> None:
         (isolated / (detector.detector_relpath("mnist", "all", "robust") + suffix)).unlink()
     with pytest.raises(FileNotFoundError, match="python -m core harden --dataset mnist --variant robust"):
         detector.load("mnist", "all", variant="robust")
+
+
+def test_compare_pair_writes_the_table3_of_both_pairs_and_refuses_the_shipped_role(robust_alias) -> None:
+    from core.files import read_json
+    from core.manifest import read_manifest
+    from core.paths import result_path
+    from core.variants import compare_pair, format_pair
+
+    doc = compare_pair("mnist", "robust", n=24, seed=0)
+    saved = read_json(result_path("mnist", "pair_robust"))
+    assert saved["table3"] == doc["table3"] and set(doc["table3"]) == set(detector.ATTACK_NAMES)
+    assert all(r["rows"] == 24 and 0.0 <= r["variant"] <= 1.0 for r in doc["table3"].values())
+    shipped = read_manifest()["models"]["mnist/model_1"]["test_accuracy"]
+    assert doc["pairs"]["model"][0]["test_accuracy"] == doc["pairs"]["robust"][0]["test_accuracy"] == shipped
+    assert read_manifest()["files"]["results/mnist/pair_robust.json"]["command"] == (
+        "python -m core compare-pair --dataset mnist --role robust")
+    assert "salt_and_pepper" in format_pair(doc)
+    with pytest.raises(ValueError, match="shipped one"):
+        compare_pair("mnist", "model", n=24)
