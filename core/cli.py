@@ -24,6 +24,16 @@ def device_of(a: argparse.Namespace) -> str:
     return str(resolve(a.device))
 
 
+def n_per_attack(a: argparse.Namespace) -> tuple[tuple[str, int], ...]:
+    """``--n-attack ATTACK=N`` (repeatable) as the configs take it: ``(("jsma", 2000), ...)``."""
+    return tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
+
+
+def add_n_attack(s: argparse.ArgumentParser, example: str) -> None:
+    s.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
+                   help=f"a smaller n for one attack (repeatable), e.g. {example}")
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from .training import recipe, robust_recipe, train, with_overrides
 
@@ -80,7 +90,7 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
 
     torch.set_num_threads(a.threads)
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
-    per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
+    per = n_per_attack(a)
     cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
                          command=a.command_line, device=device_of(a))
     run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers,
@@ -100,7 +110,7 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
 def cmd_harden(a: argparse.Namespace) -> int:
     from .variants import format_variant, harden
 
-    per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
+    per = n_per_attack(a)
     print(format_variant(harden(a.dataset, a.variant, a.n, a.seed, a.data_root, progress=_tqdm,
                                 device=device_of(a), n_per_attack=per)))
     return 0
@@ -109,7 +119,7 @@ def cmd_harden(a: argparse.Namespace) -> int:
 def cmd_compare_pair(a: argparse.Namespace) -> int:
     from .variants import compare_pair, format_pair
 
-    per = tuple((k, int(v)) for k, v in (item.split("=") for item in a.n_attack))
+    per = n_per_attack(a)
     print(format_pair(compare_pair(a.dataset, a.role, a.n, a.seed, a.data_root, progress=_tqdm,
                                    device=device_of(a), n_per_attack=per)))
     return 0
@@ -209,8 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
              "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
     pl.add_argument("--stage", default="all", choices=("all", *STAGES))
     pl.add_argument("--n", type=int, default=10_000, help="train images per attack (paper: 10,000)")
-    pl.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
-                    help="a smaller n for one attack (repeatable), e.g. jsma=2000 when time is short")
+    add_n_attack(pl, "jsma=2000 when time is short")
     pl.add_argument("--seed", type=int, default=0)
     pl.add_argument("--attacks", default=None, help="comma-separated subset of attacks (default: all seven)")
     pl.add_argument("--force", action="store_true", help="rerun stages already marked done")
@@ -231,15 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     hd.add_argument("--variant", default="robust", help="detector variant (core.detector.VARIANTS, not paper)")
     hd.add_argument("--n", type=int, default=2000, help="train images per attack (pooled over the seven)")
     hd.add_argument("--seed", type=int, default=0)
-    hd.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
-                    help="a smaller n for one attack (repeatable), e.g. jsma=300")
+    add_n_attack(hd, "jsma=300")
     cp = add("compare-pair", cmd_compare_pair, "which pair to ship, by measurement: the Table III protocol on the "
              "same seeded rows for another role's pair (e.g. weights adopted from a GPU run) and the shipped pair")
     cp.add_argument("--role", default="surrogate", help="the candidate pair's role (core.models.ROLE_FLAGS)")
     cp.add_argument("--n", type=int, default=600, help="train images per attack")
     cp.add_argument("--seed", type=int, default=0)
-    cp.add_argument("--n-attack", action="append", default=[], metavar="ATTACK=N",
-                    help="a smaller n for one attack (repeatable), e.g. jsma=200")
+    add_n_attack(cp, "jsma=200")
     se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
              "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")
     se.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")

@@ -18,6 +18,18 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
+def sample_mnist_root(artifacts: Path, tmp_path: Path) -> Path:
+    """A data root whose MNIST train and test splits are both the 200 shipped sample images."""
+    with np.load(artifacts / "samples" / "mnist.npz") as z:
+        x, y = z["x"][:, 0], z["y"]
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix in ("train", "t10k"):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
+    return tmp_path / "data"
+
+
 @pytest.fixture
 def tiny_data_root(tmp_path: Path) -> Path:
     """A data root holding a 100/50-image MNIST (IDX) and a 40/20-image CIFAR-10 (ImageFolder PNG)."""

@@ -33,16 +33,9 @@ def local_ray():
 @pytest.fixture
 def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineConfig:
     """Isolated artifacts and a data root whose MNIST train and test splits are the 200 shipped sample images."""
-    from tests.conftest import write_idx
+    from tests.conftest import sample_mnist_root
 
-    with np.load(isolated / "samples" / "mnist.npz") as z:
-        x, y = z["x"][:, 0], z["y"]
-    raw = tmp_path / "data" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix in ("train", "t10k"):
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
-    monkeypatch.setenv("ADV_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("ADV_DATA_ROOT", str(sample_mnist_root(isolated, tmp_path)))
     return PipelineConfig("mnist", n=40, chunk=20, attacks=ATTACKS, shipped_per_attack=10, embed_points=30,
                           embed_methods=("tsne",), command="test")
 

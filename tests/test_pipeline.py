@@ -15,16 +15,9 @@ ATTACKS = ("fgsm", "gaussian_blur")
 @pytest.fixture
 def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineConfig:
     """Isolated artifacts, a data root whose MNIST train split is the 200 shipped sample images."""
-    from tests.conftest import write_idx
+    from tests.conftest import sample_mnist_root
 
-    with np.load(isolated / "samples" / "mnist.npz") as z:
-        x, y = z["x"][:, 0], z["y"]
-    raw = tmp_path / "data" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix in ("train", "t10k"):
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
-    monkeypatch.setenv("ADV_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("ADV_DATA_ROOT", str(sample_mnist_root(isolated, tmp_path)))
     return PipelineConfig("mnist", n=60, chunk=20, attacks=ATTACKS, cv_folds=3, inner_subsample=60, grid_c=(1.0, 10.0),
                           grid_gamma=("scale",), pooled_per_attack=60, shipped_per_attack=10, baseline_eval=30,
                           kde_reference=100, mc_samples=4, embed_points=40, embed_methods=("tsne",), command="test")

@@ -36,29 +36,22 @@ def scratch_artifacts(root: Path) -> Iterator[None]:
 
     art = root / "artifacts"
     shutil.copytree(artifacts_dir(), art, ignore=shutil.ignore_patterns("adversarial", "embeddings"))
-    old = os.environ.get("ADV_ARTIFACTS")
-    os.environ["ADV_ARTIFACTS"] = str(art)
-    try:
+    with env_var("ADV_ARTIFACTS", str(art)):
         yield
-    finally:
-        if old is None:
-            os.environ.pop("ADV_ARTIFACTS", None)
-        else:
-            os.environ["ADV_ARTIFACTS"] = old
 
 
 @contextmanager
-def cache_at(path: Path) -> Iterator[None]:
-    """``$ADV_CACHE_DIR`` set to ``path`` for the block."""
-    old = os.environ.get("ADV_CACHE_DIR")
-    os.environ["ADV_CACHE_DIR"] = str(path)
+def env_var(name: str, value: str) -> Iterator[None]:
+    """``$name`` set to ``value`` for the block, then restored (or removed)."""
+    old = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:
         if old is None:
-            os.environ.pop("ADV_CACHE_DIR", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["ADV_CACHE_DIR"] = old
+            os.environ[name] = old
 
 
 def stage_arrays(cfg: Any) -> dict[str, np.ndarray]:
@@ -111,7 +104,7 @@ def measure(n: int, data_root: str | None) -> dict[str, Any]:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-executors-") as tmp, scratch_artifacts(Path(tmp)):
         for i, executor in enumerate(ORDER):
-            with cache_at(Path(tmp) / f"{i}-{executor}"):
+            with env_var("ADV_CACHE_DIR", str(Path(tmp) / f"{i}-{executor}")):
                 runs.append(timed_stage(cfg, executor))
     first = runs[0].pop("arrays")
     identical = True
