@@ -26,11 +26,15 @@ def read_manifest() -> dict[str, Any]:
     return read_json(path) if path.exists() else {"models": {}, "files": {}}
 
 
-def update_manifest(section: str, key: str, entry: dict[str, Any]) -> None:
-    """Set ``manifest[section][key] = entry`` (merged into what is there), under a lock, atomically."""
+def update_manifest(section: str, key: str, entry: dict[str, Any], replace: bool = False) -> None:
+    """Set ``manifest[section][key] = entry`` (merged into what is there, or in its place with ``replace``), under a
+    lock, atomically."""
     with exclusive_lock(artifacts_dir() / ".manifest.lock", wait=True):  # short: wait, never fail
         manifest = read_manifest()
-        manifest.setdefault(section, {}).setdefault(key, {}).update(entry)
+        if replace:
+            manifest.setdefault(section, {})[key] = dict(entry)
+        else:
+            manifest.setdefault(section, {}).setdefault(key, {}).update(entry)
         manifest[section] = dict(sorted(manifest[section].items()))
         write_json(manifest_path(), manifest)
 

@@ -247,7 +247,7 @@ def ship(cfg: TrainConfig, model: nn.Module, seconds: float, command: str,
         "test_accuracy": round(acc, 2),
         "test_images": len(y_test),
     }
-    update_manifest("models", model_key(cfg.dataset, cfg.which, cfg.role), entry)
+    update_manifest("models", model_key(cfg.dataset, cfg.which, cfg.role), entry, replace=True)
     return entry
 
 
@@ -256,10 +256,15 @@ def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
+TRAINING_RECORD = ("epochs", "recipe", "trained_on", "train_seconds", "torch")  # taken from ``<weights>.json``
+
+
 def adopt(dataset: str, which: int, weights: str | Path, spec: ModelSpec, role: str = "model",
           provenance: str = "", data_root: str | None = None, command: str = "") -> dict[str, Any]:
     """Ship a state dict trained elsewhere (e.g. on a GPU) as ``role`` ``which``: it must load into ``spec``'s
-    architecture; its test accuracy is measured here and recorded in the manifest with ``provenance``."""
+    architecture; its test accuracy is measured here and recorded in the manifest with ``provenance`` and, when the
+    weights have a training record beside them (``<weights>.json``), its epochs, recipe, device and time."""
+    import json
     import shutil
 
     from .files import sha256_file
@@ -276,5 +281,10 @@ def adopt(dataset: str, which: int, weights: str | Path, spec: ModelSpec, role: 
              "parameters": sum(p.numel() for p in model.parameters()), "source_sha256": sha256_file(weights),
              "provenance": provenance, "data_source": data_fingerprint(dataset, data_root),
              "test_accuracy": round(accuracy(model, x_test, y_test), 2), "test_images": len(y_test)}
-    update_manifest("models", model_key(dataset, which, role), entry)
+    record = Path(weights).with_suffix(".json")
+    if record.is_file():
+        log = json.loads(record.read_text())
+        log.setdefault("trained_on", log.get("gpu"))
+        entry |= {k: log[k] for k in TRAINING_RECORD if log.get(k) is not None}
+    update_manifest("models", model_key(dataset, which, role), entry, replace=True)
     return entry

@@ -23,6 +23,28 @@ def test_cli_trains_one_batch_and_ships(tiny_data_root, isolated, capsys):
     assert model(torch.rand(1, 1, 28, 28)).shape == (1, 10)
 
 
+def test_adopt_replaces_the_entry_and_takes_the_training_record(tiny_data_root, isolated, tmp_path, capsys):
+    """Weights trained elsewhere replace the whole manifest entry (no stale recipe or epochs of the model they
+    replace); a ``<weights>.json`` beside them gives epochs, recipe and device; a file that does not fit fails."""
+    weights = tmp_path / "cnn.pt"
+    torch.save(models.build_model("mnist", models.ModelSpec("mnist_cnn")).state_dict(), weights)
+    (tmp_path / "cnn.json").write_text(json.dumps({"epochs": 7, "gpu": "NVIDIA H200", "recipe": "SGD", "other": 1}))
+    rc = cli.main(["adopt", "--dataset", "mnist", "--role", "model", "--model", "1", "--weights", str(weights),
+                   "--arch", "mnist_cnn", "--provenance", "elsewhere",
+                   "--data-root", str(tiny_data_root)])
+    assert rc == 0 and "test accuracy" in capsys.readouterr().out
+    entry = json.loads((isolated / "manifest.json").read_text())["models"]["mnist/model_1"]
+    assert entry["epochs"] == 7 and entry["trained_on"] == "NVIDIA H200" and entry["recipe"] == "SGD"
+    assert entry["provenance"] == "elsewhere" and "train_seconds" not in entry and "other" not in entry
+    models.load_model("mnist", 1)  # the new file's sha256 was recorded
+    torch.save({"w": torch.zeros(1)}, weights)
+    before = (isolated / "manifest.json").read_text()
+    rc = cli.main(["adopt", "--dataset", "mnist", "--model", "2", "--weights", str(weights), "--arch", "mnist_mlp",
+                   "--data-root", str(tiny_data_root)])
+    assert rc == 2 and "state_dict" in capsys.readouterr().err
+    assert (isolated / "manifest.json").read_text() == before  # nothing changed
+
+
 def test_resume_after_kill_gives_the_same_weights(tiny_data_root, isolated):
     cfg = with_overrides(recipe("mnist", 1), epochs=2, limit=100, data_root=str(tiny_data_root))
     train(cfg)
