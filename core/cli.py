@@ -112,7 +112,7 @@ def cmd_harden(a: argparse.Namespace) -> int:
 
     per = n_per_attack(a)
     print(format_variant(harden(a.dataset, a.variant, a.n, a.seed, a.data_root, progress=_tqdm,
-                                device=device_of(a), n_per_attack=per)))
+                                device=device_of(a), n_per_attack=per, recheck=a.recheck)))
     return 0
 
 
@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     hd.add_argument("--n", type=int, default=2000, help="train images per attack (pooled over the seven)")
     hd.add_argument("--seed", type=int, default=0)
     add_n_attack(hd, "jsma=300")
+    hd.add_argument("--recheck", action="store_true",
+                    help="only redo the Table III check against the paper detector's current data set (after "
+                         "`pipeline` remade it); the shipped variant detector and its results stay as they are")
     cp = add("compare-pair", cmd_compare_pair, "which pair to ship, by measurement: the Table III protocol on the "
              "same seeded rows for another role's pair (e.g. weights adopted from a GPU run) and the shipped pair")
     cp.add_argument("--role", default="surrogate", help="the candidate pair's role (core.models.ROLE_FLAGS)")

@@ -74,8 +74,11 @@ def table3_beside_paper(cfg: Any, data: dict[str, dict[str, np.ndarray]]) -> dic
 
 def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, data_root: str | None = None,
            progress: Callable | None = None, device: str = "cpu",
-           n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
-    """Build, calibrate and ship the ``variant`` detector of ``dataset``; write its Table III check."""
+           n_per_attack: tuple[tuple[str, int], ...] = (), recheck: bool = False) -> dict[str, Any]:
+    """Build, calibrate and ship the ``variant`` detector of ``dataset``; write its Table III check.
+
+    ``recheck``: only redo the Table III check (e.g. after the paper detector's data set was remade), with the
+    shipped variant detector, its operating points and every result made with them left as they are."""
     from .calibration import calibrate
     from .detector import VARIANT_PAIRS, Detector, MismatchSVM, check_variant, store
     from .files import write_json
@@ -89,11 +92,22 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
         raise ValueError("the paper's detector is made by `python -m core pipeline`")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     data = pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack)
+    command = COMMAND.format(dataset=dataset, variant=variant)
+    path = artifacts_dir() / "results" / dataset / f"variant_{variant}.json"
+    if recheck:
+        shipped = read_variant(dataset, variant)
+        if (shipped["n_per_attack"], shipped["n_attack"], shipped["seed"]) != (n, dict(n_per_attack), seed):
+            per = "".join(f" --n-attack {a}={k}" for a, k in shipped["n_attack"].items())
+            raise ValueError(f"--recheck needs the shipped variant's rows: --n {shipped['n_per_attack']} --seed "
+                             f"{shipped['seed']}{per}")
+        doc = {**shipped, "table3": table3_beside_paper(cfg, data), "table3_code_version": code_version()}
+        write_json(path, doc)
+        register_file(path, f"{command} --recheck")
+        return doc
     f = np.concatenate([data[a]["features"] for a in ATTACK_NAMES]).astype(np.float64)
     y = np.concatenate([data[a]["label"] for a in ATTACK_NAMES])
     params = choose_params(cfg, f, y)
     head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y)
-    command = COMMAND.format(dataset=dataset, variant=variant)
     det = Detector(dataset, "all", head, variant=variant,
                    meta={"params": params, "rows": int(len(y)), "n_per_attack": {a: cfg.n_for(a) for a in ATTACK_NAMES},
                          "seed": seed,
@@ -105,10 +119,17 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
            "n_per_attack": n, "n_attack": dict(n_per_attack), "params": params, "n_support": int(len(head.dual_coef_)),
            "note": "table3: 10-fold CV accuracy per attack (Table III protocol) on the variant's rows and on the first "
                    "n rows of the paper detector's data set", "table3": table3}
-    path = artifacts_dir() / "results" / dataset / f"variant_{variant}.json"
     write_json(path, doc)
     register_file(path, command)
     return doc
+
+
+def read_variant(dataset: str, variant: str) -> dict[str, Any]:
+    """The shipped ``variant_<variant>.json`` of ``dataset`` (hash-checked)."""
+    from .files import read_json
+    from .manifest import verified_path
+
+    return read_json(verified_path(f"results/{dataset}/variant_{variant}.json"))
 
 
 def format_variant(doc: dict[str, Any]) -> str:

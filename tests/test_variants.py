@@ -43,6 +43,19 @@ def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> No
     with pytest.raises(ValueError, match="one detector"):
         detector.load("mnist", "fgsm", variant="robust")
 
+    # --recheck: the Table III check again, on the same rows, with the shipped detector and its points untouched
+    from core.calibration import operating_points_path
+    from core.paths import artifacts_dir
+    from core.variants import read_variant
+
+    files = [*(artifacts_dir() / "detectors" / "mnist").glob("all-robust.*"), operating_points_path("mnist", "robust")]
+    shipped = {p: p.read_bytes() for p in files}
+    again = harden("mnist", "robust", n=24, seed=0, recheck=True)
+    assert again["table3"] == doc["table3"] and read_variant("mnist", "robust")["table3"] == doc["table3"]
+    assert all(p.read_bytes() == b for p, b in shipped.items())
+    with pytest.raises(ValueError, match="--n 24"):
+        harden("mnist", "robust", n=30, seed=0, recheck=True)
+
 
 def test_missing_variant_names_the_command(isolated) -> None:
     for suffix in (".npz", ".json"):
