@@ -27,9 +27,11 @@ from .operating_point import DEFAULT_FPR, FPRS, Calibrated, fpr_key
 from .paths import artifacts_dir, check_dataset, make_command
 
 TRAINED_ON = ATTACK_NAMES + ("all",)
-# detector variants: "paper" is the paper's detector; "robust" watches a PGD-trained pair (MNIST; see core.variants)
-VARIANTS: tuple[str, ...] = ("paper", "robust")
-VARIANT_PAIRS = {"paper": "model", "robust": "robust"}  # the role (core.models.ROLE_FLAGS) of the pair each watches
+# detector variants: "paper" is the paper's detector; "robust" watches a PGD-trained pair (see core.variants);
+# "retrained" is the robust one refit on its own adaptive attacker's evasions, in rounds (MNIST; core.retraining)
+VARIANTS: tuple[str, ...] = ("paper", "robust", "retrained")
+# the role (core.models.ROLE_FLAGS) of the pair each watches
+VARIANT_PAIRS = {"paper": "model", "robust": "robust", "retrained": "robust"}
 
 
 @torch.no_grad()

@@ -90,6 +90,8 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     check_variant(variant)
     if variant == "paper":
         raise ValueError("the paper's detector is made by `python -m core pipeline`")
+    if variant == "retrained":
+        raise ValueError("the retrained variant is made by core.retraining.retrain (`harden --variant retrained`)")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     data = pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack)
     command = COMMAND.format(dataset=dataset, variant=variant)

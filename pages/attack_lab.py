@@ -42,7 +42,8 @@ variant = "paper"
 if len(variants) > 1:
     variant = st.radio("Detector variant", variants, horizontal=True, key="lab_variant",
                        help="paper: the paper's detector over the shipped pair; robust: the same detector over an "
-                            "adversarially trained pair, whose softmax bars the lab then shows")
+                            "adversarially trained pair, whose softmax bars the lab then shows; retrained (MNIST): the "
+                            "robust one refit on its own adaptive attacker's evasions (python -m core harden)")
 role = VARIANT_PAIRS[variant]
 pair = common.try_call(common.models, ds, role, what=f"{DATASET_LABELS[ds]} models")
 if pair is None:

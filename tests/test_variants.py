@@ -81,3 +81,38 @@ def test_compare_pair_writes_the_table3_of_both_pairs_and_refuses_the_shipped_ro
     assert "salt_and_pepper" in format_pair(doc)
     with pytest.raises(ValueError, match="shipped one"):
         compare_pair("mnist", "model", n=24)
+
+
+def test_retrain_adds_the_previous_detectors_evasions_and_ships_a_calibrated_variant(robust_alias, monkeypatch) -> None:
+    """Round r's positives are images the round r-1 detector lets through (model 1 wrong, not flagged at 5 %);
+    the variant is stored, calibrated, loadable over the robust pair; a rerun resumes from the cached rounds."""
+    from core.calibration import read_operating_points
+    from core.models import load_pair
+    from core.retraining import RETRAIN_ATTACKS, read_round_detector, read_round_rows, retrain
+    from core.variants import read_variant
+
+    doc = retrain("mnist", rounds=2, n=24, per_round=6, seed=0)
+    assert [r["round"] for r in doc["rounds"]] == [1, 2, 3] and doc["rounds"][-1]["final_check"]
+    assert set(doc["table3"]) == set(detector.ATTACK_NAMES) and doc["n_support"] > 0
+    det = detector.load("mnist", "all", variant="retrained")
+    assert det.variant == "retrained" and det.pair() == load_pair("mnist", "robust")
+    assert det.meta["rounds"] == 2 and read_variant("mnist", "retrained")["rounds"] == doc["rounds"]
+    op = read_operating_points("mnist", "retrained")
+    assert det.threshold(0.05) == pytest.approx(op["detectors"]["all"]["0.05"]["threshold"])
+    rows = 7 * 24
+    for rec in doc["rounds"]:
+        r = rec["round"]
+        added = read_round_rows("mnist", 0, 24, 6, r)
+        pos = added["label"] == 1
+        assert int(pos.sum()) == sum(rec["evaded"].values()) and set(rec["evaded"]) == set(RETRAIN_ATTACKS)
+        prev = read_round_detector("mnist", 0, 24, 6, r - 1)
+        assert prev.variant == ("robust" if r == 1 else "retrained")
+        f = added["features"][pos]
+        assert not prev.predict_features(f, 0.05).any()  # not flagged by the detector it was made against
+        assert (f[:, :10].argmax(1) != added["true_class"][pos]).all()  # and model 1 is wrong
+        if not rec.get("final_check"):
+            rows += len(added["label"])
+            assert rec["rows"] == rows and rec["rows_added"] == 2 * int(pos.sum())
+    assert sum(sum(r["evaded"].values()) for r in doc["rounds"]) > 0  # the alias pair is easy: rows were added
+    monkeypatch.setattr("core.retraining.attack_round", lambda *a, **k: pytest.fail("a cached round was redone"))
+    assert retrain("mnist", rounds=2, n=24, per_round=6, seed=0)["rounds"] == doc["rounds"]
