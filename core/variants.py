@@ -94,7 +94,8 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
         raise ValueError("the retrained variant is made by core.retraining.retrain (`harden --variant retrained`)")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     data = pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack)
-    command = COMMAND.format(dataset=dataset, variant=variant)
+    command = COMMAND.format(dataset=dataset, variant=variant) + f" --n {n} --seed {seed}" + "".join(
+        f" --n-attack {a}={k}" for a, k in n_per_attack)  # exactly what remakes these rows
     path = artifacts_dir() / "results" / dataset / f"variant_{variant}.json"
     if recheck:
         shipped = read_variant(dataset, variant)
