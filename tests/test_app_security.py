@@ -287,16 +287,19 @@ def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
     assert run.steps[-1].p_attack == pytest.approx(float(load("mnist", variant="robust").predict_proba(x)[0]))
 
 
-def test_security_page_shows_the_committed_cifar10_robust_variant() -> None:
-    """The shipped CIFAR-10 files: the page offers the hardened variant and shows its ε50 as the file says."""
+@pytest.mark.parametrize("dataset, variant", [("cifar10", "robust"), ("mnist", "retrained")])
+def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> None:
+    """The shipped files: the page offers the hardened variant and shows its ε50 as the file says."""
     from core.security import read_security
+    from pages.common import eps_text
 
-    robust = read_security("cifar10", "robust")
+    doc = read_security(dataset, variant)
     at = app().run()
-    at.selectbox(key="dataset").set_value("cifar10").run()
+    at.selectbox(key="dataset").set_value(dataset).run()
     at.switch_page("pages/security.py").run()
     no_exception(at)
-    at.radio(key="sec_variant").set_value("robust").run()
+    at.radio(key="sec_variant").set_value(variant).run()
     no_exception(at)
     table = at.dataframe[0].value.set_index("attack")
-    assert table.loc["Joint PGD", "ε50"] == f"{robust['eps50']['joint_pgd'] * 255:.0f}/255"
+    for name, label in (("joint_pgd", "Joint PGD"), ("o_pgd", "Orthogonal PGD")):
+        assert table.loc[label, "ε50"] == eps_text(doc["eps50"][name], dataset)
