@@ -96,16 +96,6 @@ def attack_round(det: Any, x: torch.Tensor, y: torch.Tensor, budgets: dict[str, 
     return out
 
 
-def fit_detector(cfg: Any, f: np.ndarray, y: np.ndarray, seed: int, meta: dict[str, Any]) -> Any:
-    """``harden``'s fit: (C, γ) by inner CV on a subsample (``choose_params``), the SVM and Platt on every row."""
-    from .detector import Detector, MismatchSVM
-    from .pipeline.cv import choose_params
-
-    params = choose_params(cfg, f, y)
-    head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y)
-    return Detector(cfg.dataset, "all", head, variant=VARIANT, meta={"params": params, "rows": int(len(y)), **meta})
-
-
 def round_dir(dataset: str, seed: int, n: int, per_round: int) -> Path:
     """Where each round's rows and detector are cached (resume after a kill)."""
     from .paths import cache_dir
@@ -144,7 +134,7 @@ def retrain(dataset: str, rounds: int = 3, n: int | None = None, per_round: int 
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
     from .pipeline.config import PipelineConfig
-    from .variants import pair_data, read_variant, table3_beside_paper
+    from .variants import fit_detector, pair_data, read_variant, table3_beside_paper
 
     t_start = time.time()
     base = read_variant(dataset, BASE)
@@ -206,7 +196,7 @@ def retrain(dataset: str, rounds: int = 3, n: int | None = None, per_round: int 
         stem = cache / f"round_{r}"
         if not stem.with_suffix(".npz").exists():
             t0 = time.time()
-            new = fit_detector(cfg, f_all, y_all, seed, {"round": r, "command": command})
+            new = fit_detector(cfg, f_all, y_all, seed, VARIANT, {"round": r, "command": command})
             new.calibrate(new.predict_proba_features(f_test[cal]))
             new.meta["fit_seconds"] = time.time() - t0
             new.save(stem)

@@ -80,12 +80,11 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     ``recheck``: only redo the Table III check (e.g. after the paper detector's data set was remade), with the
     shipped variant detector, its operating points and every result made with them left as they are."""
     from .calibration import calibrate
-    from .detector import VARIANT_PAIRS, Detector, MismatchSVM, check_variant, store
+    from .detector import VARIANT_PAIRS, check_variant, store
     from .files import write_json
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
     from .pipeline.config import PipelineConfig
-    from .pipeline.cv import choose_params
 
     check_variant(variant)
     if variant == "paper":
@@ -109,12 +108,9 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
         return doc
     f = np.concatenate([data[a]["features"] for a in ATTACK_NAMES]).astype(np.float64)
     y = np.concatenate([data[a]["label"] for a in ATTACK_NAMES])
-    params = choose_params(cfg, f, y)
-    head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y)
-    det = Detector(dataset, "all", head, variant=variant,
-                   meta={"params": params, "rows": int(len(y)), "n_per_attack": {a: cfg.n_for(a) for a in ATTACK_NAMES},
-                         "seed": seed,
-                         "code_version": code_version(), "command": command})
+    det = fit_detector(cfg, f, y, seed, variant, {"n_per_attack": {a: cfg.n_for(a) for a in ATTACK_NAMES},
+                                                  "seed": seed, "code_version": code_version(), "command": command})
+    params, head = det.meta["params"], det.head
     store(det, command)
     calibrate(dataset, data_root, variant=variant, device=device)
     table3 = table3_beside_paper(cfg, data)
@@ -125,6 +121,17 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     write_json(path, doc)
     register_file(path, command)
     return doc
+
+
+def fit_detector(cfg: Any, f: np.ndarray, y: np.ndarray, seed: int, variant: str, meta: dict[str, Any]) -> Any:
+    """A variant's universal detector on rows ``f, y``: (C, γ) by inner CV on a subsample (``choose_params``), the
+    RBF-SVM and its Platt calibration on every row."""
+    from .detector import Detector, MismatchSVM
+    from .pipeline.cv import choose_params
+
+    params = choose_params(cfg, f, y)
+    head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y)
+    return Detector(cfg.dataset, "all", head, variant=variant, meta={"params": params, "rows": int(len(y)), **meta})
 
 
 def read_variant(dataset: str, variant: str) -> dict[str, Any]:
