@@ -134,7 +134,7 @@ def retrain(dataset: str, rounds: int = 3, n: int | None = None, per_round: int 
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
     from .pipeline.config import PipelineConfig
-    from .variants import fit_detector, pair_data, read_variant, table3_beside_paper
+    from .variants import fit_detector, pair_data, read_variant, table3_beside_paper, variant_relpath
 
     t_start = time.time()
     base = read_variant(dataset, BASE)
@@ -223,7 +223,7 @@ def retrain(dataset: str, rounds: int = 3, n: int | None = None, per_round: int 
            "table3": table3, "base": BASE, "base_seed": base["seed"], "per_round": per_round,
            "attacks": list(RETRAIN_ATTACKS), "budgets": budgets, "steps": STEPS, "rounds": records,
            "seconds": round(time.time() - t_start, 1)}
-    path = artifacts_dir() / "results" / dataset / f"variant_{VARIANT}.json"
+    path = artifacts_dir() / variant_relpath(dataset, VARIANT)
     write_json(path, doc)
     register_file(path, command)
     return doc

@@ -96,6 +96,16 @@ class SecurityConfig:
             cache_dir() / "security" / self.dataset / (name if self.defence == "mismatch" else f"{name}-{self.defence}")
         )
 
+    def attack_path(self, name: str) -> Path:
+        """Where attack ``name``'s per-image outcomes are cached."""
+        return self.cache() / f"{name}.npz"
+
+    def convergence_path(self, name: str) -> Path | None:
+        """Where attack ``name``'s 100 → long-steps check is cached; ``None`` where none runs (the paper's attacks,
+        the baselines)."""
+        checked = self.defence == "mismatch" and name in ADAPTIVE_ATTACKS
+        return self.cache() / "convergence" / f"{name}.json" if checked else None
+
 
 def results_path(dataset: str, variant: str = "paper") -> Path:
     """``security.json`` for the paper's detector, ``security_<variant>.json`` for a hardened variant."""
@@ -299,23 +309,22 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
         from .executors import Executor
 
         def cached(a: str) -> bool:  # what the loop below would otherwise compute
-            checked = cfg.defence != "mismatch" or a not in ADAPTIVE_ATTACKS
-            return (cfg.cache() / f"{a}.npz").exists() and (checked or (cfg.cache() / "convergence" / f"{a}.json")
-                                                            .exists())
+            conv = cfg.convergence_path(a)
+            return cfg.attack_path(a).exists() and (conv is None or conv.exists())
 
         todo = [a for a in names if not cached(a)]
         Executor(executor, torch.get_num_threads(), address).map(
             run, [(replace(cfg, attacks=(a,)), None, False) for a in todo], progress,
             f"security {cfg.dataset} {cfg.defence} ({executor})")
     for name in progress(names, desc=f"security {cfg.dataset} {cfg.defence}", unit="attack") if progress else names:
-        path = cfg.cache() / f"{name}.npz"
+        path = cfg.attack_path(name)
         if not path.exists():
             r = run_attack(cfg, name, judge, x, y, pair, surrogate_of)
             save_with(path, lambda p, r=r: np.savez(p, **r))
         with np.load(path) as z:
             results[name] = {k: z[k] for k in z.files}
-        conv_path = cfg.cache() / "convergence" / f"{name}.json"
-        if cfg.defence == "mismatch" and name in ADAPTIVE_ATTACKS:
+        conv_path = cfg.convergence_path(name)
+        if conv_path is not None:
             if not conv_path.exists():
                 write_json(conv_path, convergence(cfg, name, judge, x, y, surrogate_of))
             converged[name] = read_json(conv_path)

@@ -264,10 +264,9 @@ def adopt(dataset: str, which: int, weights: str | Path, spec: ModelSpec, role: 
     """Ship a state dict trained elsewhere (e.g. on a GPU) as ``role`` ``which``: it must load into ``spec``'s
     architecture; its test accuracy is measured here and recorded in the manifest with ``provenance`` and, when the
     weights have a training record beside them (``<weights>.json``), its epochs, recipe, device and time."""
-    import json
     import shutil
 
-    from .files import sha256_file
+    from .files import read_json, sha256_file
 
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model = build_model(dataset, spec)
@@ -283,7 +282,7 @@ def adopt(dataset: str, which: int, weights: str | Path, spec: ModelSpec, role: 
              "test_accuracy": round(accuracy(model, x_test, y_test), 2), "test_images": len(y_test)}
     record = Path(weights).with_suffix(".json")
     if record.is_file():
-        log = json.loads(record.read_text())
+        log = read_json(record)
         log.setdefault("trained_on", log.get("gpu"))
         entry |= {k: log[k] for k in TRAINING_RECORD if log.get(k) is not None}
     update_manifest("models", model_key(dataset, which, role), entry, replace=True)

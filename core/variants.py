@@ -93,15 +93,13 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
         raise ValueError("the retrained variant is made by core.retraining.retrain (`harden --variant retrained`)")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     data = pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack)
-    command = COMMAND.format(dataset=dataset, variant=variant) + f" --n {n} --seed {seed}" + "".join(
-        f" --n-attack {a}={k}" for a, k in n_per_attack)  # exactly what remakes these rows
-    path = artifacts_dir() / "results" / dataset / f"variant_{variant}.json"
+    command = COMMAND.format(dataset=dataset, variant=variant) + rows_options(n, seed, dict(n_per_attack))
+    path = artifacts_dir() / variant_relpath(dataset, variant)
     if recheck:
         shipped = read_variant(dataset, variant)
         if (shipped["n_per_attack"], shipped["n_attack"], shipped["seed"]) != (n, dict(n_per_attack), seed):
-            per = "".join(f" --n-attack {a}={k}" for a, k in shipped["n_attack"].items())
-            raise ValueError(f"--recheck needs the shipped variant's rows: --n {shipped['n_per_attack']} --seed "
-                             f"{shipped['seed']}{per}")
+            raise ValueError("--recheck needs the shipped variant's rows:"
+                             + rows_options(shipped["n_per_attack"], shipped["seed"], shipped["n_attack"]))
         doc = {**shipped, "table3": table3_beside_paper(cfg, data), "table3_code_version": code_version()}
         write_json(path, doc)
         register_file(path, f"{command} --recheck")
@@ -134,12 +132,22 @@ def fit_detector(cfg: Any, f: np.ndarray, y: np.ndarray, seed: int, variant: str
     return Detector(cfg.dataset, "all", head, variant=variant, meta={"params": params, "rows": int(len(y)), **meta})
 
 
+def rows_options(n: int, seed: int, n_attack: dict[str, int]) -> str:
+    """The options of ``harden`` that draw a variant's rows, exactly (recorded in its command)."""
+    return f" --n {n} --seed {seed}" + "".join(f" --n-attack {a}={k}" for a, k in n_attack.items())
+
+
+def variant_relpath(dataset: str, variant: str) -> str:
+    """``results/<dataset>/variant_<variant>.json`` under ``artifacts/``: a variant's build record."""
+    return f"results/{dataset}/variant_{variant}.json"
+
+
 def read_variant(dataset: str, variant: str) -> dict[str, Any]:
     """The shipped ``variant_<variant>.json`` of ``dataset`` (hash-checked)."""
     from .files import read_json
     from .manifest import verified_path
 
-    return read_json(verified_path(f"results/{dataset}/variant_{variant}.json"))
+    return read_json(verified_path(variant_relpath(dataset, variant)))
 
 
 def format_variant(doc: dict[str, Any]) -> str:
