@@ -23,7 +23,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -177,7 +177,7 @@ class AttackRun:
 
     # -- running -----------------------------------------------------------------------------------
     def play(self, m1: torch.nn.Module, m2: torch.nn.Module, detector: Any = None, max_steps: int | None = None,
-             surrogate: tuple[torch.nn.Module, torch.nn.Module] | None = None) -> Iterator[RunStep]:
+             surrogate: Sequence[torch.nn.Module] | None = None) -> Iterator[RunStep]:
         """Run the budget search, yielding (and recording) each step; stops at the first success.
 
         Paper attacks stop at the first step that fools the attacked model; adaptive attacks (which need
@@ -195,7 +195,7 @@ class AttackRun:
         self.clean_probs_1, self.clean_probs_2 = softmax_pair(m1, m2, x)
         self._set_threshold(detector)
         if detector is not None:
-            self.clean_p_attack = self._p_attack(detector, self.clean_probs_1, self.clean_probs_2)
+            self.clean_p_attack = self._p_attack(detector, self.clean_probs_1, self.clean_probs_2, x)
         attacked, other = (m1, m2) if self.attacked == 1 else (m2, m1)
         self.steps = []
         t = time.perf_counter()
@@ -204,7 +204,7 @@ class AttackRun:
             pa = np.asarray(torch.as_tensor(s.probs_attacked).detach().reshape(-1).double().numpy())
             po = s.probs_other.detach().reshape(-1).double().numpy()  # given other_model, every step has it
             p1, p2 = (pa, po) if self.attacked == 1 else (po, pa)
-            p_attack = None if detector is None else self._p_attack(detector, p1, p2)
+            p_attack = None if detector is None else self._p_attack(detector, p1, p2, xs)
             step = RunStep(int(s.index), float(s.budget), xs[0].numpy().astype(np.float32), p1, p2, bool(s.fooled),
                         p_attack, time.perf_counter() - t)
             self.steps.append(step)
@@ -215,7 +215,7 @@ class AttackRun:
         self._check_png(attacked)
 
     def _play_adaptive(self, m1: torch.nn.Module, m2: torch.nn.Module, detector: Any, max_steps: int | None,
-                       surrogate: tuple[torch.nn.Module, torch.nn.Module] | None) -> Iterator[RunStep]:
+                       surrogate: Sequence[torch.nn.Module] | None) -> Iterator[RunStep]:
         """``search_steps`` against ``judge_for(detector, fpr)`` on model 1, one step per budget of the grid."""
         from .attacks.adaptive import get_adaptive, search_steps
         from .security import GRIDS, judge_for
@@ -234,7 +234,7 @@ class AttackRun:
         y = torch.tensor([self.label], dtype=torch.int64)
         t = time.perf_counter()
         self.clean_probs_1, self.clean_probs_2 = softmax_pair(m1, m2, x)
-        self.clean_p_attack = self._p_attack(detector, self.clean_probs_1, self.clean_probs_2)
+        self.clean_p_attack = self._p_attack(detector, self.clean_probs_1, self.clean_probs_2, x)
         first = self._adaptive_step(0, 0.0, x, None, m1, m2, detector, time.perf_counter() - t)
         self.steps = [first]
         yield first
@@ -260,7 +260,7 @@ class AttackRun:
         """
         xs = x_adv.detach().reshape(1, *self.x0.shape).float()
         p1, p2 = softmax_pair(m1, m2, xs)
-        p_attack = self._p_attack(detector, p1, p2)
+        p_attack = self._p_attack(detector, p1, p2, xs)
         fooled = int(np.argmax(p1)) != self.label
         if outcome is None:
             outcome = RIGHT if not fooled else CAUGHT if p_attack > self.threshold else EVADED
@@ -277,8 +277,14 @@ class AttackRun:
             self.detector_note = str(e)
 
     @staticmethod
-    def _p_attack(detector: Any, p1: np.ndarray, p2: np.ndarray) -> float:
-        return float(detector.predict_proba_features(np.concatenate([p1, p2])[None])[0])
+    def _p_attack(detector: Any, p1: np.ndarray, p2: np.ndarray, x: torch.Tensor) -> float:
+        """P(attack) of image ``x`` from the pair's softmax ``p1, p2`` (already computed) and, for a detector that
+        watches more models (``pool``), theirs."""
+        from .detector import watched_features
+
+        more = detector.models()[2:] if hasattr(detector, "models") else ()
+        f = [p1, p2] + ([watched_features(more, x)[0].double().numpy()] if more else [])
+        return float(detector.predict_proba_features(np.concatenate(f)[None])[0])
 
     def _check_png(self, attacked: torch.nn.Module) -> None:
         """Does the 8-bit PNG download still fool the attacked model?"""

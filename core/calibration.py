@@ -35,14 +35,13 @@ def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[s
               progress: Callable | None = None, variant: str = "paper", device: str = "cpu") -> dict[str, Any]:
     """Set and store the operating points of the shipped ``dataset`` detectors; write their held-out FPRs."""
     from .data import load_split
-    from .detector import TRAINED_ON, VARIANT_PAIRS, load, pair_features, store
+    from .detector import TRAINED_ON, load, load_watched, store, watched_features
     from .files import write_json
     from .manifest import code_version, register_file
-    from .models import load_pair
 
     x, _ = load_split(dataset, "test", data_root)
     cal, held = test_halves(len(x))
-    f = pair_features(*load_pair(dataset, VARIANT_PAIRS[variant], device), x).numpy()
+    f = watched_features(load_watched(dataset, variant, device), x).numpy()
     command = COMMAND.format(dataset=dataset) + ("" if variant == "paper" else f" --variant {variant}")
     names = list(trained_on or (TRAINED_ON if variant == "paper" else ("all",)))
     rows = {}

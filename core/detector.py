@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -28,10 +28,13 @@ from .paths import artifacts_dir, check_dataset, make_command
 
 TRAINED_ON = ATTACK_NAMES + ("all",)
 # detector variants: "paper" is the paper's detector; "robust" watches a PGD-trained pair (see core.variants);
-# "retrained" is the robust one refit on its own adaptive attacker's evasions, in rounds (MNIST; core.retraining)
-VARIANTS: tuple[str, ...] = ("paper", "robust", "retrained")
-# the role (core.models.ROLE_FLAGS) of the pair each watches
-VARIANT_PAIRS = {"paper": "model", "robust": "robust", "retrained": "robust"}
+# "retrained" is the robust one refit on its own adaptive attacker's evasions, in rounds (MNIST; core.retraining);
+# "pool" watches four models at once, the shipped pair and the robust pair (core.variants)
+VARIANTS: tuple[str, ...] = ("paper", "robust", "retrained", "pool")
+# the roles (core.models.ROLE_FLAGS) of the pairs each watches; the first pair's model 1 gives the user's answer
+VARIANT_ROLES: dict[str, tuple[str, ...]] = {"paper": ("model",), "robust": ("robust",), "retrained": ("robust",),
+                                             "pool": ("model", "robust")}
+VARIANT_PAIRS = {v: roles[0] for v, roles in VARIANT_ROLES.items()}  # the role of the pair whose bars the app shows
 
 
 @torch.no_grad()
@@ -46,14 +49,32 @@ def features(dataset: str, x: torch.Tensor, batch_size: int = 1000) -> torch.Ten
 @torch.no_grad()
 def pair_features(m1: torch.nn.Module, m2: torch.nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The 20 features for an explicit pair of models."""
+    return watched_features((m1, m2), x, batch_size)
+
+
+@torch.no_grad()
+def watched_features(models: Sequence[nn.Module], x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """``[N, 10·k]`` float32: the softmax of each of ``k`` watched models, in order (no gradient, batched)."""
     x = torch.as_tensor(x, dtype=torch.float32)
     if len(x) == 0:
-        return torch.zeros(0, 20)
-    out = []
-    for i in range(0, len(x), batch_size):
-        b = x[i : i + batch_size]
-        out.append(torch.cat([torch.softmax(m1(b), 1), torch.softmax(m2(b), 1)], 1))
-    return torch.cat(out)
+        return torch.zeros(0, 10 * len(models))
+    return torch.cat([torch.cat([torch.softmax(m(x[i : i + batch_size]), 1) for m in models], 1)
+                      for i in range(0, len(x), batch_size)])
+
+
+def load_watched(dataset: str, variant: str = "paper", device: str = "cpu") -> tuple[nn.Module, ...]:
+    """Every classifier the ``variant`` detector watches: the pairs of its roles, in order (model 1 first)."""
+    from .models import load_pair
+
+    return tuple(m for role in VARIANT_ROLES[check_variant(variant)] for m in load_pair(dataset, role, device))
+
+
+def load_surrogates(dataset: str, variant: str = "paper", device: str = "cpu") -> tuple[nn.Module, ...]:
+    """A transfer attacker's own models against the ``variant`` detector: a surrogate of each watched model."""
+    from .models import load_surrogate_pair
+
+    return tuple(m for role in VARIANT_ROLES[check_variant(variant)]
+                 for m in load_surrogate_pair(dataset, role, device))
 
 
 def rbf_decision(f: np.ndarray, sv: np.ndarray, dual: np.ndarray, intercept: float, gamma: float,
@@ -143,16 +164,21 @@ def platt_fit(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 class DetectorModule(nn.Module):
-    """Images → the detector's logit ``[N]`` in torch end to end: two models, 20 softmax features, the RBF
-    decision (float64, as the shipped detector computes it), Platt.  Gradients reach the pixels.
+    """Images → the detector's logit ``[N]`` in torch end to end: the watched models (a pair, then any ``more``),
+    their softmax features, the RBF decision (float64, as the shipped detector computes it), Platt.  Gradients
+    reach the pixels.
 
-    ``outputs(x)`` also returns both models' logits from the same forward pass (what adaptive attacks use).
+    ``outputs(x)`` also returns every model's logits from the same forward pass (what adaptive attacks use):
+    ``(logits_1, logits_2, logit, (logits of the more models...))``.
     """
 
-    def __init__(self, m1: nn.Module, m2: nn.Module, head: MismatchSVM) -> None:
+    def __init__(self, m1: nn.Module, m2: nn.Module, head: MismatchSVM, more: Sequence[nn.Module] = ()) -> None:
         super().__init__()
         check_is_fitted(head, "support_vectors_")
-        self.m1, self.m2 = m1, m2
+        if head.n_features_in_ != 10 * (2 + len(more)):
+            raise ValueError(f"the head takes {head.n_features_in_} features, {2 + len(more)} models give "
+                             f"{10 * (2 + len(more))}")
+        self.m1, self.m2, self.more = m1, m2, nn.ModuleList(more)
         self.register_buffer("sv", torch.as_tensor(head.support_vectors_, dtype=torch.float64))
         self.register_buffer("dual", torch.as_tensor(head.dual_coef_, dtype=torch.float64))
         self.register_buffer("sv_sq", (self.sv * self.sv).sum(1))
@@ -165,10 +191,12 @@ class DetectorModule(nn.Module):
         decision = torch.exp(-self.gamma * d2.clamp_min(0.0)) @ self.dual + self.intercept
         return (self.platt_a * decision + self.platt_b).float()
 
-    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(model 1 logits, model 2 logits, detector logit)."""
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """(model 1 logits, model 2 logits, detector logit, the more models' logits)."""
         l1, l2 = self.m1(x), self.m2(x)
-        return l1, l2, self.logit_of_features(torch.cat([torch.softmax(l1, 1), torch.softmax(l2, 1)], 1))
+        more = tuple(m(x) for m in self.more)
+        f = torch.cat([torch.softmax(v, 1) for v in (l1, l2, *more)], 1)
+        return l1, l2, self.logit_of_features(f), more
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.outputs(x)[2]
@@ -213,14 +241,19 @@ class Detector(Calibrated):
 
     # -- image level (the contract) ---------------------------------------------------------
     def pair(self, device: str = "cpu") -> tuple[nn.Module, nn.Module]:
-        """The two classifiers this detector watches (model 1 gives the user's answer)."""
+        """The two classifiers this detector watches (model 1 gives the user's answer); a ``pool`` detector
+        watches more (``models()``), this pair first."""
         from .models import load_pair
 
         return load_pair(self.dataset, VARIANT_PAIRS[self.variant], device)
 
+    def models(self, device: str = "cpu") -> tuple[nn.Module, ...]:
+        """Every classifier whose softmax this detector reads, in feature order (``pair()`` first)."""
+        return load_watched(self.dataset, self.variant, device)
+
     def predict_proba(self, x: torch.Tensor) -> np.ndarray:
         """P(attack) for images ``[N,C,H,W]`` in ``[0,1]`` (float64 numpy ``[N]``)."""
-        return self.predict_proba_features(pair_features(*self.pair(), x).numpy())
+        return self.predict_proba_features(watched_features(self.models(), x).numpy())
 
     def score(self, x: torch.Tensor) -> np.ndarray:
         return self.predict_proba(x)
@@ -239,7 +272,8 @@ class Detector(Calibrated):
     def module(self, device: str = "cpu") -> DetectorModule:
         """The detector as a torch module (images → logit), for gradient-based attacks; the networks on
         ``device`` (``core.device``), the RBF head on the CPU in float64."""
-        return DetectorModule(*self.pair(device), self.head)
+        m1, m2, *more = self.models(device)
+        return DetectorModule(m1, m2, self.head, more)
 
     # -- storage ----------------------------------------------------------------------------
     def save(self, stem: Path) -> tuple[Path, Path]:

@@ -288,10 +288,9 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     """
     from .calibration import test_halves
     from .data import load_split
-    from .detector import VARIANT_PAIRS
+    from .detector import load_surrogates
     from .files import exclusive_lock, read_json, save_with, write_json
     from .manifest import code_version, register_file
-    from .models import load_surrogate_pair
 
     if cfg.defence not in DEFENCES:
         raise ValueError(f"unknown defence {cfg.defence!r}: choose one of {', '.join(DEFENCES)}")
@@ -299,7 +298,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     judge, base, pair, threshold_of = prepare_judge(cfg, x_all)
     idx = pick_images(cfg, x_all, y_all, pair)
     x, y = x_all[idx], y_all[idx]
-    surrogate_of = lambda: load_surrogate_pair(cfg.dataset, VARIANT_PAIRS[cfg.variant], cfg.device)  # noqa: E731
+    surrogate_of = lambda: load_surrogates(cfg.dataset, cfg.variant, cfg.device)  # noqa: E731
     results: dict[str, dict] = {}
     names = [a for a in ATTACK_ORDER if a in cfg.attacks]
     converged: dict[str, list[float]] = {}

@@ -4,6 +4,9 @@
 calibration half of the test split) over a PGD-trained pair (``python -m core train --robust``).  Its data
 set is built as the paper's ``all`` detector's is: per attack, ``n`` seeded train images, a fair coin for
 clean/attacked and one for the attacked model, the attack's budget search on that model; the seven pooled.
+``pool``: the same detector over four models, the shipped pair and the robust pair (40 softmax features); its
+rows are the paper's (the attacks target the shipped pair, whose model 1 gives the user's answer), so it should
+keep the paper detector's Table III, while an attacker must also move the robust pair.
 Each attack's chunk is cached (resume after a kill).  Also written: ``artifacts/results/<D>/variant_<name>.json``
 with the Table III check (10-fold CV accuracy per attack, beside the paper detector's on as many of its rows).
 """
@@ -22,10 +25,12 @@ COMMAND = MAKE_COMMANDS["variant"]
 
 def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
               progress: Callable | None = None, device: str = "cpu",
-              n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
+              n_per_attack: tuple[tuple[str, int], ...] = (),
+              watch: tuple[str, ...] = ()) -> dict[str, dict[str, np.ndarray]]:
     """Per attack: the rows (features, label, ...) of a detector data set over the pair of ``role``
     (``core.models.ROLE_FLAGS``), drawn as the paper detector's are, cached per attack.  ``n_per_attack``
-    overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's)."""
+    overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's).  ``watch``: the roles of
+    further pairs whose softmax joins the features (the attacks still target ``role``'s pair)."""
     from .data import load_split_uint8
     from .files import save_with
     from .models import load_pair
@@ -34,19 +39,21 @@ def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
     from .pipeline.data import build_chunk, draws
 
     pair = load_pair(dataset, role, device)
+    watched = pair + tuple(m for r in watch for m in load_pair(dataset, r, device))
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     x_train, y_train = load_split_uint8(dataset, "train", data_root)
     from .data import to_float
 
     out = {}
     for attack in progress(ATTACK_NAMES, desc=f"{dataset} {role} data", unit="attack") if progress else ATTACK_NAMES:
-        path = cache_dir() / "variants" / dataset / f"{role}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
+        roles = "+".join((role, *watch))
+        path = cache_dir() / "variants" / dataset / f"{roles}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
         if not path.exists():
             d = draws(cfg, attack, len(x_train))
             x = to_float(np.asarray(x_train[d["index"]]))
             y = torch.from_numpy(np.asarray(y_train[d["index"]], np.int64))
             torch.manual_seed(seed * 7919 + 104_729)
-            rows = build_chunk(cfg, attack, 0, x, y, d["index"], d["attack"], d["model"], pair)
+            rows = build_chunk(cfg, attack, 0, x, y, d["index"], d["attack"], d["model"], pair, watched)
             save_with(path, lambda p, rows=rows: np.savez(p, **{k: v for k, v in rows.items() if k != "x_adv"}))
         with np.load(path) as z:
             out[attack] = {k: z[k] for k in z.files}
@@ -80,7 +87,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     ``recheck``: only redo the Table III check (e.g. after the paper detector's data set was remade), with the
     shipped variant detector, its operating points and every result made with them left as they are."""
     from .calibration import calibrate
-    from .detector import VARIANT_PAIRS, check_variant, store
+    from .detector import VARIANT_ROLES, check_variant, store
     from .files import write_json
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
@@ -92,7 +99,8 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     if variant == "retrained":
         raise ValueError("the retrained variant is made by core.retraining.retrain (`harden --variant retrained`)")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
-    data = pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack)
+    role, *watch = VARIANT_ROLES[variant]
+    data = pair_data(dataset, role, n, seed, data_root, progress, device, n_per_attack, tuple(watch))
     command = COMMAND.format(dataset=dataset, variant=variant) + rows_options(n, seed, dict(n_per_attack))
     path = artifacts_dir() / variant_relpath(dataset, variant)
     if recheck:

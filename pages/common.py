@@ -141,13 +141,13 @@ def _result_at(ds: str, name: str, mtime: float) -> dict[str, Any]:
     return getattr(R, name)(ds)
 
 
-@st.cache_resource(show_spinner="Loading the attacker's surrogate pair…")
+@st.cache_resource(show_spinner="Loading the attacker's surrogate models…")
 def surrogate(ds: str, variant: str = "paper"):
-    """The transfer attacker's own pair against ``variant`` (``FileNotFoundError`` with the training command)."""
-    from core.detector import VARIANT_PAIRS
-    from core.models import load_surrogate_pair
+    """The transfer attacker's own models against ``variant``, one per watched model (``FileNotFoundError`` with
+    the training command)."""
+    from core.detector import load_surrogates
 
-    return load_surrogate_pair(ds, VARIANT_PAIRS[variant])
+    return load_surrogates(ds, variant)
 
 
 def command_box(cmd: str, label: str = "Regenerate with") -> None:

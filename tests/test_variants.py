@@ -17,6 +17,7 @@ def robust_alias(isolated, monkeypatch):
     models = read_manifest()["models"]
     for which in (1, 2):
         update_manifest("models", f"mnist/robust_{which}", models[f"mnist/model_{which}"])
+        update_manifest("models", f"mnist/robust-surrogate_{which}", models[f"mnist/surrogate_{which}"])
     x, y = samples("mnist")
     monkeypatch.setattr("core.data.load_split", lambda *a, **k: (x, y))  # test split: the shipped samples
     train = (np.asarray(x * 255).round().astype(np.uint8), np.asarray(y))
@@ -116,3 +117,37 @@ def test_retrain_adds_the_previous_detectors_evasions_and_ships_a_calibrated_var
     assert sum(sum(r["evaded"].values()) for r in doc["rounds"]) > 0  # the alias pair is easy: rows were added
     monkeypatch.setattr("core.retraining.attack_round", lambda *a, **k: pytest.fail("a cached round was redone"))
     assert retrain("mnist", rounds=2, n=24, per_round=6, seed=0)["rounds"] == doc["rounds"]
+
+
+def test_pool_watches_both_pairs_on_the_paper_rows(robust_alias) -> None:
+    """The ``pool`` variant: 40 features (shipped pair, then robust pair) on rows whose attacks target the shipped
+    pair; its module, its verdicts and the adaptive attacks see all four models; the user's answer is model 1's."""
+    from core.attacks.adaptive import get_adaptive
+    from core.attacks.adaptive.base import budget_search, watched_logits
+    from core.models import load_pair
+    from core.security import judge_for
+    from core.variants import harden, pair_data
+
+    doc = harden("mnist", "pool", n=24, seed=0)
+    assert set(doc["table3"]) == set(detector.ATTACK_NAMES)
+    det = detector.load("mnist", "all", variant="pool")
+    assert det.pair() == load_pair("mnist") and det.models() == load_pair("mnist") + load_pair("mnist", "robust")
+    assert det.head.n_features_in_ == 40
+    paper_rows = pair_data("mnist", "model", 24, 0, None)
+    pool_rows = pair_data("mnist", "model", 24, 0, None, watch=("robust",))
+    for a in detector.ATTACK_NAMES:  # same draws, same attacks; the robust pair's softmax appended
+        np.testing.assert_array_equal(pool_rows[a]["label"], paper_rows[a]["label"])
+        np.testing.assert_allclose(pool_rows[a]["features"][:, :20], paper_rows[a]["features"], atol=1e-6)
+        assert pool_rows[a]["features"].shape[1] == 40
+    x = torch.rand(5, 1, 28, 28)
+    np.testing.assert_allclose(torch.sigmoid(det.module()(x).double()).numpy(), det.predict_proba(x), atol=1e-5)
+    outs = det.module().outputs(x)
+    assert len(watched_logits(outs)) == 4
+    # an adaptive attack adapted to four models, and the transfer attacker with a surrogate of each
+    judge = judge_for(det, 0.05)
+    y = outs[0].argmax(1)
+    curve = budget_search(get_adaptive("joint_pgd"), judge, x, y, np.array([0.1, 0.3]), 5, 0)
+    assert curve.outcome.shape == (2, 5)
+    assert len(detector.load_surrogates("mnist", "pool")) == 4
+    with pytest.raises(ValueError, match="40 features"):
+        detector.DetectorModule(*load_pair("mnist"), det.head)

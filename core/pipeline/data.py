@@ -12,13 +12,13 @@ set of adversarial images to ``artifacts/adversarial/<dataset>/<attack>.npz``.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..attacks import budget_search
-from ..detector import pair_features
+from ..detector import watched_features
 from ..files import save_with
 from ..manifest import register_file
 from ..paths import make_command
@@ -52,8 +52,10 @@ def build_chunk(
     coin: np.ndarray,
     which: np.ndarray,
     models: tuple[torch.nn.Module, torch.nn.Module],
+    watch: Sequence[torch.nn.Module] = (),
 ) -> dict[str, np.ndarray]:
-    """Attack one chunk and return its rows (plus the exact float32 adversarial images)."""
+    """Attack one chunk of ``models`` (a pair) and return its rows (plus the exact float32 adversarial images).
+    The features are the softmax of ``watch`` (default: the pair; a detector watching more models, all of them)."""
     m = len(x)
     x_final = x.clone()
     label = np.zeros(m, np.int64)
@@ -85,7 +87,7 @@ def build_chunk(
         attacked_model[hit] = target
         outcome[hit] = ATTACKED
         outcome[go[~success]] = FAILED
-    f = pair_features(models[0], models[1], x_final)
+    f = watched_features(watch or models, x_final)
     mse = ((x_final - x) ** 2).flatten(1).mean(1).numpy()
     adv_rows = np.flatnonzero(label == 1)
     return {
@@ -99,7 +101,7 @@ def build_chunk(
         "source_index": src.astype(np.int64),
         "y": y.numpy().astype(np.int64),
         "pred_1": f[:, :10].argmax(1).numpy(),
-        "pred_2": f[:, 10:].argmax(1).numpy(),
+        "pred_2": f[:, 10:20].argmax(1).numpy(),
         "adv_rows": adv_rows,
         "x_adv": x_final[adv_rows].numpy().astype(np.float32),
     }

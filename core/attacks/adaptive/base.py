@@ -23,9 +23,10 @@ RIGHT, CAUGHT, EVADED = 0, 1, 2
 
 
 class Watched(Protocol):
-    """What a judge's module must give: both models' logits and the detector's score, in one pass."""
+    """What a judge's module must give, in one pass: model 1's and model 2's logits and the detector's score,
+    then (optionally, a detector watching more than a pair) a tuple of the further watched models' logits."""
 
-    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+    def outputs(self, x: torch.Tensor) -> tuple[Any, ...]: ...
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Judge:
         """(model 1 wrong [N], detector score [N]) from a fresh forward pass."""
         wrong, score = [], []
         for i in range(0, len(x), batch):
-            l1, _, s = self.module.outputs(x[i : i + batch])
+            l1, _, s, *_ = self.module.outputs(x[i : i + batch])
             wrong.append(l1.argmax(1) != y[i : i + batch])
             score.append(s)
         return torch.cat(wrong), torch.cat(score)
@@ -90,9 +91,15 @@ def ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, y, reduction="none")
 
 
-def joint_target(l1: torch.Tensor, l2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The wrong class both models find most likely (largest summed log-probability, the true class excluded)."""
-    s = torch.log_softmax(l1, 1) + torch.log_softmax(l2, 1)
+def watched_logits(outs: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
+    """Every watched model's logits from a judge's ``outputs``: model 1, model 2, then any more."""
+    return (outs[0], outs[1], *(outs[3] if len(outs) > 3 else ()))
+
+
+def joint_target(logits: Sequence[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+    """The wrong class all the models find most likely (largest summed log-probability, the true class
+    excluded)."""
+    s = sum(torch.log_softmax(v, 1) for v in logits)
     return s.scatter(1, y[:, None], float("-inf")).argmax(1)
 
 

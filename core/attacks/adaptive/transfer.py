@@ -1,11 +1,14 @@
-"""Transfer attack: joint PGD crafted on a surrogate pair, applied to the defended pair.
+"""Transfer attack: joint PGD crafted on surrogate models, applied to the defended ones.
 
 Papernot, McDaniel & Goodfellow, "Transferability in Machine Learning", 2016: the attacker trains its own
-models (here the same architectures and recipe with another seed or training run) and attacks those; the
+models (here the same architectures and recipe with another seed or training run: one surrogate per watched
+model, so four against the ``pool`` detector) and attacks those; the
 gradients never touch the defended models.  The defended pair and detector are only queried to see whether
 the current iterate already succeeds (the budget search's stopping rule), as for every attack here.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -18,15 +21,15 @@ class TransferPGD(AdaptiveAttack):
                         "Papernot et al. 2016")
     needs_graph = False
 
-    def __init__(self, surrogate: tuple[nn.Module, nn.Module]) -> None:
-        self.surrogate = surrogate
+    def __init__(self, surrogate: Sequence[nn.Module]) -> None:
+        self.surrogate = tuple(surrogate)
 
     def prepare(self, judge, x, y, seed):
         with torch.no_grad():
-            return {"target": joint_target(self.surrogate[0](x), self.surrogate[1](x), y)}
+            return {"target": joint_target([m(x) for m in self.surrogate], y)}
 
     def direction(self, x, outs, y, state, fooled, flagged) -> torch.Tensor:
         t = state["target"]
         with torch.enable_grad():
             xs = x.detach().requires_grad_(True)
-            return grad_of(-(ce(self.surrogate[0](xs), t) + ce(self.surrogate[1](xs), t)), xs)
+            return grad_of(-sum(ce(m(xs), t) for m in self.surrogate), xs)
