@@ -35,6 +35,13 @@ VARIANTS: tuple[str, ...] = ("paper", "robust", "retrained", "pool")
 VARIANT_ROLES: dict[str, tuple[str, ...]] = {"paper": ("model",), "robust": ("robust",), "retrained": ("robust",),
                                              "pool": ("model", "robust")}
 VARIANT_PAIRS = {v: roles[0] for v, roles in VARIANT_ROLES.items()}  # the role of the pair whose bars the app shows
+# what each is, in a sentence (the app's variant switches)
+VARIANT_DESCRIPTIONS = {
+    "paper": "the paper's detector over the shipped pair",
+    "robust": "the same detector over an adversarially trained pair, whose softmax bars the app then shows",
+    "retrained": "(MNIST) the robust one refit on its own adaptive attacker's evasions, 3 rounds",
+    "pool": "one detector over four models, the shipped pair (its bars, model 1's answer) and the robust pair",
+}
 
 
 @torch.no_grad()

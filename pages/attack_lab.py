@@ -41,9 +41,7 @@ variants = common.shipped_variants(ds)
 variant = "paper"
 if len(variants) > 1:
     variant = st.radio("Detector variant", variants, horizontal=True, key="lab_variant",
-                       help="paper: the paper's detector over the shipped pair; robust: the same detector over an "
-                            "adversarially trained pair, whose softmax bars the lab then shows; retrained (MNIST): the "
-                            "robust one refit on its own adaptive attacker's evasions (python -m core harden)")
+                       help=common.variant_help(variants))
 role = VARIANT_PAIRS[variant]
 pair = common.try_call(common.models, ds, role, what=f"{DATASET_LABELS[ds]} models")
 if pair is None:

@@ -86,6 +86,13 @@ def shipped_variants(ds: str) -> list[str]:
     return [v for v in VARIANTS if (artifacts_dir() / (detector_relpath(ds, "all", v) + ".npz")).exists()]
 
 
+def variant_help(variants: list[str]) -> str:
+    """The help of a detector-variant switch: what each offered variant is."""
+    from core.detector import VARIANT_DESCRIPTIONS
+
+    return "; ".join(f"{v}: {VARIANT_DESCRIPTIONS[v]}" for v in variants) + " (python -m core harden)"
+
+
 @st.cache_resource(show_spinner=False)
 def detector(ds: str, trained_on: str = "all", variant: str = "paper"):
     from core.detector import load

@@ -18,9 +18,7 @@ st.caption("Does the mismatch detector hold when the attacker knows it is there?
 
 variants = common.security_variants(ds) or ["paper"]
 variant = st.radio("Detector variant", variants, horizontal=True, key="sec_variant",
-                   help="paper: the paper's detector over the shipped pair; robust: the same detector over an "
-                        "adversarially trained pair (python -m core harden); retrained (MNIST): the robust one refit "
-                        "on its own adaptive attacker's evasions, 3 rounds") if len(variants) > 1 else variants[0]
+                   help=common.variant_help(variants)) if len(variants) > 1 else variants[0]
 doc = common.try_call(common.security, ds, variant, what=f"{DATASET_LABELS[ds]} security results")
 if doc is None:
     st.stop()

@@ -151,3 +151,8 @@ def test_pool_watches_both_pairs_on_the_paper_rows(robust_alias) -> None:
     assert len(detector.load_surrogates("mnist", "pool")) == 4
     with pytest.raises(ValueError, match="40 features"):
         detector.DetectorModule(*load_pair("mnist"), det.head)
+
+
+def test_every_variant_has_roles_and_a_description() -> None:
+    assert set(detector.VARIANT_ROLES) == set(detector.VARIANT_DESCRIPTIONS) == set(detector.VARIANTS)
+    assert detector.VARIANT_PAIRS == {v: r[0] for v, r in detector.VARIANT_ROLES.items()}
