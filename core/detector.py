@@ -29,18 +29,22 @@ from .paths import artifacts_dir, check_dataset, make_command
 TRAINED_ON = ATTACK_NAMES + ("all",)
 # detector variants: "paper" is the paper's detector; "robust" watches a PGD-trained pair (see core.variants);
 # "retrained" is the robust one refit on its own adaptive attacker's evasions, in rounds (MNIST; core.retraining);
-# "pool" watches four models at once, the shipped pair and the robust pair (core.variants)
-VARIANTS: tuple[str, ...] = ("paper", "robust", "retrained", "pool")
+# "pool" watches four models at once, the shipped pair and the robust pair; "robust_pool" too, with the robust
+# pair's model 1 answering (core.variants)
+VARIANTS: tuple[str, ...] = ("paper", "robust", "retrained", "pool", "robust_pool")
 # the roles (core.models.ROLE_FLAGS) of the pairs each watches; the first pair's model 1 gives the user's answer
 VARIANT_ROLES: dict[str, tuple[str, ...]] = {"paper": ("model",), "robust": ("robust",), "retrained": ("robust",),
-                                             "pool": ("model", "robust")}
+                                             "pool": ("model", "robust"), "robust_pool": ("robust", "model")}
 VARIANT_PAIRS = {v: roles[0] for v, roles in VARIANT_ROLES.items()}  # the role of the pair whose bars the app shows
+# the role of the pair its detector data's attacks target (default: the first): the pools learn from the paper's rows
+VARIANT_ROWS = {v: "model" if "model" in roles else roles[0] for v, roles in VARIANT_ROLES.items()}
 # what each is, in a sentence (the app's variant switches)
 VARIANT_DESCRIPTIONS = {
     "paper": "the paper's detector over the shipped pair",
     "robust": "the same detector over an adversarially trained pair, whose softmax bars the app then shows",
     "retrained": "(MNIST) the robust one refit on its own adaptive attacker's evasions, 3 rounds",
     "pool": "one detector over four models, the shipped pair (its bars, model 1's answer) and the robust pair",
+    "robust_pool": "the same four models, the robust pair answering (its bars, its model 1's answer)",
 }
 
 

@@ -6,7 +6,8 @@ set is built as the paper's ``all`` detector's is: per attack, ``n`` seeded trai
 clean/attacked and one for the attacked model, the attack's budget search on that model; the seven pooled.
 ``pool``: the same detector over four models, the shipped pair and the robust pair (40 softmax features); its
 rows are the paper's (the attacks target the shipped pair, whose model 1 gives the user's answer), so it should
-keep the paper detector's Table III, while an attacker must also move the robust pair.
+keep the paper detector's Table III, while an attacker must also move the robust pair.  ``robust_pool``: the same
+four models and rows, the robust pair first, its model 1 giving the user's answer (as ``robust``'s does).
 Each attack's chunk is cached (resume after a kill).  Also written: ``artifacts/results/<D>/variant_<name>.json``
 with the Table III check (10-fold CV accuracy per attack, beside the paper detector's on as many of its rows).
 """
@@ -26,11 +27,11 @@ COMMAND = MAKE_COMMANDS["variant"]
 def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
               progress: Callable | None = None, device: str = "cpu",
               n_per_attack: tuple[tuple[str, int], ...] = (),
-              watch: tuple[str, ...] = ()) -> dict[str, dict[str, np.ndarray]]:
+              features: tuple[str, ...] = ()) -> dict[str, dict[str, np.ndarray]]:
     """Per attack: the rows (features, label, ...) of a detector data set over the pair of ``role``
     (``core.models.ROLE_FLAGS``), drawn as the paper detector's are, cached per attack.  ``n_per_attack``
-    overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's).  ``watch``: the roles of
-    further pairs whose softmax joins the features (the attacks still target ``role``'s pair)."""
+    overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's).  ``features``: the roles
+    of the pairs whose softmax make the features, in order (default: ``role``'s; the attacks target ``role``'s)."""
     from .data import load_split_uint8
     from .files import save_with
     from .models import load_pair
@@ -39,15 +40,16 @@ def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
     from .pipeline.data import build_chunk, draws
 
     pair = load_pair(dataset, role, device)
-    watched = pair + tuple(m for r in watch for m in load_pair(dataset, r, device))
+    features = features or (role,)
+    watched = tuple(m for r in features for m in load_pair(dataset, r, device))
+    name = role if features == (role,) else f"{role}_as_{'+'.join(features)}"
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     x_train, y_train = load_split_uint8(dataset, "train", data_root)
     from .data import to_float
 
     out = {}
-    for attack in progress(ATTACK_NAMES, desc=f"{dataset} {role} data", unit="attack") if progress else ATTACK_NAMES:
-        roles = "+".join((role, *watch))
-        path = cache_dir() / "variants" / dataset / f"{roles}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
+    for attack in progress(ATTACK_NAMES, desc=f"{dataset} {name} data", unit="attack") if progress else ATTACK_NAMES:
+        path = cache_dir() / "variants" / dataset / f"{name}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
         if not path.exists():
             d = draws(cfg, attack, len(x_train))
             x = to_float(np.asarray(x_train[d["index"]]))
@@ -87,7 +89,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     ``recheck``: only redo the Table III check (e.g. after the paper detector's data set was remade), with the
     shipped variant detector, its operating points and every result made with them left as they are."""
     from .calibration import calibrate
-    from .detector import VARIANT_ROLES, check_variant, store
+    from .detector import VARIANT_ROLES, VARIANT_ROWS, check_variant, store
     from .files import write_json
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
@@ -99,8 +101,8 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     if variant == "retrained":
         raise ValueError("the retrained variant is made by core.retraining.retrain (`harden --variant retrained`)")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
-    role, *watch = VARIANT_ROLES[variant]
-    data = pair_data(dataset, role, n, seed, data_root, progress, device, n_per_attack, tuple(watch))
+    data = pair_data(dataset, VARIANT_ROWS[variant], n, seed, data_root, progress, device, n_per_attack,
+                     VARIANT_ROLES[variant])
     command = COMMAND.format(dataset=dataset, variant=variant) + rows_options(n, seed, dict(n_per_attack))
     path = artifacts_dir() / variant_relpath(dataset, variant)
     if recheck:

@@ -134,7 +134,7 @@ def test_pool_watches_both_pairs_on_the_paper_rows(robust_alias) -> None:
     assert det.pair() == load_pair("mnist") and det.models() == load_pair("mnist") + load_pair("mnist", "robust")
     assert det.head.n_features_in_ == 40
     paper_rows = pair_data("mnist", "model", 24, 0, None)
-    pool_rows = pair_data("mnist", "model", 24, 0, None, watch=("robust",))
+    pool_rows = pair_data("mnist", "model", 24, 0, None, features=("model", "robust"))
     for a in detector.ATTACK_NAMES:  # same draws, same attacks; the robust pair's softmax appended
         np.testing.assert_array_equal(pool_rows[a]["label"], paper_rows[a]["label"])
         np.testing.assert_allclose(pool_rows[a]["features"][:, :20], paper_rows[a]["features"], atol=1e-6)
@@ -151,6 +151,15 @@ def test_pool_watches_both_pairs_on_the_paper_rows(robust_alias) -> None:
     assert len(detector.load_surrogates("mnist", "pool")) == 4
     with pytest.raises(ValueError, match="40 features"):
         detector.DetectorModule(*load_pair("mnist"), det.head)
+
+    # robust_pool: the same rows and models, the robust pair first (its model 1 answers)
+    harden("mnist", "robust_pool", n=24, seed=0)
+    rp = detector.load("mnist", "all", variant="robust_pool")
+    robust = load_pair("mnist", "robust")
+    assert rp.pair() == robust and rp.models() == robust + load_pair("mnist")
+    swapped = pair_data("mnist", "model", 24, 0, None, features=("robust", "model"))
+    for a in detector.ATTACK_NAMES:
+        np.testing.assert_array_equal(swapped[a]["features"], pool_rows[a]["features"][:, np.r_[20:40, 0:20]])
 
 
 def test_every_variant_has_roles_and_a_description() -> None:
