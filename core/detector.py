@@ -30,11 +30,12 @@ TRAINED_ON = ATTACK_NAMES + ("all",)
 # detector variants: "paper" is the paper's detector; "robust" watches a PGD-trained pair (see core.variants);
 # "retrained" is the robust one refit on its own adaptive attacker's evasions, in rounds (MNIST; core.retraining);
 # "pool" watches four models at once, the shipped pair and the robust pair; "robust_pool" too, with the robust
-# pair's model 1 answering (core.variants)
-VARIANTS: tuple[str, ...] = ("paper", "robust", "retrained", "pool", "robust_pool")
+# pair's model 1 answering (core.variants); "robust_pgd" watches a multi-step PGD-trained pair (MNIST)
+VARIANTS: tuple[str, ...] = ("paper", "robust", "retrained", "pool", "robust_pool", "robust_pgd")
 # the roles (core.models.ROLE_FLAGS) of the pairs each watches; the first pair's model 1 gives the user's answer
 VARIANT_ROLES: dict[str, tuple[str, ...]] = {"paper": ("model",), "robust": ("robust",), "retrained": ("robust",),
-                                             "pool": ("model", "robust"), "robust_pool": ("robust", "model")}
+                                             "pool": ("model", "robust"), "robust_pool": ("robust", "model"),
+                                             "robust_pgd": ("robust-pgd",)}
 VARIANT_PAIRS = {v: roles[0] for v, roles in VARIANT_ROLES.items()}  # the role of the pair whose bars the app shows
 # the role of the pair its detector data's attacks target (default: the first): the pools learn from the paper's rows
 VARIANT_ROWS = {v: "model" if "model" in roles else roles[0] for v, roles in VARIANT_ROLES.items()}
@@ -45,6 +46,8 @@ VARIANT_DESCRIPTIONS = {
     "retrained": "(MNIST) the robust one refit on its own adaptive attacker's evasions, 3 rounds",
     "pool": "one detector over four models, the shipped pair (its bars, model 1's answer) and the robust pair",
     "robust_pool": "the same four models, the robust pair answering (its bars, its model 1's answer)",
+    "robust_pgd": "(MNIST) the paper's detector over a pair adversarially trained with 7-step PGD, every example "
+                  "adversarial (its bars)",
 }
 
 

@@ -199,6 +199,8 @@ ROLE_FLAGS = {
     "surrogate": " --surrogate",
     "robust": " --robust",
     "robust-surrogate": " --robust --surrogate",
+    "robust-pgd": " --robust --pgd",
+    "robust-pgd-surrogate": " --robust --pgd --surrogate",
 }
 
 
