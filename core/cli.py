@@ -156,6 +156,13 @@ def cmd_security(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare_variants(a: argparse.Namespace) -> int:
+    from .variants import variants_table
+
+    print(variants_table([a.dataset] if a.dataset else list(DATASETS)))
+    return 0
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     from .pipeline.report import report
 
@@ -290,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--address", default=None, metavar="ADDR",
                     help="with --executor ray: an existing cluster, e.g. 10.0.0.5:6379 or auto (see docs/detection.md)")
     add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
+    add("compare-variants", cmd_compare_variants, "every detector variant with security results side by side: "
+        "clean accuracy, FPR, Table III, each adaptive attacker's ε50 and its ratio to the paper detector's", False)
     aq = add("attack-quality", cmd_attack_quality,
              "Table II: MSE and success rate of the seven attacks, ours beside the paper's")
     aq.add_argument("--n", type=int, default=500, help="number of random test images (default 500)")

@@ -72,6 +72,7 @@ MAKE_COMMANDS = {
     "security": "python -m core security --dataset {dataset}",
     "variant": "python -m core harden --dataset {dataset} --variant {variant}",
     "pair": "python -m core compare-pair --dataset {dataset} --role {role}",
+    "variants_table": "python -m core compare-variants",
     "bench_detect": "python -m core bench detect --record",
     "bench_device": "python -m core bench device --dataset {dataset} --device cuda --record",
     "bench_executors": "python -m core bench executors --n {n} --record",

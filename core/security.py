@@ -362,6 +362,16 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
         return doc
 
 
+def eps_text(eps: float | None, dataset: str) -> str:
+    """An L∞ budget as it is printed: MNIST ``0.14``, CIFAR-10 ``4/255``; ``None`` (never reached) ``> max``."""
+    if eps is None:
+        return "> max"
+    if dataset == "cifar10":
+        k = eps * 255
+        return f"{k:.0f}/255" if abs(k - round(k)) < 1e-3 else f"{k:.2f}/255"  # the file rounds ε to 6 decimals
+    return f"{eps:.3g}"
+
+
 def read_security(dataset: str, variant: str = "paper") -> dict[str, Any]:
     """The committed security results (``FileNotFoundError`` with the command if missing)."""
     from .files import read_result

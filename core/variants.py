@@ -13,7 +13,7 @@ with the Table III check (10-fold CV accuracy per attack, beside the paper detec
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -212,3 +212,43 @@ def format_pair(doc: dict[str, Any]) -> str:
     for r, p in doc["pairs"].items():
         lines.append(f"{r:<10}{p[0]['test_accuracy']:>10}{p[1]['test_accuracy']:>10}")
     return "\n".join(lines + table3_rows(doc["table3"], doc["role"], "shipped"))
+
+
+
+ADAPTIVE_COLUMNS = ("no_detector", "joint_pgd", "feature_matching", "s_pgd", "o_pgd", "transfer")
+
+
+def variants_table(datasets: Sequence[str]) -> str:
+    """Every detector variant of ``datasets`` with committed security results, side by side (the README's table),
+    from the files alone: the answering model's clean accuracy, the held-out clean FPR at the 5 % point, the worst
+    Table III cell against the paper detector on the same rows, each detector-aware attacker's ε50 with its ratio
+    to the paper detector's, and the lowest such ratio (the 2× target is on it)."""
+    from .detector import VARIANT_PAIRS, VARIANTS
+    from .manifest import read_manifest
+    from .models import model_key
+    from .security import ADAPTIVE_SPECS, eps_text, read_security, results_path
+
+    models = read_manifest()["models"]
+    labels = ["plain PGD, no detector" if a == "no_detector" else ADAPTIVE_SPECS[a].label for a in ADAPTIVE_COLUMNS]
+    lines = ["| dataset | variant | images | model 1 clean acc. | held-out FPR at 5 % | Table III worst Δ | "
+             + " | ".join(f"ε50 {t}" for t in labels) + " | lowest adaptive ratio |",
+             "|---" * (7 + len(labels)) + "|"]
+    for d in datasets:
+        paper = read_security(d)["eps50"]
+        for v in (v for v in VARIANTS if results_path(d, v).exists()):
+            sec = read_security(d, v)
+            cells, ratios = [], []
+            for a in ADAPTIVE_COLUMNS:
+                e = sec["eps50"][a]
+                r = e / paper[a] if v != "paper" and e is not None and paper[a] else None
+                cells.append(eps_text(e, d) + ("" if r is None else f" ({r:.2f}×)"))
+                if r is not None and a != "no_detector":
+                    ratios.append(r)
+            worst = "" if v == "paper" else "{:+.3f} ({})".format(*min(
+                (r["variant"] - r["paper_same_rows"], a) for a, r in read_variant(d, v)["table3"].items()))
+            acc = models[model_key(d, 1, VARIANT_PAIRS[v])]["test_accuracy"]
+            fpr = sec["operating_points"]["clean_fpr_held_out"]["0.05"]
+            lowest = f"{min(ratios):.2f}×" if ratios else ""
+            lines.append(f"| {d} | {v} | {len(sec['images']['indices'])} | {acc:.2f} % | {fpr:.3f} | "
+                         f"{worst} | " + " | ".join(cells) + f" | {lowest} |")
+    return "\n".join(lines)

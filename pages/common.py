@@ -202,13 +202,10 @@ def _security_at(ds: str, variant: str, mtime: float) -> dict[str, Any]:
 
 
 def eps_text(eps: float | None, dataset: str) -> str:
-    """An L∞ budget as the page prints it: MNIST ``0.14``, CIFAR-10 ``4/255``; ``None`` (never reached) ``> max``."""
-    if eps is None:
-        return "> max"
-    if dataset == "cifar10":
-        k = eps * 255
-        return f"{k:.0f}/255" if abs(k - round(k)) < 1e-3 else f"{k:.2f}/255"  # the file rounds ε to 6 decimals
-    return f"{eps:.3g}"
+    """An L∞ budget as the pages print it (``core.security.eps_text``)."""
+    from core.security import eps_text as text
+
+    return text(eps, dataset)
 
 
 def headline_index(doc: dict[str, Any]) -> int:
