@@ -287,7 +287,8 @@ def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
     assert run.steps[-1].p_attack == pytest.approx(float(load("mnist", variant="robust").predict_proba(x)[0]))
 
 
-@pytest.mark.parametrize("dataset, variant", [("cifar10", "robust"), ("mnist", "retrained")])
+@pytest.mark.parametrize("dataset, variant", [("cifar10", "robust"), ("mnist", "retrained"), ("mnist", "pool"),
+                                              ("cifar10", "robust_pool")])
 def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> None:
     """The shipped files: the page offers the hardened variant and shows its ε50 as the file says."""
     from core.security import read_security
@@ -303,3 +304,25 @@ def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> 
     table = at.dataframe[0].value.set_index("attack")
     for name, label in (("joint_pgd", "Joint PGD"), ("o_pgd", "Orthogonal PGD")):
         assert table.loc[label, "ε50"] == eps_text(doc["eps50"][name], dataset)
+
+
+def test_attack_lab_runs_an_adaptive_attack_against_the_committed_pool() -> None:
+    """The pool variant watches four models: the lab shows its pair's bars (the shipped pair) and a verdict from
+    all four, step by step, as the detector itself scores the image."""
+    import torch
+
+    from core.detector import load
+
+    at = app().run()
+    at.radio(key="lab_variant").set_value("pool").run()
+    at.selectbox(key="lab_attack").set_value("joint_pgd").run()
+    at.number_input(key="lab_pgd_steps").set_value(10).run()
+    at.button(key="lab_run").click().run()
+    no_exception(at)
+    run = at.session_state["lab_last_run"]
+    det = load("mnist", variant="pool")
+    x = torch.from_numpy(run.steps[-1].x)[None]
+    with torch.no_grad():
+        np.testing.assert_allclose(run.steps[-1].probs_1, torch.softmax(det.pair()[0](x), 1)[0].double().numpy(),
+                                   atol=1e-6)
+    assert len(run.steps) > 1 and run.steps[-1].p_attack == pytest.approx(float(det.predict_proba(x)[0]), abs=1e-6)
