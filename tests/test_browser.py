@@ -75,18 +75,12 @@ def fake_server(browser, tmp_path_factory):
     from test_app_results import build_fake_artifacts
 
     art = tmp_path_factory.mktemp("fake") / "artifacts"
-    old = os.environ.get("ADV_ARTIFACTS")
-    os.environ["ADV_ARTIFACTS"] = str(art)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # module scope: monkeypatch's own fixture is per test
+        mp.setenv("ADV_ARTIFACTS", str(art))
         build_fake_artifacts(art)
-    finally:
-        if old is None:
-            os.environ.pop("ADV_ARTIFACTS")
-        else:
-            os.environ["ADV_ARTIFACTS"] = old
-        from core.paper import paper_results
+    from core.paper import paper_results
 
-        paper_results.cache_clear()
+    paper_results.cache_clear()
     url, proc = _serve({"ADV_ARTIFACTS": str(art)})
     yield url
     _stop(proc)
