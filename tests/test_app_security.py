@@ -260,7 +260,6 @@ def test_security_page_shows_the_baselines_and_switches_variant(security_artifac
 
 def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
     """With a second variant shipped, the lab offers it; a run then uses that variant's detector and its pair."""
-    import torch
 
     from core.detector import Detector, load, store
     from core.manifest import read_manifest, update_manifest
@@ -279,12 +278,18 @@ def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
     at.number_input(key="lab_index").set_value(3).run()
     at.button(key="lab_run").click().run()
     no_exception(at)
-    run = at.session_state["lab_last_run"]
-    m1, m2 = load("mnist", variant="robust").pair()
+    assert_last_step_is_the_detectors(at.session_state["lab_last_run"], load("mnist", variant="robust"))
+
+
+def assert_last_step_is_the_detectors(run, det) -> None:
+    """The lab's last step shows ``det``'s model 1 bars and ``det``'s own P(attack) of that image."""
+    import torch
+
     x = torch.from_numpy(run.steps[-1].x)[None]
     with torch.no_grad():
-        np.testing.assert_allclose(run.steps[-1].probs_1, torch.softmax(m1(x), 1)[0].double().numpy(), atol=1e-6)
-    assert run.steps[-1].p_attack == pytest.approx(float(load("mnist", variant="robust").predict_proba(x)[0]))
+        np.testing.assert_allclose(run.steps[-1].probs_1, torch.softmax(det.pair()[0](x), 1)[0].double().numpy(),
+                                   atol=1e-6)
+    assert run.steps[-1].p_attack == pytest.approx(float(det.predict_proba(x)[0]), abs=1e-6)
 
 
 @pytest.mark.parametrize("dataset, variant", [("cifar10", "robust"), ("mnist", "retrained"), ("mnist", "pool"),
@@ -309,8 +314,6 @@ def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> 
 def test_attack_lab_runs_an_adaptive_attack_against_the_committed_pool() -> None:
     """The pool variant watches four models: the lab shows its pair's bars (the shipped pair) and a verdict from
     all four, step by step, as the detector itself scores the image."""
-    import torch
-
     from core.detector import load
 
     at = app().run()
@@ -320,9 +323,5 @@ def test_attack_lab_runs_an_adaptive_attack_against_the_committed_pool() -> None
     at.button(key="lab_run").click().run()
     no_exception(at)
     run = at.session_state["lab_last_run"]
-    det = load("mnist", variant="pool")
-    x = torch.from_numpy(run.steps[-1].x)[None]
-    with torch.no_grad():
-        np.testing.assert_allclose(run.steps[-1].probs_1, torch.softmax(det.pair()[0](x), 1)[0].double().numpy(),
-                                   atol=1e-6)
-    assert len(run.steps) > 1 and run.steps[-1].p_attack == pytest.approx(float(det.predict_proba(x)[0]), abs=1e-6)
+    assert len(run.steps) > 1
+    assert_last_step_is_the_detectors(run, load("mnist", variant="pool"))
