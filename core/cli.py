@@ -224,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the adversarially trained pair of the hardened detector (robust_1/2; CIFAR-10: on a GPU; "
                         "with --surrogate: its attacker's own robust pair)")
     t.add_argument("--pgd", action="store_true",
-                   help="with --robust: the multi-step PGD-trained pair (robust-pgd_1/2, MNIST; every example "
-                        "adversarial, 7 steps; ~20 min for the CNN on one core)")
+                   help="with --robust: the multi-step PGD-trained pair (robust-pgd_1/2, MNIST; 7 steps; ~21 min "
+                        "for the CNN on one core)")
     ad = add("adopt", cmd_adopt, "ship weights trained elsewhere (loaded weights-only, test accuracy measured here)")
     ad.add_argument("--model", type=int, choices=(1, 2), required=True)
     ad.add_argument("--weights", required=True, help="a state dict saved with torch.save")

@@ -46,8 +46,7 @@ VARIANT_DESCRIPTIONS = {
     "retrained": "(MNIST) the robust one refit on its own adaptive attacker's evasions, 3 rounds",
     "pool": "one detector over four models, the shipped pair (its bars, model 1's answer) and the robust pair",
     "robust_pool": "the same four models, the robust pair answering (its bars, its model 1's answer)",
-    "robust_pgd": "(MNIST) the paper's detector over a pair adversarially trained with 7-step PGD, every example "
-                  "adversarial (its bars)",
+    "robust_pgd": "(MNIST) the paper's detector over a pair adversarially trained with 7-step PGD (its bars)",
 }
 
 

@@ -66,12 +66,13 @@ def robust_recipe(dataset: str, which: int) -> TrainConfig:
 
 def pgd_recipe(dataset: str, which: int) -> TrainConfig:
     """A more robust MNIST pair (role ``robust-pgd``, ``train --robust --pgd``): Madry et al. 2018's adversarial
-    training, every example adversarial, 7 PGD steps of 2.5·ε/7 from a random start at ε = 0.3 (warmed up over
-    2 epochs), otherwise the robust recipe -- about 20 min for the CNN on one CPU core.  CIFAR-10 has none (the
-    single-step ``robust`` recipe already needs a GPU)."""
+    training, 7 PGD steps of 2.5·ε/7 from a random start at ε = 0.3 (warmed up over 2 epochs), otherwise the robust
+    recipe -- about 21 min for the CNN on one CPU core.  The CNN trains on adversarial examples only; the MLP keeps
+    half clean ones (all adversarial, it reached 85.67 % clean accuracy).  CIFAR-10 has none (the single-step
+    ``robust`` recipe already needs a GPU)."""
     if dataset != "mnist":
         raise ValueError("the multi-step PGD recipe (--pgd) is MNIST's; CIFAR-10's adversarial pair is --robust")
-    return replace(robust_recipe(dataset, which), role="robust-pgd", adv_steps=7, adv_weight=1.0)
+    return replace(robust_recipe(dataset, which), role="robust-pgd", adv_steps=7, adv_weight=1.0 if which == 1 else 0.5)
 
 
 def pgd_for_training(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,

@@ -88,14 +88,14 @@ def test_help_lists_commands(capsys):
 
 
 def test_cli_pgd_trains_the_robust_pgd_role_all_adversarial(tiny_data_root, isolated, capsys):
-    """``train --robust --pgd``: the multi-step recipe (7 steps, every example adversarial) under its own role;
+    """``train --robust --pgd``: the multi-step recipe (7 steps; the CNN all adversarial) under its own role;
     its surrogate under ``robust-pgd-surrogate``; ``--pgd`` alone, or on CIFAR-10, is a clear error."""
     rc = cli.main(["train", "--dataset", "mnist", "--robust", "--pgd", "--surrogate", "--model", "2", "--epochs",
                    "1", "--limit", "64", "--data-root", str(tiny_data_root)])
     assert rc == 0
     entry = json.loads((isolated / "manifest.json").read_text())["models"]["mnist/robust-pgd-surrogate_2"]
     r = entry["recipe"]
-    assert (r["adv_steps"], r["adv_weight"], r["adv_eps"], r["seed"]) == (7, 1.0, 0.3, 1)
+    assert (r["adv_steps"], r["adv_weight"], r["adv_eps"], r["seed"]) == (7, 0.5, 0.3, 1)  # the MLP: half clean
     models.load_model("mnist", 2, "robust-pgd-surrogate")  # the new file's sha256 was recorded
     capsys.readouterr()
     assert cli.main(["train", "--dataset", "mnist", "--pgd"]) == 2 and "add --robust" in capsys.readouterr().err
