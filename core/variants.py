@@ -214,7 +214,6 @@ def format_pair(doc: dict[str, Any]) -> str:
     return "\n".join(lines + table3_rows(doc["table3"], doc["role"], "shipped"))
 
 
-
 ADAPTIVE_COLUMNS = ("no_detector", "joint_pgd", "feature_matching", "s_pgd", "o_pgd", "transfer")
 
 
