@@ -293,7 +293,7 @@ def assert_last_step_is_the_detectors(run, det) -> None:
 
 
 @pytest.mark.parametrize("dataset, variant", [("cifar10", "robust"), ("mnist", "retrained"), ("mnist", "pool"),
-                                              ("cifar10", "robust_pool")])
+                                              ("cifar10", "robust_pool"), ("mnist", "robust_pgd")])
 def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> None:
     """The shipped files: the page offers the hardened variant and shows its ε50 as the file says."""
     from core.security import read_security
