@@ -311,17 +311,18 @@ def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> 
         assert table.loc[label, "ε50"] == eps_text(doc["eps50"][name], dataset)
 
 
-def test_attack_lab_runs_an_adaptive_attack_against_the_committed_pool() -> None:
-    """The pool variant watches four models: the lab shows its pair's bars (the shipped pair) and a verdict from
-    all four, step by step, as the detector itself scores the image."""
+@pytest.mark.parametrize("variant, attack", [("pool", "joint_pgd"), ("robust_pgd", "transfer")])
+def test_attack_lab_runs_an_adaptive_attack_against_a_committed_variant(variant: str, attack: str) -> None:
+    """The pool watches four models: the lab shows its pair's bars (the shipped pair) and a verdict from all four,
+    step by step, as the detector itself scores the image; robust_pgd's transfer attacker brings its own pair."""
     from core.detector import load
 
     at = app().run()
-    at.radio(key="lab_variant").set_value("pool").run()
-    at.selectbox(key="lab_attack").set_value("joint_pgd").run()
+    at.radio(key="lab_variant").set_value(variant).run()
+    at.selectbox(key="lab_attack").set_value(attack).run()
     at.number_input(key="lab_pgd_steps").set_value(10).run()
     at.button(key="lab_run").click().run()
     no_exception(at)
     run = at.session_state["lab_last_run"]
     assert len(run.steps) > 1
-    assert_last_step_is_the_detectors(run, load("mnist", variant="pool"))
+    assert_last_step_is_the_detectors(run, load("mnist", variant=variant))
