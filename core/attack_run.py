@@ -23,7 +23,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -94,6 +94,20 @@ def interactive_threads(default: int = 1) -> int:
 
 
 @torch.no_grad()
+def p_attack_of(detector: Any) -> Callable[[np.ndarray, np.ndarray, torch.Tensor], float]:
+    """``score(p1, p2, x)``: ``detector``'s P(attack) of image ``x`` from the pair's softmax ``p1, p2`` (already
+    computed) and, for a detector that watches more models (``pool``), theirs; those are loaded once, here."""
+    from .detector import watched_features
+
+    more = detector.models()[2:]
+
+    def score(p1: np.ndarray, p2: np.ndarray, x: torch.Tensor) -> float:
+        f = [p1, p2] + ([watched_features(more, x)[0].double().numpy()] if more else [])
+        return float(detector.predict_proba_features(np.concatenate(f)[None])[0])
+
+    return score
+
+
 def softmax_pair(m1: torch.nn.Module, m2: torch.nn.Module, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Both models' softmax for one image ``[1,C,H,W]`` → two float64 ``[10]`` arrays."""
     return (torch.softmax(m1(x), 1)[0].double().numpy(), torch.softmax(m2(x), 1)[0].double().numpy())
@@ -194,8 +208,9 @@ class AttackRun:
         y = torch.tensor([self.label], dtype=torch.int64)
         self.clean_probs_1, self.clean_probs_2 = softmax_pair(m1, m2, x)
         self._set_threshold(detector)
-        if detector is not None:
-            self.clean_p_attack = self._p_attack(detector, self.clean_probs_1, self.clean_probs_2, x)
+        score = None if detector is None else p_attack_of(detector)
+        if score is not None:
+            self.clean_p_attack = score(self.clean_probs_1, self.clean_probs_2, x)
         attacked, other = (m1, m2) if self.attacked == 1 else (m2, m1)
         self.steps = []
         t = time.perf_counter()
@@ -204,7 +219,7 @@ class AttackRun:
             pa = np.asarray(torch.as_tensor(s.probs_attacked).detach().reshape(-1).double().numpy())
             po = s.probs_other.detach().reshape(-1).double().numpy()  # given other_model, every step has it
             p1, p2 = (pa, po) if self.attacked == 1 else (po, pa)
-            p_attack = None if detector is None else self._p_attack(detector, p1, p2, xs)
+            p_attack = None if score is None else score(p1, p2, xs)
             step = RunStep(int(s.index), float(s.budget), xs[0].numpy().astype(np.float32), p1, p2, bool(s.fooled),
                         p_attack, time.perf_counter() - t)
             self.steps.append(step)
@@ -234,8 +249,9 @@ class AttackRun:
         y = torch.tensor([self.label], dtype=torch.int64)
         t = time.perf_counter()
         self.clean_probs_1, self.clean_probs_2 = softmax_pair(m1, m2, x)
-        self.clean_p_attack = self._p_attack(detector, self.clean_probs_1, self.clean_probs_2, x)
-        first = self._adaptive_step(0, 0.0, x, None, m1, m2, detector, time.perf_counter() - t)
+        score = p_attack_of(detector)
+        self.clean_p_attack = score(self.clean_probs_1, self.clean_probs_2, x)
+        first = self._adaptive_step(0, 0.0, x, None, m1, m2, score, time.perf_counter() - t)
         self.steps = [first]
         yield first
         if first.outcome == EVADED or (first.fooled and attack.stop_on_fooled):  # already wrong on the clean image
@@ -244,7 +260,7 @@ class AttackRun:
         t = time.perf_counter()
         for k, (eps, x_adv, outcome) in enumerate(search_steps(attack, judge, x, y, GRIDS[self.dataset],
                                                                steps=self.pgd_steps, seed=self.seed), start=1):
-            step = self._adaptive_step(k, eps, x_adv, int(outcome), m1, m2, detector, time.perf_counter() - t)
+            step = self._adaptive_step(k, eps, x_adv, int(outcome), m1, m2, score, time.perf_counter() - t)
             self.steps.append(step)
             yield step
             t = time.perf_counter()
@@ -253,14 +269,14 @@ class AttackRun:
         self._check_png(m1)
 
     def _adaptive_step(self, index: int, eps: float, x_adv: torch.Tensor, outcome: int | None, m1: torch.nn.Module,
-                       m2: torch.nn.Module, detector: Any, seconds: float) -> RunStep:
+                       m2: torch.nn.Module, score: Callable[..., float], seconds: float) -> RunStep:
         """One recorded budget: the image, both softmax vectors and P(attack) from a fresh pass over that image.
 
         ``outcome`` is the engine's (``None`` for the clean image, where it is read off the fresh pass).
         """
         xs = x_adv.detach().reshape(1, *self.x0.shape).float()
         p1, p2 = softmax_pair(m1, m2, xs)
-        p_attack = self._p_attack(detector, p1, p2, xs)
+        p_attack = score(p1, p2, xs)
         fooled = int(np.argmax(p1)) != self.label
         if outcome is None:
             outcome = RIGHT if not fooled else CAUGHT if p_attack > self.threshold else EVADED
@@ -275,16 +291,6 @@ class AttackRun:
             self.threshold = float(detector.threshold(self.fpr if self.fpr is not None else DEFAULT_FPR))
         except RuntimeError as e:
             self.detector_note = str(e)
-
-    @staticmethod
-    def _p_attack(detector: Any, p1: np.ndarray, p2: np.ndarray, x: torch.Tensor) -> float:
-        """P(attack) of image ``x`` from the pair's softmax ``p1, p2`` (already computed) and, for a detector that
-        watches more models (``pool``), theirs."""
-        from .detector import watched_features
-
-        more = detector.models()[2:] if hasattr(detector, "models") else ()
-        f = [p1, p2] + ([watched_features(more, x)[0].double().numpy()] if more else [])
-        return float(detector.predict_proba_features(np.concatenate(f)[None])[0])
 
     def _check_png(self, attacked: torch.nn.Module) -> None:
         """Does the 8-bit PNG download still fool the attacked model?"""

@@ -78,9 +78,9 @@ def fresh_images(x_train: np.ndarray, y_train: np.ndarray, used: np.ndarray, pai
 def attack_round(det: Any, x: torch.Tensor, y: torch.Tensor, budgets: dict[str, float], seed: int,
                  device: str = "cpu") -> dict[str, dict[str, np.ndarray]]:
     """Each attack of ``RETRAIN_ATTACKS`` against ``det`` at its 5 % point, at its fixed budget: per attack the
-    images that evade on a fresh pass (model 1 wrong, not flagged) and their 20 features."""
+    images that evade on a fresh pass (model 1 wrong, not flagged) and their features (its models' softmax)."""
     from .attacks.adaptive import budget_search, get_adaptive
-    from .detector import pair_features
+    from .detector import watched_features
     from .security import judge_for
 
     judge = judge_for(det, 0.05, device)
@@ -91,7 +91,7 @@ def attack_round(det: Any, x: torch.Tensor, y: torch.Tensor, budgets: dict[str, 
         wrong, flagged = judge.verdict(curve.x_adv, y)  # a fresh pass: what the row will claim
         evaded = (wrong & ~flagged).numpy()
         x_ev = curve.x_adv[torch.from_numpy(evaded)]
-        out[name] = {"evaded": evaded, "features": pair_features(*det.pair(), x_ev).numpy(),
+        out[name] = {"evaded": evaded, "features": watched_features(det.models(), x_ev).numpy(),
                      "seconds": np.array(time.time() - t0)}
     return out
 
@@ -129,19 +129,19 @@ def retrain(dataset: str, rounds: int = 3, n: int | None = None, per_round: int 
     support vectors and the refit detector's held-out clean FPR at 5 %; ``final_check`` attacks the shipped one."""
     from .calibration import calibrate, test_halves
     from .data import load_split, load_split_uint8, to_float
-    from .detector import VARIANT_PAIRS, pair_features, store
+    from .detector import store, watched_features
     from .files import save_with, write_json
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
     from .pipeline.config import PipelineConfig
-    from .variants import fit_detector, pair_data, read_variant, table3_beside_paper, variant_relpath
+    from .variants import fit_detector, read_variant, table3_beside_paper, variant_data, variant_relpath
 
     t_start = time.time()
     base = read_variant(dataset, BASE)
     n = base["n_per_attack"] if n is None else n
     n_attack = tuple(base.get("n_attack", {}).items())
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_attack, seed=base["seed"], data_root=data_root)
-    data = pair_data(dataset, VARIANT_PAIRS[BASE], n, base["seed"], data_root, progress, device, n_attack)
+    data = variant_data(dataset, BASE, n, base["seed"], data_root, progress, device, n_attack)
     f_all = np.concatenate([data[a]["features"] for a in ATTACK_NAMES]).astype(np.float64)
     y_all = np.concatenate([data[a]["label"] for a in ATTACK_NAMES])
     used = np.unique(np.concatenate([data[a]["source_index"] for a in ATTACK_NAMES]))
@@ -149,12 +149,12 @@ def retrain(dataset: str, rounds: int = 3, n: int | None = None, per_round: int 
     command = retrain_command(dataset, rounds, per_round)
 
     det = read_round_detector(dataset, seed, n, per_round, 0)
-    pair = det.pair(device)
+    pair, watched = det.pair(device), det.models(device)
     x_train, y_train = load_split_uint8(dataset, "train", data_root)
     chunks, clean_pool = fresh_images(x_train, y_train, used, pair, seed, rounds + 1, per_round)
     x_test, _ = load_split(dataset, "test", data_root)
     cal, held = test_halves(len(x_test))
-    f_test = pair_features(*pair, x_test).numpy()
+    f_test = watched_features(watched, x_test).numpy()
     cache = round_dir(dataset, seed, n, per_round)
     records: list[dict[str, Any]] = []
     taken = 0  # clean negatives used so far
@@ -169,7 +169,7 @@ def retrain(dataset: str, rounds: int = 3, n: int | None = None, per_round: int 
             res = attack_round(det, x, y, budgets, seed * 100 + r, device)
             pos = np.concatenate([res[a]["features"] for a in RETRAIN_ATTACKS])
             neg_idx = clean_pool[taken : taken + len(pos)]
-            neg = pair_features(*pair, to_float(np.asarray(x_train[neg_idx]))).numpy()
+            neg = watched_features(watched, to_float(np.asarray(x_train[neg_idx]))).numpy()
             rows = {"features": np.concatenate([pos, neg]).astype(np.float32),
                     "label": np.r_[np.ones(len(pos), np.int64), np.zeros(len(neg), np.int64)],
                     "true_class": np.r_[np.concatenate([y.numpy()[res[a]["evaded"]] for a in RETRAIN_ATTACKS]),

@@ -62,6 +62,17 @@ def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
     return out
 
 
+def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str | None,
+                 progress: Callable | None = None, device: str = "cpu",
+                 n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
+    """The ``variant`` detector's rows (``pair_data``): the attacks on its rows' pair (``VARIANT_ROWS``), the
+    softmax of every model it watches (``VARIANT_ROLES``) as features."""
+    from .detector import VARIANT_ROLES, VARIANT_ROWS
+
+    return pair_data(dataset, VARIANT_ROWS[variant], n, seed, data_root, progress, device, n_per_attack,
+                     VARIANT_ROLES[variant])
+
+
 def table3_beside_paper(cfg: Any, data: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
     """The Table III protocol (10-fold CV accuracy per attack) on ``data``'s rows and on as many rows of the
     paper detector's data set (the same seeded draws: the same images, coins and attacked model)."""
@@ -89,7 +100,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     ``recheck``: only redo the Table III check (e.g. after the paper detector's data set was remade), with the
     shipped variant detector, its operating points and every result made with them left as they are."""
     from .calibration import calibrate
-    from .detector import VARIANT_ROLES, VARIANT_ROWS, check_variant, store
+    from .detector import check_variant, store
     from .files import write_json
     from .manifest import code_version, register_file
     from .paths import artifacts_dir
@@ -101,8 +112,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     if variant == "retrained":
         raise ValueError("the retrained variant is made by core.retraining.retrain (`harden --variant retrained`)")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
-    data = pair_data(dataset, VARIANT_ROWS[variant], n, seed, data_root, progress, device, n_per_attack,
-                     VARIANT_ROLES[variant])
+    data = variant_data(dataset, variant, n, seed, data_root, progress, device, n_per_attack)
     command = COMMAND.format(dataset=dataset, variant=variant) + rows_options(n, seed, dict(n_per_attack))
     path = artifacts_dir() / variant_relpath(dataset, variant)
     if recheck:
