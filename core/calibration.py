@@ -12,16 +12,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .operating_point import FPRS, fpr_key
+from .data import SPLIT_SEED, test_halves
 from .paths import MAKE_COMMANDS
 
-SPLIT_SEED = 0
 COMMAND = MAKE_COMMANDS["operating_points"]
-
-
-def test_halves(n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted test indices of the calibration half and the held-out half (seeded, disjoint, cover all)."""
-    perm = np.random.default_rng([seed, 41]).permutation(n_test)
-    return np.sort(perm[: n_test // 2]), np.sort(perm[n_test // 2 :])
 
 
 def operating_points_path(dataset: str, variant: str = "paper"):

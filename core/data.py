@@ -25,6 +25,8 @@ CLASSES = {
 DEFAULT_DOWNLOAD_ROOT = Path.home() / ".cache" / "mismatch-lab" / "data"
 SAMPLES_PER_CLASS = 20
 SAMPLES_SEED = 0
+TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}  # images in each test split (torchvision's)
+SPLIT_SEED = 0  # the seed that cuts the test split into its calibration and held-out halves
 HOW_TO = (
     "Provide the data with --data-root R or ADV_DATA_ROOT=R, where R holds MNIST/raw/*-ubyte "
     "(torchvision MNIST layout) and cifar10/{train,test}/<class>/*.jpg (ImageFolder) or "
@@ -129,6 +131,12 @@ def load_split(
     if limit is not None:
         x, y = x[:limit], y[:limit]
     return to_float(x), torch.from_numpy(np.array(y, dtype=np.int64))
+
+
+def test_halves(n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted test indices of the calibration half and the held-out half (seeded, disjoint, cover all)."""
+    perm = np.random.default_rng([seed, 41]).permutation(n_test)
+    return np.sort(perm[: n_test // 2]), np.sort(perm[n_test // 2 :])
 
 
 def samples_path(dataset: str) -> Path:

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from . import ATTACK_NAMES
+from .data import TEST_SIZES, test_halves
 from .files import read_json, save_with, write_json
 from .operating_point import DEFAULT_FPR, FPRS, Calibrated, fpr_key
 from .paths import artifacts_dir, check_dataset, make_command
@@ -358,3 +359,22 @@ def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detec
         raise FileNotFoundError(f"no shipped {dataset} detector trained on {trained_on!r} "
                                 f"({artifacts_dir() / stem}.npz); make it with {make}")
     return Detector.read(verified_path(stem + ".npz"), verified_path(stem + ".json"))
+
+
+def unseen_test_indices(dataset: str) -> np.ndarray:
+    """Sorted int64 indices into the test split of the images no shipped part of ``dataset`` was fitted on.
+
+    The classifiers and the default detector were trained on train-split images only, and the detector's
+    thresholds were set on the calibration half of the test split that its file records; the other half is
+    returned.  Needs no data.  A default detector without a recorded calibration is refused, not guessed.
+    """
+    det = load(dataset)
+    cal = det.meta.get("calibration")
+    if not cal or cal.get("split") != "test" or "seed" not in cal:
+        raise ValueError(f"the shipped {dataset} detector records no calibration split, so which test images it "
+                         f"used is unknown; remake it with `{make_command('operating_points', dataset)}`")
+    _, held = test_halves(TEST_SIZES[dataset], int(cal["seed"]))
+    if len(held) != int(cal["held_out_images"]):
+        raise ValueError(f"the shipped {dataset} detector's calibration records {cal['held_out_images']} held-out "
+                         f"images, the {dataset} test split has {len(held)}: its roles do not match this split")
+    return held.astype(np.int64)

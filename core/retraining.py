@@ -127,7 +127,8 @@ def retrain(dataset: str, rounds: int = 3, n: int | None = None, per_round: int 
     (``variant_robust.json``); ``seed`` also draws each round's fresh images.  Per round the record gives how many
     images each attack evaded against the previous round's detector (the round's key number), the rows added, the
     support vectors and the refit detector's held-out clean FPR at 5 %; ``final_check`` attacks the shipped one."""
-    from .calibration import calibrate, test_halves
+    from .calibration import calibrate
+    from .data import test_halves
     from .data import load_split, load_split_uint8, to_float
     from .detector import store, watched_features
     from .files import save_with, write_json

@@ -128,7 +128,7 @@ def judge_for(det: Any, fpr: float = DEFAULT_FPR, device: str = "cpu") -> Judge:
 
 def pick_images(cfg: SecurityConfig, x: torch.Tensor, y: torch.Tensor, pair) -> np.ndarray:
     """Indices into the test split: held-out half, seeded order, both models right, the first ``n``."""
-    from .calibration import test_halves
+    from .data import test_halves
     from .models import predict_logits
 
     _, held = test_halves(len(x))
@@ -214,7 +214,7 @@ def convergence(cfg: SecurityConfig, name: str, judge: Judge, x: torch.Tensor, y
 
 def prepare_judge(cfg: SecurityConfig, x_all: torch.Tensor) -> tuple[Judge, Any, tuple, Callable[[float], float]]:
     """(judge at ``cfg.fpr``, the calibrated detector, the watched pair, threshold of an fpr in judge units)."""
-    from .calibration import test_halves
+    from .data import test_halves
     from .detector import load
 
     det = load(cfg.dataset, "all", variant=cfg.variant)
@@ -286,7 +286,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     of its own (one thread; on the cluster at ``address``, else a local Ray with this process's torch thread
     count as CPUs), then assembled here as before.
     """
-    from .calibration import test_halves
+    from .data import test_halves
     from .data import load_split
     from .detector import load_surrogates
     from .files import exclusive_lock, read_json, save_with, write_json

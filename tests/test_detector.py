@@ -203,3 +203,23 @@ def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
     assert path == isolated / "results" / "mnist" / "bench_detect.json"
     saved = read_json(path)
     assert saved["command"] == "python -m core bench detect --record" and saved["ratios"] == r["ratios"]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_unseen_test_indices_are_the_held_out_half_and_what_security_attacks(dataset: str) -> None:
+    from core.data import TEST_SIZES, test_halves
+    from core.security import read_security
+
+    idx = detector.unseen_test_indices(dataset)
+    assert idx.dtype == np.int64 and len(idx) == TEST_SIZES[dataset] // 2 and np.all(np.diff(idx) > 0)
+    cal, _ = test_halves(TEST_SIZES[dataset])
+    assert not np.isin(idx, cal).any()  # never an image that set the thresholds
+    assert np.isin(read_security(dataset)["images"]["indices"], idx).all()
+
+
+def test_unseen_test_indices_refuse_a_detector_without_recorded_roles(isolated, monkeypatch) -> None:
+    det = detector.load("mnist")
+    det.meta.pop("calibration")
+    monkeypatch.setattr(detector, "load", lambda dataset: det)
+    with pytest.raises(ValueError, match="records no calibration split"):
+        detector.unseen_test_indices("mnist")

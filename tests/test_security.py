@@ -79,7 +79,7 @@ def test_run_writes_the_schema_and_resumes_without_rerunning(isolated, monkeypat
     check_schema(doc, "mnist", attacks)
     assert doc["n"] == 12 and doc["convergence"]["steps"] == [5, 8]
     assert S.read_security("mnist")["curves"] == doc["curves"]
-    from core.calibration import test_halves
+    from core.data import test_halves
 
     assert set(doc["images"]["indices"]) <= set(test_halves(len(x))[1].tolist())  # never the calibration half
 
