@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # pages import ``core`` and ``pages.common``
 import streamlit as st  # noqa: E402
 
 from core import DATASET_LABELS, DATASETS  # noqa: E402
-from core.operating_point import DEFAULT_FPR, FPRS  # noqa: E402
+from core.detector.thresholds import DEFAULT_FPR, FPRS  # noqa: E402
 from pages.common import FPR_KEY, fpr_label, leave_v1_multipage_mode  # noqa: E402
 
 leave_v1_multipage_mode()  # see the docstring

@@ -6,9 +6,9 @@ import shlex
 import sys
 from typing import Sequence
 
-from . import DATASETS
-from .device import DEVICES
-from .pipeline.config import STAGES
+from core import DATASETS
+from core.models.device import DEVICES
+from core.experiments.pipeline.config import STAGES
 
 
 def _tqdm(iterable, **kw):
@@ -19,7 +19,7 @@ def _tqdm(iterable, **kw):
 
 def device_of(a: argparse.Namespace) -> str:
     """The resolved ``--device`` ("auto" → "cuda" when a GPU is visible, else "cpu"), checked up front."""
-    from .device import resolve
+    from core.models.device import resolve
 
     return str(resolve(a.device))
 
@@ -35,7 +35,7 @@ def add_n_attack(s: argparse.ArgumentParser, example: str) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .training import pgd_recipe, recipe, robust_recipe, train, with_overrides
+    from core.models.training import pgd_recipe, recipe, robust_recipe, train, with_overrides
 
     if a.pgd and not a.robust:
         raise ValueError("--pgd selects the multi-step recipe of the adversarially trained pair: add --robust")
@@ -56,8 +56,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_adopt(a: argparse.Namespace) -> int:
     import json
 
-    from .models import ModelSpec
-    from .training import adopt
+    from core.models import ModelSpec
+    from core.models.training import adopt
 
     entry = adopt(a.dataset, a.model, a.weights, ModelSpec(a.arch, json.loads(a.options)), a.role, a.provenance,
                   a.data_root, command=a.command_line)
@@ -67,7 +67,7 @@ def cmd_adopt(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_models(a: argparse.Namespace) -> int:
-    from .evaluation import evaluate_models, format_table1
+    from core.experiments.table1 import evaluate_models, format_table1
 
     rows = [r for d in ([a.dataset] if a.dataset else DATASETS) for r in evaluate_models(d, a.data_root, device_of(a))]
     print("Table I — test accuracy (CIFAR-10: JPEG re-encoded test set; paper: original data, full-size models)")
@@ -76,8 +76,8 @@ def cmd_evaluate_models(a: argparse.Namespace) -> int:
 
 
 def cmd_make_samples(a: argparse.Namespace) -> int:
-    from .data import make_samples
-    from .manifest import register_file
+    from core.data import make_samples
+    from core.io.manifest import register_file
 
     for d in [a.dataset] if a.dataset else DATASETS:
         path = make_samples(d, a.data_root)
@@ -89,7 +89,7 @@ def cmd_make_samples(a: argparse.Namespace) -> int:
 def cmd_pipeline(a: argparse.Namespace) -> int:
     import torch
 
-    from .pipeline import PipelineConfig, run
+    from core.experiments.pipeline import PipelineConfig, run
 
     torch.set_num_threads(a.threads)
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
@@ -102,7 +102,7 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(a: argparse.Namespace) -> int:
-    from .calibration import calibrate, format_operating_points
+    from core.experiments.calibration import calibrate, format_operating_points
 
     for d in [a.dataset] if a.dataset else DATASETS:
         print(format_operating_points(calibrate(d, a.data_root, progress=_tqdm, variant=a.variant,
@@ -111,11 +111,11 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
 
 
 def cmd_harden(a: argparse.Namespace) -> int:
-    from .variants import format_variant, harden
+    from core.hardening.variants import format_variant, harden
 
     per = n_per_attack(a)
-    if a.variant == "retrained":  # adversarial retraining over the robust variant (core.retraining)
-        from .retraining import format_retrained, retrain
+    if a.variant == "retrained":  # adversarial retraining over the robust variant (core.hardening.retraining)
+        from core.hardening.retraining import format_retrained, retrain
 
         if per or a.recheck:
             raise ValueError("--variant retrained takes the robust variant's rows: no --n-attack or --recheck")
@@ -128,7 +128,7 @@ def cmd_harden(a: argparse.Namespace) -> int:
 
 
 def cmd_compare_pair(a: argparse.Namespace) -> int:
-    from .variants import compare_pair, format_pair
+    from core.hardening.variants import compare_pair, format_pair
 
     per = n_per_attack(a)
     print(format_pair(compare_pair(a.dataset, a.role, a.n, a.seed, a.data_root, progress=_tqdm,
@@ -139,7 +139,7 @@ def cmd_compare_pair(a: argparse.Namespace) -> int:
 def cmd_security(a: argparse.Namespace) -> int:
     import torch
 
-    from .security import ATTACK_ORDER, DEFAULT_ATTACKS, SecurityConfig, format_security, run
+    from core.experiments.security import ATTACK_ORDER, DEFAULT_ATTACKS, SecurityConfig, format_security, run
 
     torch.set_num_threads(a.threads)
     attacks = tuple(a.attacks.split(",")) if a.attacks else DEFAULT_ATTACKS.get((a.dataset, a.defence), ATTACK_ORDER)
@@ -157,29 +157,29 @@ def cmd_security(a: argparse.Namespace) -> int:
 
 
 def cmd_compare_variants(a: argparse.Namespace) -> int:
-    from .variants import variants_table
+    from core.hardening.variants import variants_table
 
     print(variants_table([a.dataset] if a.dataset else list(DATASETS)))
     return 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from .pipeline.report import report
+    from core.results.report import report
 
     print(report([a.dataset] if a.dataset else list(DATASETS)))
     return 0
 
 
 BENCHMARKS = {  # name → module with `main(args) -> int`, each printing figures and ratios against a baseline
-    "attacks": "core.benchmarks.attacks",
-    "detect": "core.benchmarks.detect",
-    "device": "core.benchmarks.device",
-    "executors": "core.benchmarks.executors",
+    "attacks": "core.experiments.benchmarks.attacks",
+    "detect": "core.experiments.benchmarks.detect",
+    "device": "core.experiments.benchmarks.device_speed",
+    "executors": "core.experiments.benchmarks.executors",
 }
 
 
 def cmd_attack_quality(a: argparse.Namespace) -> int:
-    from .pipeline.quality import QualityConfig, format_table2, run_table2
+    from core.experiments.table2 import QualityConfig, format_table2, run_table2
 
     doc = run_table2(QualityConfig(a.dataset, a.n, a.seed, a.data_root, device_of(a)),
                      progress=lambda **kw: _tqdm(None, **kw),

@@ -18,7 +18,7 @@ st.caption("Increase an attack's budget step by step until the attacked model ch
 import numpy as np  # noqa: E402
 
 from core import ATTACK_NAMES, DATASET_LABELS  # noqa: E402
-from core.attack_run import (  # noqa: E402
+from core.app.attack_run import (  # noqa: E402
     AttackRun,
     adaptive_attacks,
     amplified,
@@ -30,8 +30,8 @@ from core.attack_run import (  # noqa: E402
 from core.attacks import ATTACK_SPECS  # noqa: E402
 from core.data import CLASSES  # noqa: E402
 from core.detector import VARIANT_PAIRS  # noqa: E402
-from core.figures import display, probs_bars, replay_figure, trajectory_figure, update_probs  # noqa: E402
-from core.images import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
+from core.app.figures import display, probs_bars, replay_figure, trajectory_figure, update_probs  # noqa: E402
+from core.data.uploads import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
 
 ds = common.dataset()
 fpr = common.fpr()
@@ -64,7 +64,7 @@ if attack in ATTACK_SPECS:
     st.caption(f"Budget: **{sp.budget_name}** — {sp.schedule} (max {sp.max_budget})")
 elif adaptive:
     from core.attacks.adaptive import ADAPTIVE_SPECS
-    from core.security import GRIDS
+    from core.experiments.security import GRIDS
 
     sp = ADAPTIVE_SPECS[attack]
     grid = GRIDS[ds]

@@ -12,8 +12,8 @@ import numpy as np
 import streamlit as st
 
 from core import ATTACK_LABELS, ATTACK_NAMES, DATASETS
-from core.operating_point import DEFAULT_FPR, FPRS, fpr_key
-from core.scan import fpr_words
+from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
+from core.app.scan import fpr_words
 
 DETECTOR_NAMES = ("all",) + ATTACK_NAMES
 FPR_KEY = "fpr"  # session-state key of the sidebar's operating point (app.py)
@@ -68,7 +68,7 @@ def missing(e: BaseException, what: str = "") -> None:
 
 @st.cache_resource(show_spinner="Loading the two classifiers…")
 def models(ds: str, role: str = "model"):
-    from core.attack_run import interactive_threads, warm_up
+    from core.app.attack_run import interactive_threads, warm_up
     from core.data import SHAPES
     from core.models import load_pair
 
@@ -81,7 +81,7 @@ def models(ds: str, role: str = "model"):
 def shipped_variants(ds: str) -> list[str]:
     """Detector variants of ``ds`` whose universal detector ships (the paper's first)."""
     from core.detector import VARIANTS, detector_relpath
-    from core.paths import artifacts_dir
+    from core.io.paths import artifacts_dir
 
     return [v for v in VARIANTS if (artifacts_dir() / (detector_relpath(ds, "all", v) + ".npz")).exists()]
 
@@ -133,9 +133,9 @@ def samples(ds: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def result(ds: str, name: str) -> dict[str, Any]:
-    """``core.results.<name>(ds)`` (table2, table3, transfer, loao, table4), cached and keyed by the file's mtime
+    """``core.results.readers.<name>(ds)`` (table2, table3, transfer, loao, table4), cached and keyed by the file's mtime
     so a rerun of the pipeline shows up without restarting the app.  Raises FileNotFoundError with the command."""
-    from core.paths import result_path
+    from core.io.paths import result_path
 
     path = result_path(ds, name)
     return _result_at(ds, name, path.stat().st_mtime if path.exists() else 0.0)
@@ -143,7 +143,7 @@ def result(ds: str, name: str) -> dict[str, Any]:
 
 @st.cache_data(show_spinner=False)
 def _result_at(ds: str, name: str, mtime: float) -> dict[str, Any]:
-    import core.results as R
+    import core.results.readers as R
 
     return getattr(R, name)(ds)
 
@@ -166,9 +166,9 @@ def command_box(cmd: str, label: str = "Regenerate with") -> None:
 
 
 def security(ds: str, variant: str = "paper") -> dict[str, Any]:
-    """``core.security.read_security``, cached and keyed by the file's mtime (a rerun shows up without a restart).
+    """``core.experiments.security.read_security``, cached and keyed by the file's mtime (a rerun shows up without a restart).
     Raises FileNotFoundError with the command when the file is missing."""
-    from core.security import results_path
+    from core.experiments.security import results_path
 
     path = results_path(ds, variant)
     return _security_at(ds, variant, path.stat().st_mtime if path.exists() else 0.0)
@@ -177,7 +177,7 @@ def security(ds: str, variant: str = "paper") -> dict[str, Any]:
 def security_variants(ds: str) -> list[str]:
     """The detector variants of ``ds`` with security results (the paper's first)."""
     from core.detector import VARIANTS
-    from core.security import results_path
+    from core.experiments.security import results_path
 
     return [v for v in VARIANTS if results_path(ds, v).exists()]
 
@@ -196,14 +196,14 @@ def baseline_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 @st.cache_data(show_spinner=False)
 def _security_at(ds: str, variant: str, mtime: float) -> dict[str, Any]:
-    from core.security import read_security
+    from core.experiments.security import read_security
 
     return read_security(ds, variant)
 
 
 def eps_text(eps: float | None, dataset: str) -> str:
-    """An L∞ budget as the pages print it (``core.security.eps_text``)."""
-    from core.security import eps_text as text
+    """An L∞ budget as the pages print it (``core.experiments.security.eps_text``)."""
+    from core.experiments.security import eps_text as text
 
     return text(eps, dataset)
 
@@ -220,7 +220,7 @@ def security_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     ε50 is the median smallest budget at which the attack succeeded (for ``no_detector``: fooled model 1);
     success and detected are the shares of images at the headline budget.
     """
-    from core.figures import security_labels
+    from core.app.figures import security_labels
 
     labels = security_labels(doc)
     ds, j = doc["dataset"], headline_index(doc)
@@ -239,7 +239,7 @@ def security_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def detection_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Per paper attack: the detection rate at each operating point and the ROC's AUC."""
-    from core.figures import security_labels
+    from core.app.figures import security_labels
 
     labels = security_labels(doc)
     op = doc["operating_points"]
@@ -255,7 +255,7 @@ def detection_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def convergence_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The convergence check: success at the headline budget after the short and the long PGD run."""
-    from core.figures import security_labels
+    from core.app.figures import security_labels
 
     labels = security_labels(doc)
     conv = doc["convergence"]
@@ -270,7 +270,7 @@ def _pct(v: float, digits: int = 0) -> str:
 
 def security_summary(doc: dict[str, Any], selected_fpr: float | None = None) -> str:
     """What the file means for a user, in plain words, computed from its numbers (nothing hard-coded)."""
-    from core.figures import security_labels
+    from core.app.figures import security_labels
 
     labels = security_labels(doc)
     ds, j = doc["dataset"], headline_index(doc)

@@ -8,8 +8,8 @@ import numpy as np
 import streamlit as st
 
 from core import DATASET_LABELS
-from core.figures import display, embedding_scatter
-from core.results import (
+from core.app.figures import display, embedding_scatter
+from core.results.readers import (
     commands,
     embedding,
     embedding_attacks,

@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core import ATTACK_NAMES, DATASET_LABELS
-from core.evaluation import table1_rows
-from core.paper import paper_results
-from core.results import commands, table2_rows, table3_rows, versus_paper
+from core.experiments.table1 import table1_rows
+from core.io.paper import paper_results
+from core.results.readers import commands, table2_rows, table3_rows, versus_paper
 from pages import common
 
 ds = common.dataset()

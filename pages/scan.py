@@ -8,10 +8,10 @@ import torch
 
 from core import DATASET_LABELS
 from core.data import CLASSES
-from core.figures import display, probs_bars
-from core.images import UPLOAD_TYPES, load_image, load_images
-from core.results import adversarial, adversarial_attacks, commands
-from core.scan import fpr_words, rows_to_csv, scan, table_rows, thresholds, verdict_column, verdict_word
+from core.app.figures import display, probs_bars
+from core.data.uploads import UPLOAD_TYPES, load_image, load_images
+from core.results.readers import adversarial, adversarial_attacks, commands
+from core.app.scan import fpr_words, rows_to_csv, scan, table_rows, thresholds, verdict_column, verdict_word
 from pages import common
 
 ds = common.dataset()

@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from core import DATASET_LABELS
-from core.figures import grouped_bars, roc_figure, security_curves_figure, security_labels
-from core.operating_point import fpr_key
-from core.scan import fpr_words
+from core.app.figures import grouped_bars, roc_figure, security_curves_figure, security_labels
+from core.detector.thresholds import fpr_key
+from core.app.scan import fpr_words
 from pages import common
 
 ds = common.dataset()

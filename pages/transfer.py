@@ -5,8 +5,8 @@ import numpy as np
 import streamlit as st
 
 from core import ATTACK_LABELS, ATTACK_NAMES, ATTACK_SHORT
-from core.figures import confusion_figure, grouped_bars, heatmap
-from core.results import confusion, paper_transfer
+from core.app.figures import confusion_figure, grouped_bars, heatmap
+from core.results.readers import confusion, paper_transfer
 from pages import common
 
 ds = common.dataset()

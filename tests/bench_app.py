@@ -8,7 +8,7 @@
    step (attack + both models + detector) plus everything the page builds for it (two enlarged images,
    the softmax figure serialised to JSON as Streamlit sends it); median and worst over the steps.
    Also the whole Attack lab run through AppTest divided by its steps (page overhead included).
-3. **Upload to verdict** (target 1 s): PNG bytes → ``core.images.load_image`` → ``core.scan.scan`` with
+3. **Upload to verdict** (target 1 s): PNG bytes → ``core.data.uploads.load_image`` → ``core.app.scan.scan`` with
    every shipped detector, models warm; and the same through AppTest (``file_uploader.set_value`` + rerun).
 
 Exits 1 when a median (cold start, live step, upload to verdict) misses its target; ``.ci/run`` runs it.
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from core.paths import PROJECT_ROOT  # noqa: E402
+from core.io.paths import PROJECT_ROOT  # noqa: E402
 from tests.support import CHROMIUM_ARGS, chromium_path, free_port, steady_state_init, streamlit_run  # noqa: E402
 
 TARGETS = {"cold_start_s": 5.0, "step_ms": 150.0, "upload_to_verdict_s": 1.0}
@@ -125,9 +125,9 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     import plotly.io
     import plotly.tools
 
-    from core.attack_run import AttackRun, amplified, warm_up
+    from core.app.attack_run import AttackRun, amplified, warm_up
     from core.data import CLASSES, samples
-    from core.figures import display, probs_bars, update_probs
+    from core.app.figures import display, probs_bars, update_probs
     from core.models import load_pair
 
     m1, m2 = load_pair("mnist")
@@ -187,9 +187,9 @@ def _digit_png() -> bytes:
 def upload_to_verdict(repeats: int = 5) -> list[float]:
     from core import ATTACK_NAMES
     from core.detector import load
-    from core.images import load_image
+    from core.data.uploads import load_image
     from core.models import load_pair
-    from core.scan import scan
+    from core.app.scan import scan
 
     m1, m2 = load_pair("mnist")
     dets = {}
@@ -222,7 +222,7 @@ def upload_to_verdict_apptest() -> float:
 
 
 def main() -> int:
-    from core.attack_run import interactive_threads
+    from core.app.attack_run import interactive_threads
 
     interactive_threads()  # as the app does
     print("Dashboard benchmarks (MNIST), on this machine's CPU; targets as the README states them")

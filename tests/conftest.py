@@ -64,7 +64,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REPO / "artifacts", art, ignore=shutil.ignore_patterns("adversarial", "embeddings"))
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
     monkeypatch.setenv("ADV_CACHE_DIR", str(tmp_path / "cache"))
-    from core.paper import paper_results
+    from core.io.paper import paper_results
 
     paper_results.cache_clear()
     return art

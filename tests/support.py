@@ -53,7 +53,7 @@ def fake_security_doc(dataset: str = "mnist") -> dict:
 
     from core import ATTACK_NAMES
     from core.attacks.adaptive import ADAPTIVE_SPECS
-    from core.security import GRIDS, HEADLINE_EPS
+    from core.experiments.security import GRIDS, HEADLINE_EPS
 
     grid = [round(e, 6) for e in GRIDS[dataset]]
     ramp = np.linspace(0, 1, len(grid))
@@ -111,7 +111,7 @@ def fake_security_doc(dataset: str = "mnist") -> dict:
 
 
 def write_fake_security(art: Path, dataset: str = "mnist") -> dict:
-    """Write ``fake_security_doc`` where ``core.security.read_security`` looks under the artifacts folder ``art``."""
+    """Write ``fake_security_doc`` where ``core.experiments.security.read_security`` looks under the artifacts folder ``art``."""
     import json
 
     doc = fake_security_doc(dataset)

@@ -159,7 +159,7 @@ def bare_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     }
     (art / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
-    from core.paper import paper_results
+    from core.io.paper import paper_results
 
     paper_results.cache_clear()
     yield art

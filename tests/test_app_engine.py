@@ -1,4 +1,4 @@
-"""The engine behind the dashboard: core.attack_run, core.scan, core.figures (no Streamlit), and the Security
+"""The engine behind the dashboard: core.app.attack_run, core.app.scan, core.app.figures (no Streamlit), and the Security
 page's pure helpers in pages.common."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.attack_run import AttackRun, RunStep, amplified, choose_model, distortion
+from core.app.attack_run import AttackRun, RunStep, amplified, choose_model, distortion
 from core.data import CLASSES, samples
 from core.models import load_pair
 
@@ -110,7 +110,7 @@ def test_live_run_stops_at_the_first_fooling_step(pair) -> None:
     assert int(np.argmax(steps[-1].probs_1)) != run.label
     m = run.metrics()
     assert m["steps"] == len(steps) and m["linf"] > 0
-    from core.images import quantise
+    from core.data.uploads import quantise
 
     with torch.no_grad():  # the 8-bit PNG's own prediction, computed here
         png_pred = int(m1(quantise(torch.from_numpy(steps[-1].x)[None])).argmax(1)[0])
@@ -118,7 +118,7 @@ def test_live_run_stops_at_the_first_fooling_step(pair) -> None:
 
 
 def test_scan_rows_and_csv(pair) -> None:
-    from core.scan import rows_to_csv, scan, table_rows
+    from core.app.scan import rows_to_csv, scan, table_rows
 
     m1, m2 = pair
     x, y = samples("mnist")
@@ -163,7 +163,7 @@ def test_scan_rows_and_csv(pair) -> None:
 
 
 def test_figures() -> None:
-    from core.figures import heatmap, probs_bars, replay_figure, trajectory_figure, update_probs
+    from core.app.figures import heatmap, probs_bars, replay_figure, trajectory_figure, update_probs
 
     run = fake_run(4)
     fig = replay_figure(run.x0, run.steps, CLASSES["mnist"], "eps", run.label)
@@ -187,7 +187,7 @@ def test_figures() -> None:
 
 
 def test_attack_choice_labels() -> None:
-    from core.attack_run import adaptive_attacks, attack_choice_label, is_adaptive
+    from core.app.attack_run import adaptive_attacks, attack_choice_label, is_adaptive
 
     assert adaptive_attacks()[:2] == ("no_detector", "joint_pgd") and not is_adaptive("fgsm")
     assert attack_choice_label("joint_pgd") == "Joint PGD (adaptive)"
@@ -209,9 +209,9 @@ def one_thread():
 def test_adaptive_run_on_a_shipped_sample(pair, one_thread, attack: str) -> None:
     """An adaptive run against the shipped detector at 5 %: one step per ε of the grid from the clean image, the
     engine's outcome per step, P(attack) per step equal to the detector's own on the recorded image."""
-    from core.attack_run import CAUGHT, EVADED, RIGHT
+    from core.app.attack_run import CAUGHT, EVADED, RIGHT
     from core.detector import load
-    from core.security import GRIDS
+    from core.experiments.security import GRIDS
 
     det = load("mnist")
     m1, m2 = pair
@@ -261,7 +261,7 @@ def test_adaptive_run_needs_a_detector_and_model_1(pair) -> None:
 
 
 def test_security_figures() -> None:
-    from core.figures import roc_figure, security_curves_figure, security_labels
+    from core.app.figures import roc_figure, security_curves_figure, security_labels
     from tests.support import fake_security_doc
 
     doc = fake_security_doc()
@@ -296,7 +296,7 @@ def test_security_figures() -> None:
 
 
 def fig_colours(kind: str) -> tuple[str, ...]:
-    from core.figures import ADAPTIVE_COLOURS, PAPER_COLOURS
+    from core.app.figures import ADAPTIVE_COLOURS, PAPER_COLOURS
 
     return PAPER_COLOURS if kind == "paper" else ADAPTIVE_COLOURS
 

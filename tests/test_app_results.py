@@ -1,6 +1,6 @@
-"""The result pages with data: synthetic result files in the pipeline's formats, read by core.results and shown.
+"""The result pages with data: synthetic result files in the pipeline's formats, read by core.results.readers and shown.
 
-The files mirror what ``core.pipeline`` (table3/transfer/loao/table4/embeddings/detector_data/adversarial,
+The files mirror what ``core.experiments.pipeline`` (table3/transfer/loao/table4/embeddings/detector_data/adversarial,
 detectors) and ``python -m core attack-quality`` (table2) write, so the pages are exercised end to end
 without running the (long) pipeline.
 """
@@ -40,7 +40,7 @@ def build_fake_artifacts(art: Path) -> Path:
         k: v for k, v in manifest["files"].items() if k.startswith(("models/mnist", "samples", "paper"))
     }
     (art / "manifest.json").write_text(json.dumps(manifest))
-    from core.paper import paper_results
+    from core.io.paper import paper_results
 
     paper_results.cache_clear()
     rng = np.random.default_rng(0)
@@ -189,7 +189,7 @@ def fake_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
     build_fake_artifacts(art)
     yield art
-    from core.paper import paper_results
+    from core.io.paper import paper_results
 
     paper_results.cache_clear()
 
@@ -202,7 +202,7 @@ def page(path: str) -> AppTest:
 
 
 def test_loaders_normalise_the_pipeline_formats(fake_results: Path) -> None:
-    import core.results as R
+    import core.results.readers as R
 
     t2 = R.table2("mnist")
     assert t2["rows"]["fgsm"]["success_rate_percent"] == 90.0 and t2["command"].startswith(
@@ -230,7 +230,7 @@ def test_loaders_normalise_the_pipeline_formats(fake_results: Path) -> None:
 
 
 def test_paper_transfer_matrix_has_nan_diagonal() -> None:
-    from core.results import paper_transfer
+    from core.results.readers import paper_transfer
 
     m = paper_transfer("mnist")
     assert m.shape == (7, 7) and np.isnan(np.diag(m)).all() and not np.isnan(m[0, 1])
@@ -298,7 +298,7 @@ def cifar_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Artifacts with untrained CIFAR-10 models of the default architectures (the real ones train for an hour)."""
     import torch
 
-    from core.manifest import register_file, update_manifest
+    from core.io.manifest import register_file, update_manifest
     from core.models import DEFAULT_SPECS, build_model
 
     art = tmp_path / "artifacts"

@@ -93,7 +93,7 @@ def test_security_page_without_results_explains(security_artifacts) -> None:
 def borderline_detector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Fake artifacts whose universal detector flags the test image at 10 % clean false positives, not at 5 % or 1 %."""
     from core.detector import pair_features, store
-    from core.images import load_image
+    from core.data.uploads import load_image
     from core.models import load_pair
     from tests.test_app_results import build_fake_artifacts, fake_detector
 
@@ -111,7 +111,7 @@ def borderline_detector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     det.calibrate(np.r_[np.full(930, p - d), np.full(70, p + d)])  # 10 %: p - d; 5 % and 1 %: p + d
     assert det.threshold(0.1) < p < det.threshold(0.05) == det.threshold(0.01)
     store(det, "python -m core calibrate --dataset mnist")
-    from core.paper import paper_results
+    from core.io.paper import paper_results
 
     yield data, det
     paper_results.cache_clear()
@@ -262,7 +262,7 @@ def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
     """With a second variant shipped, the lab offers it; a run then uses that variant's detector and its pair."""
 
     from core.detector import Detector, load, store
-    from core.manifest import read_manifest, update_manifest
+    from core.io.manifest import read_manifest, update_manifest
 
     models = read_manifest()["models"]
     for which in (1, 2):  # the robust role points at the MLP for both models: a pair unlike the paper's
@@ -296,7 +296,7 @@ def assert_last_step_is_the_detectors(run, det) -> None:
                                               ("cifar10", "robust_pool"), ("mnist", "robust_pgd")])
 def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> None:
     """The shipped files: the page offers the hardened variant and shows its ε50 as the file says."""
-    from core.security import read_security
+    from core.experiments.security import read_security
     from pages.common import eps_text
 
     doc = read_security(dataset, variant)

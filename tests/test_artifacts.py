@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.manifest import IntegrityError, verified_path
+from core.io.manifest import IntegrityError, verified_path
 
 ART = Path(__file__).resolve().parent.parent / "artifacts"
 LISTED = sorted(

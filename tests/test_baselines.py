@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from core.pipeline import baselines
+from core.experiments.pipeline import baselines
 
 
 def test_median_matches_scipy_reflect() -> None:

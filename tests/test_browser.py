@@ -78,7 +78,7 @@ def fake_server(browser, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # module scope: monkeypatch's own fixture is per test
         mp.setenv("ADV_ARTIFACTS", str(art))
         build_fake_artifacts(art)
-    from core.paper import paper_results
+    from core.io.paper import paper_results
 
     paper_results.cache_clear()
     url, proc = _serve({"ADV_ARTIFACTS": str(art)})

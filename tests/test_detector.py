@@ -42,7 +42,7 @@ def test_numpy_decision_matches_sklearn() -> None:
 def test_shipped_detector_is_the_svc_refitted_on_its_shipped_data(dataset: str) -> None:
     """scikit-learn's SVC, refitted with the stored C and gamma on the shipped detector set, gives the same
     decision values as the stored support vectors do (and the stored Platt logit on top of them)."""
-    from core.results import detector_data_path
+    from core.results.readers import detector_data_path
 
     det = detector.load(dataset, "fgsm")
     with np.load(detector_data_path(dataset, "fgsm")) as z:
@@ -92,7 +92,7 @@ def test_operating_points_flag_at_most_fpr_of_the_calibration_scores() -> None:
 
 
 def test_shipped_detectors_state_operating_points_that_hold_on_held_out_clean_images() -> None:
-    from core.calibration import read_operating_points
+    from core.experiments.calibration import read_operating_points
 
     for ds in ("mnist", "cifar10"):
         doc = read_operating_points(ds)
@@ -147,7 +147,7 @@ def test_load_roundtrip_and_images(isolated) -> None:
 
 
 def test_tampered_detector_is_refused(isolated) -> None:
-    from core.manifest import IntegrityError
+    from core.io.manifest import IntegrityError
 
     det, _, _ = _fitted()
     _ship(det)
@@ -163,7 +163,7 @@ def test_tampered_detector_json_is_refused(isolated) -> None:
     """The ``.json`` half (gamma, intercept, Platt a and b) is checked as strictly as the arrays."""
     import json
 
-    from core.manifest import IntegrityError
+    from core.io.manifest import IntegrityError
 
     det, _, _ = _fitted()
     _ship(det)
@@ -188,8 +188,8 @@ def test_missing_and_unknown(isolated) -> None:
 
 
 def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
-    from core.benchmarks.detect import record, run
-    from core.files import read_json
+    from core.experiments.benchmarks.detect import record, run
+    from core.io.files import read_json
 
     monkeypatch.setenv("ADV_DATA_ROOT", str(tmp_path / "no-data"))  # KDE reference falls back to the samples at once
 
@@ -208,7 +208,7 @@ def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_unseen_test_indices_are_the_held_out_half_and_what_security_attacks(dataset: str) -> None:
     from core.data import TEST_SIZES, test_halves
-    from core.security import read_security
+    from core.experiments.security import read_security
 
     idx = detector.unseen_test_indices(dataset)
     assert idx.dtype == np.int64 and len(idx) == TEST_SIZES[dataset] // 2 and np.all(np.diff(idx) > 0)

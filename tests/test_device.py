@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from core import cli
-from core.device import OnDevice, on_device, resolve
+from core.models.device import OnDevice, on_device, resolve
 from core.models import load_model, load_pair
 
 GPU = torch.cuda.is_available()
@@ -56,7 +56,7 @@ def test_cuda_without_gpu_is_one_clear_line(capsys):
 
 
 def test_bench_device_on_the_cpu_reports_every_figure():
-    from core.benchmarks.device import format_device, run
+    from core.experiments.benchmarks.device_speed import format_device, run
 
     r = run("mnist", "cpu", n=24)
     cpu = r["runs"]["cpu"]
@@ -68,7 +68,7 @@ def test_bench_device_on_the_cpu_reports_every_figure():
 
 def test_augmentation_is_a_crop_and_a_flip_per_image():
     """The vectorised augmentation (same draws on any device) against a per-image reference."""
-    from core.training import augment_batch
+    from core.models.training import augment_batch
 
     x = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     out = augment_batch(x, torch.Generator().manual_seed(5), pad=2)

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.pipeline import PipelineConfig, run
+from core.experiments.pipeline import PipelineConfig, run
 
 ATTACKS = ("fgsm", "gaussian_noise")
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray with 2 CPUs for the whole module (``ray.init`` takes seconds); ``core.executors`` reuses it."""
+    """A local Ray with 2 CPUs for the whole module (``ray.init`` takes seconds); ``core.experiments.executors`` reuses it."""
     import ray
 
     # pytest imports this file as a top-level module the workers cannot import: send its functions by value
@@ -79,7 +79,7 @@ def log_chunk(log: str, k: int) -> None:
 def dying_build(cfg: PipelineConfig, attack: str, progress, marker: str, log: str) -> dict:
     """``data.build_and_assemble`` whose first attempt dies (``os._exit``) while writing chunk 1: its temporary
     file is written in full but never replaces the chunk.  Logs each attempt's start and each chunk written."""
-    from core.pipeline import data
+    from core.experiments.pipeline import data
 
     log_chunk(log, -1)
     if not os.path.exists(marker):
@@ -97,7 +97,7 @@ def dying_build(cfg: PipelineConfig, attack: str, progress, marker: str, log: st
 def test_worker_lost_mid_chunk_is_retried_without_double_or_half_write(
     local_ray, tiny: PipelineConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.pipeline.parallel import per_attack
+    from core.experiments.pipeline.parallel import per_attack
 
     cfg = replace(tiny, n=60, attacks=("fgsm",))  # three chunks
     fresh(monkeypatch, tmp_path, "clean")
@@ -120,8 +120,7 @@ def test_security_attacks_as_ray_tasks_give_the_same_figures(local_ray, tiny: Pi
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from core import security as S
-
+    from core.experiments import security as S
     cfg = S.SecurityConfig("mnist", n=8, steps=3, long_steps=4, long_n=4, attacks=("no_detector", "fgsm", "joint_pgd"))
     threads = torch.get_num_threads()
     fresh(monkeypatch, tmp_path, "inline")
@@ -141,7 +140,7 @@ def test_security_attacks_as_ray_tasks_give_the_same_figures(local_ray, tiny: Pi
 def test_missing_ray_is_a_clear_error(isolated: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture) -> None:
     from core import cli
-    from core.executors import Executor
+    from core.experiments.executors import Executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     assert cli.main(["pipeline", "--dataset", "mnist", "--stage", "data", "--executor", "ray"]) == 2

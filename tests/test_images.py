@@ -1,4 +1,4 @@
-"""core.images: untrusted bytes → model input, with generated images of every kind the decoder must handle."""
+"""core.data.uploads: untrusted bytes → model input, with generated images of every kind the decoder must handle."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.images import MAX_PIXELS, ImageError, load_image, load_images, quantise, to_png, to_uint8
+from core.data.uploads import MAX_PIXELS, ImageError, load_image, load_images, quantise, to_png, to_uint8
 
 
 def encode(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:

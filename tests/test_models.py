@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core import models
-from core.manifest import IntegrityError
+from core.io.manifest import IntegrityError
 from core.models import ModelSpec, build_model
 
 SPECS = [
@@ -103,7 +103,7 @@ def measured(data_root) -> dict:
 
 @pytest.mark.data
 def test_manifest_records_measured_accuracy(measured):
-    from core.manifest import read_manifest
+    from core.io.manifest import read_manifest
 
     recorded = read_manifest()["models"]
     for (dataset, which), acc in measured.items():

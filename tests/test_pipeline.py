@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.pipeline import PipelineConfig, run, run_stage
+from core.experiments.pipeline import PipelineConfig, run, run_stage
 
 ATTACKS = ("fgsm", "gaussian_blur")
 
@@ -26,9 +26,9 @@ def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pip
 def test_end_to_end(tiny: PipelineConfig, isolated: Path) -> None:
     from core import detector
     from core.data import samples
-    from core.files import read_json
+    from core.io.files import read_json
     from core.models import load_pair
-    from core.pipeline.report import report
+    from core.results.report import report
 
     run(tiny, log=lambda s: None)
     res = isolated / "results" / "mnist"
@@ -135,7 +135,7 @@ def test_worker_processes_give_identical_results(tiny: PipelineConfig, isolated:
 
 
 def test_lock_refuses_second_run(tiny: PipelineConfig) -> None:
-    from core.files import exclusive_lock
+    from core.io.files import exclusive_lock
 
     with exclusive_lock(tiny.lock()):
         with pytest.raises(RuntimeError, match="another run"):
@@ -151,7 +151,7 @@ def test_mc_dropout_head_only_equals_full_passes() -> None:
     """Feinman's MC dropout reruns only the head where all dropout lives: same masks, same numbers."""
     from core.data import samples
     from core.models import load_pair
-    from core.pipeline import baselines
+    from core.experiments.pipeline import baselines
 
     m1, _ = load_pair("mnist")
     x, _ = samples("mnist")
@@ -162,7 +162,7 @@ def test_mc_dropout_head_only_equals_full_passes() -> None:
 
 
 def test_embedding_separability_tells_apart_from_mixed(tmp_path: Path) -> None:
-    from core.pipeline.embeddings import separability
+    from core.experiments.pipeline.embeddings import separability
 
     rng = np.random.default_rng(0)
     label = np.r_[np.zeros(100, np.int64), np.ones(100, np.int64)]

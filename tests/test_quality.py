@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.attacks import BudgetResult
-from core.pipeline import quality
+from core.experiments.pipeline import quality
 
 
 class FakeSearch:
@@ -53,8 +53,8 @@ def test_success_over_attackable_images_and_mse_over_successes(monkeypatch: pyte
 
 
 def test_runner_writes_table2_and_resumes_at_the_next_attack(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.files import read_json
-    from core.manifest import verified_path
+    from core.io.files import read_json
+    from core.io.manifest import verified_path
 
     x, y, which = images(60)
     monkeypatch.setattr(quality, "pick", lambda cfg: (x, y, which))

@@ -9,7 +9,7 @@ import pytest
 
 from core import ATTACK_NAMES
 from core.attacks.adaptive import ADAPTIVE_ATTACKS
-from core.security import ATTACK_ORDER, DEFAULT_N, EXTENDED_GRIDS, GRIDS, HEADLINE_EPS, read_security
+from core.experiments.security import ATTACK_ORDER, DEFAULT_N, EXTENDED_GRIDS, GRIDS, HEADLINE_EPS, read_security
 
 TOP_KEYS = {"dataset", "variant", "fpr", "threshold", "n", "curves", "eps50", "attacks", "headline", "convergence",
             "operating_points", "command", "code_version", "seed", "steps", "images"}
@@ -64,7 +64,7 @@ def test_committed_security_results_meet_the_targets(dataset: str) -> None:
 
 
 def test_run_writes_the_schema_and_resumes_without_rerunning(isolated, monkeypatch) -> None:
-    import core.security as S
+    import core.experiments.security as S
     from core.data import samples
 
     x, y = samples("mnist")  # the shipped samples stand in for the test split
@@ -109,7 +109,7 @@ ROBUST_CLAIMS = {"mnist": {"table3_worst": -0.02, "eps50_ratio_min": 1.5},
 def test_committed_robust_variant_makes_every_adaptive_attacker_pay_more(dataset) -> None:
     """The hardened variant: same schema, its own operating point holds, Table III as far from the paper
     detector's (same rows) as the README says, and every adaptive attacker's ε50 at least the claimed multiple."""
-    from core.variants import read_variant
+    from core.hardening.variants import read_variant
 
     robust, paper = read_security(dataset, "robust"), read_security(dataset)
     check_schema(robust, dataset)
@@ -127,8 +127,8 @@ def test_committed_retrained_variant_records_its_rounds_and_what_the_readme_clai
     """The adversarially retrained MNIST variant: at least 3 rounds recorded (each: what every attack evaded against
     the previous detector, the rows that added), a final check, its own operating point, and every adaptive ε50 at
     least the 1.3× the paper detector's that docs/security.md reports (selective PGD: 0.34 against 0.26)."""
-    from core.retraining import RETRAIN_ATTACKS
-    from core.variants import read_variant
+    from core.hardening.retraining import RETRAIN_ATTACKS
+    from core.hardening.variants import read_variant
 
     sec, paper = read_security("mnist", "retrained"), read_security("mnist")
     check_schema(sec, "mnist")
@@ -150,11 +150,11 @@ def test_committed_retrained_variant_records_its_rounds_and_what_the_readme_clai
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 @pytest.mark.parametrize("variant", ["pool", "robust_pool"])
 def test_committed_pools_keep_table3_and_watch_four_models(dataset, variant) -> None:
-    """The two pools (core.variants): one detector over four models learnt from the paper's rows, so Table III
+    """The two pools (core.hardening.variants): one detector over four models learnt from the paper's rows, so Table III
     within 0.02 of the paper detector's on the same rows and its own operating point held; the shipped files say
     what docs/security.md reports: neither made every adaptive attacker pay more than the robust variant does."""
     from core.detector import load
-    from core.variants import read_variant
+    from core.hardening.variants import read_variant
 
     sec, robust = read_security(dataset, variant), read_security(dataset, "robust")
     check_schema(sec, dataset)
@@ -168,8 +168,8 @@ def test_committed_pools_keep_table3_and_watch_four_models(dataset, variant) -> 
 
 def test_readme_compares_every_variant_in_one_table() -> None:
     """The README's variant table is `python -m core compare-variants` on the committed files, verbatim."""
-    from core.paths import MAKE_COMMANDS
-    from core.variants import variants_table
+    from core.io.paths import MAKE_COMMANDS
+    from core.hardening.variants import variants_table
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert variants_table(["mnist", "cifar10"]) in readme and MAKE_COMMANDS["variants_table"] in readme
@@ -179,7 +179,7 @@ def test_committed_robust_pgd_doubles_the_strongest_attackers() -> None:
     """The multi-step PGD-trained MNIST pair: what the README and docs/security.md claim of its file -- joint PGD
     and feature matching at ≥ 2× the paper detector's ε50 (so the cheapest attack too), its own operating point
     held, and the Table III miss they report (−0.026, not below −0.03)."""
-    from core.variants import read_variant
+    from core.hardening.variants import read_variant
 
     sec, paper = read_security("mnist", "robust_pgd"), read_security("mnist")
     check_schema(sec, "mnist")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from core import cli, models
-from core.training import recipe, train, with_overrides
+from core.models.training import recipe, train, with_overrides
 
 
 def _weights(art):

@@ -12,7 +12,7 @@ from core import detector
 def robust_alias(isolated, monkeypatch):
     """The shipped MNIST pair registered under the "robust" role too (a stand-in for `train --robust`)."""
     from core.data import samples
-    from core.manifest import read_manifest, update_manifest
+    from core.io.manifest import read_manifest, update_manifest
 
     models = read_manifest()["models"]
     for which in (1, 2):
@@ -26,9 +26,9 @@ def robust_alias(isolated, monkeypatch):
 
 
 def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> None:
-    from core.calibration import read_operating_points
+    from core.experiments.calibration import read_operating_points
     from core.models import load_pair
-    from core.variants import harden
+    from core.hardening.variants import harden
 
     doc = harden("mnist", "robust", n=24, seed=0)
     assert set(doc["table3"]) == set(detector.ATTACK_NAMES)
@@ -45,9 +45,9 @@ def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> No
         detector.load("mnist", "fgsm", variant="robust")
 
     # --recheck: the Table III check again, on the same rows, with the shipped detector and its points untouched
-    from core.calibration import operating_points_path
-    from core.paths import artifacts_dir
-    from core.variants import read_variant
+    from core.experiments.calibration import operating_points_path
+    from core.io.paths import artifacts_dir
+    from core.hardening.variants import read_variant
 
     files = [*(artifacts_dir() / "detectors" / "mnist").glob("all-robust.*"), operating_points_path("mnist", "robust")]
     shipped = {p: p.read_bytes() for p in files}
@@ -66,10 +66,10 @@ def test_missing_variant_names_the_command(isolated) -> None:
 
 
 def test_compare_pair_writes_the_table3_of_both_pairs_and_refuses_the_shipped_role(robust_alias) -> None:
-    from core.files import read_json
-    from core.manifest import read_manifest
-    from core.paths import result_path
-    from core.variants import compare_pair, format_pair
+    from core.io.files import read_json
+    from core.io.manifest import read_manifest
+    from core.io.paths import result_path
+    from core.hardening.variants import compare_pair, format_pair
 
     doc = compare_pair("mnist", "robust", n=24, seed=0)
     saved = read_json(result_path("mnist", "pair_robust"))
@@ -87,10 +87,10 @@ def test_compare_pair_writes_the_table3_of_both_pairs_and_refuses_the_shipped_ro
 def test_retrain_adds_the_previous_detectors_evasions_and_ships_a_calibrated_variant(robust_alias, monkeypatch) -> None:
     """Round r's positives are images the round r-1 detector lets through (model 1 wrong, not flagged at 5 %);
     the variant is stored, calibrated, loadable over the robust pair; a rerun resumes from the cached rounds."""
-    from core.calibration import read_operating_points
+    from core.experiments.calibration import read_operating_points
     from core.models import load_pair
-    from core.retraining import RETRAIN_ATTACKS, read_round_detector, read_round_rows, retrain
-    from core.variants import read_variant
+    from core.hardening.retraining import RETRAIN_ATTACKS, read_round_detector, read_round_rows, retrain
+    from core.hardening.variants import read_variant
 
     doc = retrain("mnist", rounds=2, n=24, per_round=6, seed=0)
     assert [r["round"] for r in doc["rounds"]] == [1, 2, 3] and doc["rounds"][-1]["final_check"]
@@ -115,7 +115,7 @@ def test_retrain_adds_the_previous_detectors_evasions_and_ships_a_calibrated_var
             rows += len(added["label"])
             assert rec["rows"] == rows and rec["rows_added"] == 2 * int(pos.sum())
     assert sum(sum(r["evaded"].values()) for r in doc["rounds"]) > 0  # the alias pair is easy: rows were added
-    monkeypatch.setattr("core.retraining.attack_round", lambda *a, **k: pytest.fail("a cached round was redone"))
+    monkeypatch.setattr("core.hardening.retraining.attack_round", lambda *a, **k: pytest.fail("a cached round was redone"))
     assert retrain("mnist", rounds=2, n=24, per_round=6, seed=0)["rounds"] == doc["rounds"]
 
 
@@ -125,8 +125,8 @@ def test_pool_watches_both_pairs_on_the_paper_rows(robust_alias) -> None:
     from core.attacks.adaptive import get_adaptive
     from core.attacks.adaptive.base import budget_search, watched_logits
     from core.models import load_pair
-    from core.security import judge_for
-    from core.variants import harden, pair_data
+    from core.experiments.security import judge_for
+    from core.hardening.variants import harden, pair_data
 
     doc = harden("mnist", "pool", n=24, seed=0)
     assert set(doc["table3"]) == set(detector.ATTACK_NAMES)

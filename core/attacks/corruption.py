@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import ATTACK_LABELS
-from .base import AttackSpec, GridAttack, State
+from core import ATTACK_LABELS
+from core.attacks.base import AttackSpec, GridAttack, State
 
 
 def _reflect(idx: torch.Tensor, n: int) -> torch.Tensor:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import ATTACK_LABELS
-from .base import AttackSpec, IterativeAttack, State
+from core import ATTACK_LABELS
+from core.attacks.base import AttackSpec, IterativeAttack, State
 
 
 class DeepFool(IterativeAttack):

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import ATTACK_LABELS
-from .base import AttackSpec, GridAttack, IterativeAttack, State, logits_and_grad
+from core import ATTACK_LABELS
+from core.attacks.base import AttackSpec, GridAttack, IterativeAttack, State, logits_and_grad
 
 
 def _ce(y: torch.Tensor):

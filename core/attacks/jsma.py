@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import ATTACK_LABELS
-from .base import AttackSpec, IterativeAttack, State
+from core import ATTACK_LABELS
+from core.attacks.base import AttackSpec, IterativeAttack, State
 
 GAMMA_MAX = 0.2  # Papernot et al. used 14.5 % on MNIST; 0.2 lets ~5 % more MNIST images through
 

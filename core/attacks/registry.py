@@ -1,12 +1,12 @@
 """The seven attacks by name, in the contract's order."""
 from __future__ import annotations
 
-from .. import ATTACK_NAMES
-from .base import AttackSpec, GridAttack, IterativeAttack
-from .corruption import GaussianBlur, GaussianNoise, SaltAndPepper
-from .deepfool import DeepFool
-from .gradient import FGSM, IGSM
-from .jsma import JSMA
+from core import ATTACK_NAMES
+from core.attacks.base import AttackSpec, GridAttack, IterativeAttack
+from core.attacks.corruption import GaussianBlur, GaussianNoise, SaltAndPepper
+from core.attacks.deepfool import DeepFool
+from core.attacks.gradient import FGSM, IGSM
+from core.attacks.jsma import JSMA
 
 _CLASSES = {c.spec.name: c for c in (FGSM, IGSM, JSMA, DeepFool, GaussianBlur, GaussianNoise, SaltAndPepper)}
 ATTACKS: tuple[str, ...] = tuple(ATTACK_NAMES)

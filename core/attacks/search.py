@@ -14,8 +14,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .base import BudgetResult, GridAttack, IterativeAttack, SearchStep, subset
-from .registry import get_attack
+from core.attacks.base import BudgetResult, GridAttack, IterativeAttack, SearchStep, subset
+from core.attacks.registry import get_attack
 
 
 def _fooled(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from .base import (
+from core.attacks.adaptive.base import (
     CAUGHT,
     EVADED,
     RIGHT,
@@ -17,12 +17,12 @@ from .base import (
     pgd,
     search_steps,
 )
-from .feature_matching import FeatureMatching
-from .joint_pgd import JointPGD
-from .no_detector import NoDetectorPGD
-from .orthogonal_pgd import OrthogonalPGD
-from .selective_pgd import SelectivePGD
-from .transfer import TransferPGD
+from core.attacks.adaptive.feature_matching import FeatureMatching
+from core.attacks.adaptive.joint_pgd import JointPGD
+from core.attacks.adaptive.no_detector import NoDetectorPGD
+from core.attacks.adaptive.orthogonal_pgd import OrthogonalPGD
+from core.attacks.adaptive.selective_pgd import SelectivePGD
+from core.attacks.adaptive.transfer import TransferPGD
 
 _WHITE_BOX = (NoDetectorPGD, JointPGD, FeatureMatching, SelectivePGD, OrthogonalPGD)
 ADAPTIVE_ATTACKS: tuple[str, ...] = tuple(c.spec.name for c in _WHITE_BOX) + (TransferPGD.spec.name,)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..base import State, subset
+from core.attacks.base import State, subset
 
 # per-image outcome at a budget: model 1 still right / wrong but flagged / wrong and not flagged
 RIGHT, CAUGHT, EVADED = 0, 1, 2

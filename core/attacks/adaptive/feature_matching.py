@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import AdaptiveAttack, AdaptiveSpec, grad_of, joint_target, watched_logits
+from core.attacks.adaptive.base import AdaptiveAttack, AdaptiveSpec, grad_of, joint_target, watched_logits
 
 
 class FeatureMatching(AdaptiveAttack):

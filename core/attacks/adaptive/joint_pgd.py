@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import AdaptiveAttack, AdaptiveSpec, ce, grad_of, joint_target, watched_logits
+from core.attacks.adaptive.base import AdaptiveAttack, AdaptiveSpec, ce, grad_of, joint_target, watched_logits
 
 
 class JointPGD(AdaptiveAttack):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import AdaptiveAttack, AdaptiveSpec, ce, grad_of
+from core.attacks.adaptive.base import AdaptiveAttack, AdaptiveSpec, ce, grad_of
 
 
 class NoDetectorPGD(AdaptiveAttack):

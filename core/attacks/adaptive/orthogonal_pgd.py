@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import AdaptiveAttack, AdaptiveSpec, ce, grad_of
+from core.attacks.adaptive.base import AdaptiveAttack, AdaptiveSpec, ce, grad_of
 
 
 def orthogonal(g: torch.Tensor, h: torch.Tensor, only_conflict: bool = False) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .base import AdaptiveAttack, AdaptiveSpec, ce, grad_of, joint_target
+from core.attacks.adaptive.base import AdaptiveAttack, AdaptiveSpec, ce, grad_of, joint_target
 
 
 class TransferPGD(AdaptiveAttack):

@@ -1,0 +1,177 @@
+"""Data sets as ``[0,1]`` float tensors: MNIST and CIFAR-10 from a root, plus shipped samples.
+
+``load_split`` reads MNIST through torchvision's ``MNIST`` class and CIFAR-10
+either from torchvision's ``CIFAR10`` layout (``cifar-10-batches-py``) or from
+an ImageFolder layout (``cifar10/{train,test}/<class>/*.jpg``).  Decoded
+arrays are cached as ``.npy`` under the cache dir so a second load is fast.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.io.files import save_with, sha256_file
+from core.io.paths import artifacts_dir, cache_dir, check_dataset
+
+SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+CLASSES = {
+    "mnist": tuple(str(i) for i in range(10)),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+DEFAULT_DOWNLOAD_ROOT = Path.home() / ".cache" / "mismatch-lab" / "data"
+SAMPLES_PER_CLASS = 20
+SAMPLES_SEED = 0
+TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}  # images in each test split (torchvision's)
+SPLIT_SEED = 0  # the seed that cuts the test split into its calibration and held-out halves
+HOW_TO = (
+    "Provide the data with --data-root R or ADV_DATA_ROOT=R, where R holds MNIST/raw/*-ubyte "
+    "(torchvision MNIST layout) and cifar10/{train,test}/<class>/*.jpg (ImageFolder) or "
+    "cifar-10-batches-py/ (torchvision CIFAR10 layout); with internet access, leave both unset "
+    f"to download with torchvision into {DEFAULT_DOWNLOAD_ROOT}."
+)
+
+
+def resolve_root(root: str | os.PathLike | None) -> tuple[Path, bool]:
+    """The data root and whether a torchvision download may be attempted there."""
+    if root is not None:
+        return Path(root), False
+    env = os.environ.get("ADV_DATA_ROOT")
+    if env:
+        return Path(env), False
+    return DEFAULT_DOWNLOAD_ROOT, True
+
+
+def _read_mnist(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    from torchvision.datasets import MNIST
+
+    try:
+        ds = MNIST(str(root), train=train, download=download)
+    except RuntimeError as e:  # torchvision: "Dataset not found." / download failure
+        raise FileNotFoundError(
+            f"MNIST not found under {root / 'MNIST' / 'raw'} ({e}). {HOW_TO}"
+        ) from None
+    except Exception as e:  # network errors when downloading offline
+        raise FileNotFoundError(f"MNIST not found under {root} and the download failed ({e}). {HOW_TO}") from None
+    return ds.data.numpy()[:, None], ds.targets.numpy().astype(np.int64)
+
+
+def _read_imagefolder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    if len(classes) != 10:
+        raise FileNotFoundError(f"{folder} should hold 10 class folders, found {len(classes)}. {HOW_TO}")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for f in sorted((folder / name).iterdir()):
+            if f.suffix.lower() not in {".jpg", ".jpeg", ".png", ".bmp"}:
+                continue
+            with Image.open(f) as im:
+                images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            labels.append(label)
+    x = np.stack(images).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x), np.asarray(labels, dtype=np.int64)
+
+
+def _read_cifar10(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    split = "train" if train else "test"
+    if (root / "cifar10" / split).is_dir():
+        return _read_imagefolder(root / "cifar10" / split)
+    from torchvision.datasets import CIFAR10
+
+    try:
+        ds = CIFAR10(str(root), train=train, download=download)
+    except RuntimeError as e:
+        raise FileNotFoundError(
+            f"CIFAR-10 not found: looked for {root / 'cifar10' / split} (ImageFolder) and "
+            f"{root / 'cifar-10-batches-py'} (torchvision) ({e}). {HOW_TO}"
+        ) from None
+    except Exception as e:
+        raise FileNotFoundError(f"CIFAR-10 not found under {root} and the download failed ({e}). {HOW_TO}") from None
+    return np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)), np.asarray(ds.targets, dtype=np.int64)
+
+
+def _cache_files(dataset: str, split: str, root: Path) -> tuple[Path, Path]:
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    key = f"{dataset}-{split}-{digest}"
+    base = cache_dir() / "decoded"
+    return base / f"{key}-x.npy", base / f"{key}-y.npy"
+
+
+def load_split_uint8(dataset: str, split: str, root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Whole split as uint8 ``[N,C,H,W]`` and int64 labels, through the decoded-array cache."""
+    check_dataset(dataset)
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}: choose 'train' or 'test'")
+    path, download = resolve_root(root)
+    fx, fy = _cache_files(dataset, split, path)
+    if fx.exists() and fy.exists():
+        return np.load(fx, mmap_mode="r"), np.load(fy)
+    reader = _read_mnist if dataset == "mnist" else _read_cifar10
+    x, y = reader(path, split == "train", download)
+    save_with(fx, lambda p: np.save(p, x))
+    save_with(fy, lambda p: np.save(p, y))
+    return x, y
+
+
+def to_float(x: np.ndarray) -> torch.Tensor:
+    """uint8 ``[N,C,H,W]`` → float32 in ``[0,1]``."""
+    return torch.from_numpy(np.asarray(x, dtype=np.float32) / 255.0)
+
+
+def load_split(
+    dataset: str, split: str, root: str | os.PathLike | None = None, limit: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split as float32 ``[N,C,H,W]`` in ``[0,1]`` and int64 labels (first ``limit`` images)."""
+    x, y = load_split_uint8(dataset, split, root)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return to_float(x), torch.from_numpy(np.array(y, dtype=np.int64))
+
+
+def test_halves(n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted test indices of the calibration half and the held-out half (seeded, disjoint, cover all)."""
+    perm = np.random.default_rng([seed, 41]).permutation(n_test)
+    return np.sort(perm[: n_test // 2]), np.sort(perm[n_test // 2 :])
+
+
+def samples_path(dataset: str) -> Path:
+    return artifacts_dir() / "samples" / f"{dataset}.npz"
+
+
+def samples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shipped class-balanced test images (200 per dataset); needs no data root."""
+    check_dataset(dataset)
+    path = samples_path(dataset)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; make it with `python -m core make-samples --dataset {dataset}`")
+    with np.load(path, allow_pickle=False) as z:
+        return to_float(z["x"]), torch.from_numpy(z["y"].astype(np.int64))
+
+
+def make_samples(dataset: str, root: str | os.PathLike | None = None, per_class: int = SAMPLES_PER_CLASS,
+                 seed: int = SAMPLES_SEED) -> Path:
+    """Draw ``per_class`` test images per class with a fixed seed and write them as uint8 ``.npz``."""
+    x, y = load_split_uint8(dataset, "test", root)
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)])
+    idx.sort()
+    path = samples_path(dataset)
+    save_with(path, lambda p: np.savez_compressed(p, x=np.asarray(x[idx]), y=np.asarray(y[idx]), index=idx))
+    return path
+
+
+def data_fingerprint(dataset: str, root: str | os.PathLike | None = None) -> str:
+    """A short description of where the data came from, for the manifest."""
+    path, _ = resolve_root(root)
+    if dataset == "cifar10" and (path / "cifar10" / "test").is_dir():
+        return f"ImageFolder JPEG at {path.name}/cifar10 (re-encoded CIFAR-10)"
+    if dataset == "mnist":
+        sums = path / "MNIST" / "SHA256SUMS"
+        checksum = f" (SHA256SUMS {sha256_file(sums)[:12]})" if sums.exists() else ""
+        return f"torchvision MNIST IDX at {path.name}/MNIST{checksum}"
+    return f"torchvision CIFAR10 at {path.name}"

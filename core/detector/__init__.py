@@ -1,0 +1,39 @@
+"""The detector layer: mismatch features, the RBF-SVM, its torch module, operating points, variants, baselines.
+
+The public face (``../shared/CONTRACT.md``): ``features``, ``load`` (a ``Detector``), ``unseen_test_indices``,
+``VARIANTS``.  Modules: ``features`` (softmax features), ``svm`` (``MismatchSVM``, ``RBFHead``), ``module``
+(``DetectorModule``), ``thresholds`` (operating points), ``variants`` (which models each variant watches),
+``store`` (``Detector``: storage, loading, roles of the test images), ``baselines`` and ``judges`` (Feature
+Squeezing and Feinman et al., as detectors and as differentiable judges).
+"""
+from core.detector.features import features, pair_features, watched_features
+from core.detector.module import DetectorModule
+from core.detector.store import (
+    TRAINED_ON,
+    Detector,
+    check_trained_on,
+    detector_relpath,
+    load,
+    store,
+    unseen_test_indices,
+)
+from core.detector.svm import MismatchSVM, RBFHead, platt_fit, rbf_decision
+from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
+from core.detector.variants import (
+    VARIANT_DESCRIPTIONS,
+    VARIANT_LABELS,
+    VARIANT_PAIRS,
+    VARIANT_ROLES,
+    VARIANT_ROWS,
+    VARIANTS,
+    check_variant,
+    load_surrogates,
+    load_watched,
+)
+
+__all__ = [
+    "DEFAULT_FPR", "FPRS", "TRAINED_ON", "VARIANTS", "VARIANT_DESCRIPTIONS", "VARIANT_LABELS", "VARIANT_PAIRS",
+    "VARIANT_ROLES", "VARIANT_ROWS", "Detector", "DetectorModule", "MismatchSVM", "RBFHead", "check_trained_on",
+    "check_variant", "detector_relpath", "features", "fpr_key", "load", "load_surrogates", "load_watched",
+    "pair_features", "platt_fit", "rbf_decision", "store", "unseen_test_indices", "watched_features",
+]

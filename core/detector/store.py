@@ -1,0 +1,183 @@
+"""A shipped detector: the models it watches, its RBF head and operating points, stored without pickle.
+
+A fitted ``sklearn.svm.SVC(kernel="rbf")`` is reduced to its support vectors,
+dual coefficients, intercept and gamma (``.npz``) plus a Platt calibration
+(logistic on the decision value), the clean scores that set its operating points,
+and metadata (``.json``).  Loading checks the ``.npz`` and ``.json`` sha256
+against ``artifacts/manifest.json`` and rebuilds the decision function:
+``f(x) = sum_i dual_i * exp(-gamma * |x - sv_i|^2) + b``, ``P(attack) = 1 / (1 + exp(-(a*f + c)))``.
+A verdict is always at a stated clean false-positive rate (``DEFAULT_FPR`` = 5 %).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core import ATTACK_NAMES
+from core.data import TEST_SIZES, test_halves
+from core.detector.features import watched_features
+from core.detector.module import DetectorModule
+from core.detector.svm import RBFHead
+from core.detector.thresholds import DEFAULT_FPR, FPRS, Calibrated, fpr_key
+from core.detector.variants import VARIANT_PAIRS, check_variant, load_watched
+from core.io.files import read_json, save_with, write_json
+from core.io.manifest import read_manifest, register_file, verified_path
+from core.io.paths import artifacts_dir, check_dataset, make_command
+from core.models import load_pair
+
+TRAINED_ON = ATTACK_NAMES + ("all",)
+
+
+@dataclass
+class Detector(Calibrated):
+    """A shipped detector: the pair it watches, its ``RBFHead`` and its operating points.
+
+    Image level (the public contract): ``predict_proba(x)``, ``predict(x, fpr)``, ``attack_score(x)``,
+    ``threshold(fpr)``, ``module()``, ``pair()``.  Feature level: ``head`` (an ``RBFHead``) and the
+    ``*_features`` helpers.  Thresholds come from ``clean_scores_``, P(attack) of held-out clean test images
+    (``python -m core calibrate``).
+    """
+
+    dataset: str
+    trained_on: str
+    head: RBFHead
+    variant: str = "paper"
+    clean_scores_: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # -- building ---------------------------------------------------------------------------
+    @classmethod
+    def from_svc(cls, svc: Any, dataset: str, trained_on: str, platt: tuple[float, float] = (1.0, 0.0),
+                 meta: dict[str, Any] | None = None) -> "Detector":
+        """A detector around a fitted binary ``SVC(kernel="rbf")`` with classes ``[0, 1]``."""
+        return cls(dataset, trained_on, RBFHead.from_svc(svc, platt), meta=dict(meta or {}))
+
+    # -- feature level ----------------------------------------------------------------------
+    def decision_function_features(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
+        return self.head.decision_function(f)
+
+    def predict_proba_features(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
+        """P(attack) ``[N]`` for rows of the 20 features."""
+        return self.head.p_attack(f)
+
+    def predict_features(self, f: np.ndarray | torch.Tensor, fpr: float = DEFAULT_FPR) -> np.ndarray:
+        """Flags at the operating point ``fpr`` for rows of the 20 features."""
+        return self.predict_proba_features(f) > self.threshold(fpr)
+
+    # -- image level (the contract) ---------------------------------------------------------
+    def pair(self, device: str = "cpu") -> tuple[nn.Module, nn.Module]:
+        """The two classifiers this detector watches (model 1 gives the user's answer)."""
+        return load_pair(self.dataset, VARIANT_PAIRS[self.variant], device)
+
+    def models(self, device: str = "cpu") -> tuple[nn.Module, ...]:
+        """Every classifier whose softmax this detector reads, in feature order (``pair()`` first)."""
+        return load_watched(self.dataset, self.variant, device)
+
+    def predict_proba(self, x: torch.Tensor) -> np.ndarray:
+        """P(attack) for images ``[N,C,H,W]`` in ``[0,1]`` (float64 numpy ``[N]``)."""
+        return self.predict_proba_features(watched_features(self.models(), x).numpy())
+
+    def attack_score(self, x: torch.Tensor) -> np.ndarray:
+        """The score every image detector shares (``core.detector.thresholds.ImageDetector``): here P(attack)."""
+        return self.predict_proba(x)
+
+    def threshold(self, fpr: float = DEFAULT_FPR) -> float:
+        """The ``predict_proba`` threshold with clean false-positive rate ``fpr`` on held-out clean test images."""
+        if self.clean_scores_ is None:
+            raise RuntimeError(f"the {self.dataset} detector trained on {self.trained_on!r} has no operating points; "
+                               f"make them with `{make_command('operating_points', self.dataset)}`")
+        return super().threshold(fpr)
+
+    def predict(self, x: torch.Tensor, fpr: float = DEFAULT_FPR) -> np.ndarray:
+        """``True`` where an image is flagged at clean false-positive rate ``fpr`` (bool numpy ``[N]``)."""
+        return self.predict_proba(x) > self.threshold(fpr)
+
+    def module(self, device: str = "cpu") -> DetectorModule:
+        """The detector as a torch module (images → logit), for gradient-based attacks; the networks on
+        ``device`` (``core.models.device``), the RBF head on the CPU in float64."""
+        m1, m2, *more = self.models(device)
+        return DetectorModule(m1, m2, self.head, more)
+
+    # -- storage ----------------------------------------------------------------------------
+    def save(self, stem: Path) -> tuple[Path, Path]:
+        """Write ``stem.npz`` (arrays) and ``stem.json`` (scalars, operating points, metadata) atomically."""
+        h = self.head
+        npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        arrays = {"support_vectors": h.support_vectors, "dual_coef": h.dual_coef}
+        if self.clean_scores_ is not None:
+            arrays["calibration_scores"] = self.clean_scores_
+        save_with(npz, lambda p: np.savez(p, **arrays))
+        thresholds = {fpr_key(f): self.threshold(f) for f in FPRS} if self.clean_scores_ is not None else {}
+        write_json(js, {"dataset": self.dataset, "trained_on": self.trained_on, "variant": self.variant,
+                        "C": h.C, "intercept": h.intercept, "gamma": h.gamma, "platt_a": h.platt[0],
+                        "platt_b": h.platt[1], "thresholds": thresholds, "meta": self.meta})
+        return npz, js
+
+    @classmethod
+    def read(cls, npz: Path, js: Path) -> "Detector":
+        meta = read_json(js)
+        with np.load(npz, allow_pickle=False) as z:
+            sv, dual = z["support_vectors"], z["dual_coef"]
+            clean = z["calibration_scores"] if "calibration_scores" in z.files else None
+        head = RBFHead(np.asarray(sv, np.float64), np.asarray(dual, np.float64).reshape(-1), float(meta["intercept"]),
+                       float(meta["gamma"]), (float(meta["platt_a"]), float(meta["platt_b"])),
+                       float(meta.get("C", meta.get("meta", {}).get("params", {}).get("C", 1.0))))
+        return cls(meta["dataset"], meta["trained_on"], head, meta.get("variant", "paper"), clean, meta.get("meta", {}))
+
+
+def store(det: Detector, command: str) -> None:
+    """Write a detector under ``artifacts/detectors`` and register both files with ``command``."""
+    for path in det.save(artifacts_dir() / detector_relpath(det.dataset, det.trained_on, det.variant)):
+        register_file(path, command)
+
+
+def detector_relpath(dataset: str, trained_on: str, variant: str = "paper") -> str:
+    """Manifest key stem (without suffix) of a shipped detector."""
+    return f"detectors/{dataset}/{trained_on}" + ("" if variant == "paper" else f"-{variant}")
+
+
+def check_trained_on(trained_on: str) -> str:
+    if trained_on not in TRAINED_ON:
+        raise ValueError(f"unknown trained_on {trained_on!r}: choose one of {', '.join(TRAINED_ON)}")
+    return trained_on
+
+
+def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detector:
+    """A shipped fitted detector, sha256-checked against the manifest (``IntegrityError`` if changed)."""
+    check_dataset(dataset)
+    check_trained_on(trained_on)
+    check_variant(variant)
+    if variant != "paper" and trained_on != "all":
+        raise ValueError(f"the {variant!r} variant ships one detector, trained_on='all'")
+    stem = detector_relpath(dataset, trained_on, variant)
+    files = read_manifest().get("files", {})
+    if stem + ".npz" not in files or not (artifacts_dir() / (stem + ".npz")).exists():
+        make = (f"`{make_command('pipeline', dataset)}` (stage `detectors` after `data`)" if variant == "paper"
+                else f"`{make_command('variant', dataset, variant=variant)}`")
+        raise FileNotFoundError(f"no shipped {dataset} detector trained on {trained_on!r} "
+                                f"({artifacts_dir() / stem}.npz); make it with {make}")
+    return Detector.read(verified_path(stem + ".npz"), verified_path(stem + ".json"))
+
+
+def unseen_test_indices(dataset: str) -> np.ndarray:
+    """Sorted int64 indices into the test split of the images no shipped part of ``dataset`` was fitted on.
+
+    The classifiers and the default detector were trained on train-split images only, and the detector's
+    thresholds were set on the calibration half of the test split that its file records; the other half is
+    returned.  Needs no data.  A default detector without a recorded calibration is refused, not guessed.
+    """
+    det = load(dataset)
+    cal = det.meta.get("calibration")
+    if not cal or cal.get("split") != "test" or "seed" not in cal:
+        raise ValueError(f"the shipped {dataset} detector records no calibration split, so which test images it "
+                         f"used is unknown; remake it with `{make_command('operating_points', dataset)}`")
+    _, held = test_halves(TEST_SIZES[dataset], int(cal["seed"]))
+    if len(held) != int(cal["held_out_images"]):
+        raise ValueError(f"the shipped {dataset} detector's calibration records {cal['held_out_images']} held-out "
+                         f"images, the {dataset} test split has {len(held)}: its roles do not match this split")
+    return held.astype(np.int64)

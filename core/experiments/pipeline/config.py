@@ -1,0 +1,114 @@
+"""What a pipeline run is (``PipelineConfig``) and where each stage reads and writes."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from core import ATTACK_NAMES
+from core.io.paths import adversarial_path, cache_dir, detector_data_path, make_command, results_dir
+
+STAGES = ("data", "cv", "transfer", "detectors", "baselines", "embeddings")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One detection-experiment run; every random choice derives from ``seed``."""
+
+    dataset: str
+    n: int = 10_000  # images drawn from the train split per attack (paper: 10,000)
+    n_per_attack: tuple[tuple[str, int], ...] = ()  # overrides of ``n`` for single attacks, e.g. (("jsma", 2000),)
+    seed: int = 0
+    chunk: int = 500  # images per resumable chunk of stage ``data``
+    attacks: tuple[str, ...] = ATTACK_NAMES
+    data_root: str | None = None
+    # SVM: (C, gamma) by inner CV on a subsample, then outer k-fold CV
+    cv_folds: int = 10
+    inner_folds: int = 3
+    inner_subsample: int = 2_000
+    grid_c: tuple[float, ...] = (1.0, 10.0, 100.0)
+    grid_gamma: tuple[Any, ...] = ("scale", 1.0, 10.0)
+    pooled_per_attack: int = 2_000  # rows per attack in pooled training sets (LOAO, "all")
+    # shipped artefacts
+    shipped_per_attack: int = 1_000  # class-balanced adversarial examples per attack
+    # baselines
+    baseline_eval: int = 2_000  # at most this many held-out rows per attack scored by FS / Feinman
+    kde_reference: int = 5_000  # clean train images for Feinman's KDE
+    mc_samples: int = 50  # Feinman's MC-dropout passes
+    # embeddings
+    embed_points: int = 2_000
+    embed_methods: tuple[str, ...] = ("tsne", "umap")
+    command: str = ""
+    device: str = "cpu"  # where the networks run (core.models.device); not in ``key()``: the draws are the same
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in (*self.attacks, *dict(self.n_per_attack)) if a not in ATTACK_NAMES]
+        if unknown:
+            raise ValueError(f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACK_NAMES)}")
+
+    def n_for(self, attack: str) -> int:
+        return dict(self.n_per_attack).get(attack, self.n)
+
+    def key(self) -> str:
+        """Cache folder name: everything that changes the per-image draws.
+
+        ``n`` is not part of it: draws are prefix-stable (the first ``n`` of a
+        seeded permutation, chunk seeds by chunk number), so a larger ``n``
+        reuses and extends the chunks of a smaller one.
+        """
+        return f"seed{self.seed}-chunk{self.chunk}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["attacks"] = list(self.attacks)
+        d["n_per_attack"] = dict(self.n_per_attack)
+        return d
+
+    # -- locations --------------------------------------------------------------------------
+    def cache(self) -> Path:
+        return cache_dir() / "pipeline" / self.dataset / self.key()
+
+    def chunk_path(self, attack: str, k: int) -> Path:
+        return self.cache() / attack / f"chunk_{k:04d}.npz"
+
+    def results(self) -> Path:
+        return results_dir(self.dataset)
+
+    def detector_data(self, attack: str) -> Path:
+        return detector_data_path(self.dataset, attack)
+
+    def adversarial(self, attack: str) -> Path:
+        return adversarial_path(self.dataset, attack)
+
+    def lock(self, attack: str | None = None) -> Path:
+        """The run's lock (stages after ``data``) or one attack's lock (stage ``data``)."""
+        return (
+            cache_dir() / "pipeline" / (f"{self.dataset}.lock" if attack is None else f"{self.dataset}-{attack}.lock")
+        )
+
+
+def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
+    """Provenance recorded in every results file."""
+    from core.io.manifest import code_version
+
+    return {
+        "command": cfg.command or f"{make_command('pipeline', cfg.dataset)} --n {cfg.n}",
+        "seed": cfg.seed,
+        "n": cfg.n,
+        "n_per_attack": {a: cfg.n_for(a) for a in cfg.attacks},
+        "code_version": code_version(),
+        "config": cfg.to_dict(),
+        **extra,
+    }
+
+
+def write_result(cfg: PipelineConfig, name: str, doc: dict[str, Any]) -> Path:
+    """Write ``artifacts/results/<dataset>/<name>.json`` and register it in the manifest under its command."""
+    from core.io.files import write_json
+    from core.io.manifest import register_file
+    from core.io.paths import result_path
+
+    path = result_path(cfg.dataset, name)
+    write_json(path, doc)
+    register_file(path, doc["command"])
+    return path

@@ -1,0 +1,1 @@
+"""Hardened detector variants: built over adversarially trained pairs (``python -m core harden``)."""

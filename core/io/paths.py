@@ -1,0 +1,84 @@
+"""Where the engine reads and writes: shipped artifacts, local caches."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def artifacts_dir() -> Path:
+    """Committed artifacts (weights, samples, results); ``$ADV_ARTIFACTS`` overrides (tests)."""
+    return Path(os.environ.get("ADV_ARTIFACTS", PROJECT_ROOT / "artifacts"))
+
+
+def cache_dir() -> Path:
+    """Local, uncommitted cache (decoded data sets, checkpoints); ``$ADV_CACHE_DIR`` overrides."""
+    return Path(os.environ.get("ADV_CACHE_DIR", PROJECT_ROOT / ".cache"))
+
+
+def check_dataset(dataset: str) -> str:
+    """Validate a dataset name with a clear message."""
+    from core import DATASETS
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+    return dataset
+
+
+# -- shipped result files: one place per path --------------------------------------------------------------
+
+
+def results_dir(dataset: str) -> Path:
+    """``artifacts/results/<dataset>``: every result file of one dataset."""
+    return artifacts_dir() / "results" / check_dataset(dataset)
+
+
+def result_path(dataset: str, name: str) -> Path:
+    """``artifacts/results/<dataset>/<name>.json`` (table2, table3, transfer, loao, table4, detector_data, ...)."""
+    return results_dir(dataset) / f"{name}.json"
+
+
+def detector_data_path(dataset: str, attack: str) -> Path:
+    """One attack's detector data set (features, labels, budgets) written by the pipeline's stage ``data``."""
+    return results_dir(dataset) / "detector_data" / f"{attack}.npz"
+
+
+def embedding_path(dataset: str, attack: str) -> Path:
+    """One attack's t-SNE/UMAP coordinates, written by the pipeline's stage ``embeddings``."""
+    return results_dir(dataset) / "embeddings" / f"{attack}.npz"
+
+
+def adversarial_path(dataset: str, attack: str) -> Path:
+    """One attack's shipped class-balanced adversarial examples, written by the pipeline's stage ``data``."""
+    return artifacts_dir() / "adversarial" / check_dataset(dataset) / f"{attack}.npz"
+
+
+# -- the command that makes each artifact: one table -------------------------------------------------------
+
+MAKE_COMMANDS = {
+    "table1": "python -m core evaluate-models --dataset {dataset}",
+    "table2": "python -m core attack-quality --dataset {dataset}",
+    "table3": "python -m core pipeline --dataset {dataset} --stage cv",
+    "transfer": "python -m core pipeline --dataset {dataset} --stage transfer",
+    "loao": "python -m core pipeline --dataset {dataset} --stage transfer",
+    "table4": "python -m core pipeline --dataset {dataset} --stage baselines",
+    "embeddings": "python -m core pipeline --dataset {dataset} --stage embeddings",
+    "adversarial": "python -m core pipeline --dataset {dataset} --stage data",
+    "detector_data": "python -m core pipeline --dataset {dataset} --stage data",
+    "detectors": "python -m core pipeline --dataset {dataset} --stage detectors",
+    "pipeline": "python -m core pipeline --dataset {dataset}",
+    "operating_points": "python -m core calibrate --dataset {dataset}",
+    "security": "python -m core security --dataset {dataset}",
+    "variant": "python -m core harden --dataset {dataset} --variant {variant}",
+    "pair": "python -m core compare-pair --dataset {dataset} --role {role}",
+    "variants_table": "python -m core compare-variants",
+    "bench_detect": "python -m core bench detect --record",
+    "bench_device": "python -m core bench device --dataset {dataset} --device cuda --record",
+    "bench_executors": "python -m core bench executors --n {n} --record",
+}
+
+
+def make_command(what: str, dataset: str, **fields: str) -> str:
+    """The command that (re)makes ``what`` (a key of ``MAKE_COMMANDS``) for ``dataset`` (and e.g. ``variant``)."""
+    return MAKE_COMMANDS[what].format(dataset=dataset, **fields)
