@@ -2,24 +2,41 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import shlex
 import sys
 from typing import Sequence
 
+import torch
+from tqdm.auto import tqdm
+
 from core import DATASETS
-from core.models.device import DEVICES
+from core.data import make_samples
+from core.experiments.calibration import calibrate
+from core.experiments.pipeline import PipelineConfig
+from core.experiments.pipeline import run as run_pipeline
 from core.experiments.pipeline.config import STAGES
+from core.experiments.security import ATTACK_ORDER, DEFAULT_ATTACKS, SecurityConfig
+from core.experiments.security import run as run_security
+from core.experiments.table1 import evaluate_models, format_table1
+from core.experiments.table2 import QualityConfig, format_table2, run_table2
+from core.hardening.variants import compare_pair, format_pair, format_variant, harden, variants_table
+from core.io.manifest import register_file
+from core.models import ModelSpec
+from core.models.device import DEVICES, resolve
+from core.models.training import adopt, pgd_recipe, recipe, robust_recipe, train, with_overrides
+from core.results.operating_points import format_operating_points
+from core.results.report import report
+from core.results.security import format_security
 
 
 def _tqdm(iterable, **kw):
-    from tqdm.auto import tqdm
-
     return tqdm(iterable, dynamic_ncols=True, **kw)
 
 
 def device_of(a: argparse.Namespace) -> str:
     """The resolved ``--device`` ("auto" → "cuda" when a GPU is visible, else "cpu"), checked up front."""
-    from core.models.device import resolve
 
     return str(resolve(a.device))
 
@@ -35,8 +52,6 @@ def add_n_attack(s: argparse.ArgumentParser, example: str) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from core.models.training import pgd_recipe, recipe, robust_recipe, train, with_overrides
-
     if a.pgd and not a.robust:
         raise ValueError("--pgd selects the multi-step recipe of the adversarially trained pair: add --robust")
     command = a.command_line
@@ -54,11 +69,6 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_adopt(a: argparse.Namespace) -> int:
-    import json
-
-    from core.models import ModelSpec
-    from core.models.training import adopt
-
     entry = adopt(a.dataset, a.model, a.weights, ModelSpec(a.arch, json.loads(a.options)), a.role, a.provenance,
                   a.data_root, command=a.command_line)
     print(f"{a.dataset} {a.role} {a.model} ({entry['arch']}): test accuracy {entry['test_accuracy']:.2f}% → "
@@ -67,8 +77,6 @@ def cmd_adopt(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate_models(a: argparse.Namespace) -> int:
-    from core.experiments.table1 import evaluate_models, format_table1
-
     rows = [r for d in ([a.dataset] if a.dataset else DATASETS) for r in evaluate_models(d, a.data_root, device_of(a))]
     print("Table I — test accuracy (CIFAR-10: JPEG re-encoded test set; paper: original data, full-size models)")
     print(format_table1(rows))
@@ -76,9 +84,6 @@ def cmd_evaluate_models(a: argparse.Namespace) -> int:
 
 
 def cmd_make_samples(a: argparse.Namespace) -> int:
-    from core.data import make_samples
-    from core.io.manifest import register_file
-
     for d in [a.dataset] if a.dataset else DATASETS:
         path = make_samples(d, a.data_root)
         register_file(path, f"python -m core make-samples --dataset {d}")
@@ -87,23 +92,17 @@ def cmd_make_samples(a: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(a: argparse.Namespace) -> int:
-    import torch
-
-    from core.experiments.pipeline import PipelineConfig, run
-
     torch.set_num_threads(a.threads)
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
     per = n_per_attack(a)
     cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
                          command=a.command_line, device=device_of(a))
-    run(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers,
+    run_pipeline(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers,
         executor=a.executor, address=a.address)
     return 0
 
 
 def cmd_calibrate(a: argparse.Namespace) -> int:
-    from core.experiments.calibration import calibrate, format_operating_points
-
     for d in [a.dataset] if a.dataset else DATASETS:
         print(format_operating_points(calibrate(d, a.data_root, progress=_tqdm, variant=a.variant,
                                                 device=device_of(a))))
@@ -111,25 +110,12 @@ def cmd_calibrate(a: argparse.Namespace) -> int:
 
 
 def cmd_harden(a: argparse.Namespace) -> int:
-    from core.hardening.variants import format_variant, harden
-
-    per = n_per_attack(a)
-    if a.variant == "retrained":  # adversarial retraining over the robust variant (core.hardening.retraining)
-        from core.hardening.retraining import format_retrained, retrain
-
-        if per or a.recheck:
-            raise ValueError("--variant retrained takes the robust variant's rows: no --n-attack or --recheck")
-        print(format_retrained(retrain(a.dataset, a.rounds, a.n, a.per_round, a.seed, a.data_root, progress=_tqdm,
-                                       device=device_of(a))))
-        return 0
-    print(format_variant(harden(a.dataset, a.variant, a.n or 2000, a.seed, a.data_root, progress=_tqdm,
-                                device=device_of(a), n_per_attack=per, recheck=a.recheck)))
+    print(format_variant(harden(a.dataset, a.variant, a.n, a.seed, a.data_root, progress=_tqdm,
+                                device=device_of(a), n_per_attack=n_per_attack(a), recheck=a.recheck)))
     return 0
 
 
 def cmd_compare_pair(a: argparse.Namespace) -> int:
-    from core.hardening.variants import compare_pair, format_pair
-
     per = n_per_attack(a)
     print(format_pair(compare_pair(a.dataset, a.role, a.n, a.seed, a.data_root, progress=_tqdm,
                                    device=device_of(a), n_per_attack=per)))
@@ -137,10 +123,6 @@ def cmd_compare_pair(a: argparse.Namespace) -> int:
 
 
 def cmd_security(a: argparse.Namespace) -> int:
-    import torch
-
-    from core.experiments.security import ATTACK_ORDER, DEFAULT_ATTACKS, SecurityConfig, format_security, run
-
     torch.set_num_threads(a.threads)
     attacks = tuple(a.attacks.split(",")) if a.attacks else DEFAULT_ATTACKS.get((a.dataset, a.defence), ATTACK_ORDER)
     unknown = [x for x in attacks if x not in ATTACK_ORDER]
@@ -151,21 +133,17 @@ def cmd_security(a: argparse.Namespace) -> int:
     cfg = SecurityConfig(a.dataset, a.variant, a.n, a.seed, a.fpr, a.steps, a.long_steps, a.long_n, attacks,
                          a.data_root, command=a.command_line,
                          defence=a.defence, device=device_of(a))
-    doc = run(cfg, progress=_tqdm, write=not a.cache_only, executor=a.executor, address=a.address)
+    doc = run_security(cfg, progress=_tqdm, write=not a.cache_only, executor=a.executor, address=a.address)
     print(format_security(doc) if doc else f"cached {', '.join(attacks)} under {cfg.cache()}")
     return 0
 
 
 def cmd_compare_variants(a: argparse.Namespace) -> int:
-    from core.hardening.variants import variants_table
-
     print(variants_table([a.dataset] if a.dataset else list(DATASETS)))
     return 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from core.results.report import report
-
     print(report([a.dataset] if a.dataset else list(DATASETS)))
     return 0
 
@@ -179,8 +157,6 @@ BENCHMARKS = {  # name → module with `main(args) -> int`, each printing figure
 
 
 def cmd_attack_quality(a: argparse.Namespace) -> int:
-    from core.experiments.table2 import QualityConfig, format_table2, run_table2
-
     doc = run_table2(QualityConfig(a.dataset, a.n, a.seed, a.data_root, device_of(a)),
                      progress=lambda **kw: _tqdm(None, **kw),
                      command=a.command_line)
@@ -190,8 +166,6 @@ def cmd_attack_quality(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    import importlib
-
     return importlib.import_module(BENCHMARKS[a.target]).main(a)
 
 
@@ -259,15 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     hd = add("harden", cmd_harden, "build, calibrate and ship a hardened detector variant (e.g. robust: over the "
              "PGD-trained pair of `train --robust`)")
     hd.add_argument("--variant", default="robust", help="detector variant (core.detector.VARIANTS, not paper)")
-    hd.add_argument("--n", type=int, default=None,
-                    help="train images per attack (pooled over the seven; default 2000, retrained: the robust one's)")
+    hd.add_argument("--n", type=int, default=2000, help="train images per attack (pooled over the seven)")
     hd.add_argument("--seed", type=int, default=0)
     add_n_attack(hd, "jsma=300")
     hd.add_argument("--recheck", action="store_true",
                     help="only redo the Table III check against the paper detector's current data set (after "
                          "`pipeline` remade it); the shipped variant detector and its results stay as they are")
-    hd.add_argument("--rounds", type=int, default=3, help="retrained: rounds of attack, add evasions, refit")
-    hd.add_argument("--per-round", type=int, default=400, help="retrained: fresh train images attacked per round")
     cp = add("compare-pair", cmd_compare_pair, "which pair to ship, by measurement: the Table III protocol on the "
              "same seeded rows for another role's pair (e.g. weights adopted from a GPU run) and the shipped pair")
     cp.add_argument("--role", default="surrogate", help="the candidate pair's role (core.models.ROLE_FLAGS)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -29,9 +30,15 @@ import numpy as np
 import torch
 
 from core import ATTACK_LABELS
-from core.data import CLASSES
-from core.detector.thresholds import DEFAULT_FPR
 from core.app.scan import fpr_words
+from core.attacks import ATTACK_SPECS, budget_search_steps
+from core.attacks.adaptive import ADAPTIVE_ATTACKS, ADAPTIVE_SPECS, get_adaptive, search_steps
+from core.attacks.adaptive.grids import GRIDS
+from core.data import CLASSES
+from core.data.uploads import quantise
+from core.detector import watched_features
+from core.detector.judges import judge_for
+from core.detector.thresholds import DEFAULT_FPR
 
 FORMAT_VERSION = 2  # 2: operating point (fpr), adaptive attacks, per-step outcome; version 1 files still load
 RIGHT, CAUGHT, EVADED = 0, 1, 2  # per-step outcome of an adaptive run (as in core.attacks.adaptive)
@@ -41,7 +48,6 @@ ADAPTIVE_BUDGET_NAME = "ε (L∞)"
 
 def adaptive_attacks() -> tuple[str, ...]:
     """The detector-aware attacks the lab offers after the paper's seven."""
-    from core.attacks.adaptive import ADAPTIVE_ATTACKS
 
     return tuple(ADAPTIVE_ATTACKS)
 
@@ -55,8 +61,6 @@ def attack_choice_label(attack: str) -> str:
     """What the attack selector shows: the paper's label, or e.g. "Joint PGD (adaptive)" / "PGD, no detector
     (reference)" for the detector-aware attacks (labels from ``ADAPTIVE_SPECS``)."""
     if is_adaptive(attack):
-        from core.attacks.adaptive import ADAPTIVE_SPECS
-
         spec = ADAPTIVE_SPECS[attack]
         tag = "adaptive" if spec.adaptive else "reference"
         return f"{spec.label[:-1]}, {tag})" if spec.label.endswith(")") else f"{spec.label} ({tag})"
@@ -86,7 +90,6 @@ def interactive_threads(default: int = 1) -> int:
     One image at a time, a single intra-op thread is fastest; on a machine busy with training it also avoids
     threads waiting on each other (measured here: 0.5 ms vs 100 ms per forward pass of the MNIST pair).
     """
-    import os
 
     n = int(os.environ.get("MISMATCH_APP_THREADS", default))
     torch.set_num_threads(n)
@@ -96,8 +99,7 @@ def interactive_threads(default: int = 1) -> int:
 @torch.no_grad()
 def p_attack_of(detector: Any) -> Callable[[np.ndarray, np.ndarray, torch.Tensor], float]:
     """``score(p1, p2, x)``: ``detector``'s P(attack) of image ``x`` from the pair's softmax ``p1, p2`` (already
-    computed) and, for a detector that watches more models (``pool``), theirs; those are loaded once, here."""
-    from core.detector import watched_features
+    computed) and those of any further models the detector watches; those are loaded once, here."""
 
     more = detector.models()[2:]
 
@@ -201,7 +203,6 @@ class AttackRun:
         if self.adaptive:
             yield from self._play_adaptive(m1, m2, detector, max_steps, surrogate)
             return
-        from core.attacks import ATTACK_SPECS, budget_search_steps
 
         self.budget_name = ATTACK_SPECS[self.attack].budget_name
         x = torch.from_numpy(np.ascontiguousarray(self.x0, np.float32))[None]
@@ -232,8 +233,6 @@ class AttackRun:
     def _play_adaptive(self, m1: torch.nn.Module, m2: torch.nn.Module, detector: Any, max_steps: int | None,
                        surrogate: Sequence[torch.nn.Module] | None) -> Iterator[RunStep]:
         """``search_steps`` against ``judge_for(detector, fpr)`` on model 1, one step per budget of the grid."""
-        from core.attacks.adaptive import get_adaptive, search_steps
-        from core.experiments.security import GRIDS, judge_for
 
         if detector is None:
             raise ValueError(f"the adaptive attack {self.attack!r} attacks the detector, and none is loaded")
@@ -295,8 +294,6 @@ class AttackRun:
     def _check_png(self, attacked: torch.nn.Module) -> None:
         """Does the 8-bit PNG download still fool the attacked model?"""
         if self.steps:
-            from core.data.uploads import quantise
-
             with torch.no_grad():
                 xq = quantise(torch.from_numpy(self.steps[-1].x)[None])
                 self.png_pred = int(attacked(xq).argmax(1)[0])

@@ -13,6 +13,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core import ATTACK_LABELS
+from core.app.attack_run import amplified
 from core.data.uploads import to_uint8
 
 MODEL_COLOURS = ("#1f77b4", "#ff7f0e")
@@ -67,7 +69,6 @@ def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], 
     Four panels per frame: perturbed image, amplified perturbation, model 1 and model 2 softmax.
     Every frame redraws (``redraw: True``, needed for image traces); axes are fixed.
     """
-    from core.app.attack_run import amplified
 
     fig = make_subplots(1, 4, column_widths=[0.2, 0.2, 0.3, 0.3], horizontal_spacing=0.05,
                         subplot_titles=["perturbed", "perturbation (amplified)", "model 1 softmax", "model 2 softmax"])
@@ -283,7 +284,6 @@ REFERENCE_COLOUR = "#444444"
 
 def security_labels(doc: dict[str, Any]) -> dict[str, str]:
     """Display names of the attacks in a security file: the paper's labels for its seven, the file's for the rest."""
-    from core import ATTACK_LABELS
 
     out = {}
     for name, info in doc.get("attacks", {}).items():

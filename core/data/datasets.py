@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from torchvision.datasets import CIFAR10, MNIST
 
 from core.io.files import save_with, sha256_file
 from core.io.paths import artifacts_dir, cache_dir, check_dataset
@@ -46,8 +48,6 @@ def resolve_root(root: str | os.PathLike | None) -> tuple[Path, bool]:
 
 
 def _read_mnist(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
-    from torchvision.datasets import MNIST
-
     try:
         ds = MNIST(str(root), train=train, download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found." / download failure
@@ -60,8 +60,6 @@ def _read_mnist(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np
 
 
 def _read_imagefolder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
     if len(classes) != 10:
         raise FileNotFoundError(f"{folder} should hold 10 class folders, found {len(classes)}. {HOW_TO}")
@@ -81,7 +79,6 @@ def _read_cifar10(root: Path, train: bool, download: bool) -> tuple[np.ndarray, 
     split = "train" if train else "test"
     if (root / "cifar10" / split).is_dir():
         return _read_imagefolder(root / "cifar10" / split)
-    from torchvision.datasets import CIFAR10
 
     try:
         ds = CIFAR10(str(root), train=train, download=download)

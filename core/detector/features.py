@@ -12,7 +12,6 @@ from core.models import load_pair
 @torch.no_grad()
 def features(dataset: str, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """``[N, 20]`` float32: model_1's softmax, then model_2's (no gradient, batched)."""
-    from core.models import load_pair
 
     m1, m2 = load_pair(dataset)
     return pair_features(m1, m2, x, batch_size)

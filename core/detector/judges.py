@@ -14,13 +14,16 @@ clean false-positive rate, set on the same calibration half of the test split as
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from core.attacks.adaptive import Judge
 from core.detector.baselines import (
+    FeatureSqueezing,
     Feinman,
     bit_depth,
     dropout_head,
@@ -28,6 +31,18 @@ from core.detector.baselines import (
     median_2x2,
     non_local_means,
 )
+from core.detector.thresholds import DEFAULT_FPR
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-300), 1 - 1e-16)
+    return math.log(p) - math.log1p(-p)
+
+
+def judge_for(det: Any, fpr: float = DEFAULT_FPR, device: str = "cpu") -> Judge:
+    """The judge an attacker meets: ``det``'s torch module, flagging above its threshold at ``fpr``."""
+    return Judge(det.module(device), logit(det.threshold(fpr)), name=det.variant)
+
 
 BASELINES = ("feature_squeezing", "feinman")  # the detectors beside ours that the security sweep attacks too
 

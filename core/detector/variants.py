@@ -34,14 +34,12 @@ def check_variant(variant: str) -> str:
 
 def load_watched(dataset: str, variant: str = "paper", device: str = "cpu") -> tuple[nn.Module, ...]:
     """Every classifier the ``variant`` detector watches: the pairs of its roles, in order (model 1 first)."""
-    from core.models import load_pair
 
     return tuple(m for role in VARIANT_ROLES[check_variant(variant)] for m in load_pair(dataset, role, device))
 
 
 def load_surrogates(dataset: str, variant: str = "paper", device: str = "cpu") -> tuple[nn.Module, ...]:
     """A transfer attacker's own models against the ``variant`` detector: a surrogate of each watched model."""
-    from core.models import load_surrogate_pair
 
     return tuple(m for role in VARIANT_ROLES[check_variant(variant)]
                  for m in load_surrogate_pair(dataset, role, device))

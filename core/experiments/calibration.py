@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
+from core.data import SPLIT_SEED, load_split, test_halves
+from core.detector import TRAINED_ON, load, load_watched, store, watched_features
 from core.detector.thresholds import FPRS, fpr_key
-from core.data import SPLIT_SEED, test_halves
+from core.io.manifest import code_version
 from core.results.operating_points import COMMAND, write_operating_points
-
 
 
 def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[str] | None = None,
               progress: Callable | None = None, variant: str = "paper", device: str = "cpu") -> dict[str, Any]:
     """Set and store the operating points of the shipped ``dataset`` detectors; write their held-out FPRs."""
-    from core.data import load_split
-    from core.detector import TRAINED_ON, load, load_watched, store, watched_features
-    from core.io.files import write_json
-    from core.io.manifest import code_version, register_file
 
     x, _ = load_split(dataset, "test", data_root)
     cal, held = test_halves(len(x))

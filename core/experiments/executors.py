@@ -16,6 +16,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import torch
+from threadpoolctl import threadpool_limits
+
 EXECUTORS = ("process", "ray")
 RAY_REQUIREMENT = "ray==2.60.0"
 # where jobs read and write: a task sees the driver's values (a Ray worker may have been started before they were set)
@@ -67,8 +70,6 @@ class Executor:
 
 def one_thread() -> None:
     """One torch / OpenMP / BLAS thread in this worker: the executor's workers, not threads, share the CPUs."""
-    import torch
-    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     threadpool_limits(1)  # t-SNE's OpenMP, BLAS

@@ -17,9 +17,8 @@ seven attacks.  Each attack's outcome is cached (resume after a kill); the summa
 """
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from core import ATTACK_NAMES
+from core.attacks import budget_search as paper_search
 from core.attacks.adaptive import (
     ADAPTIVE_ATTACKS,
     ADAPTIVE_SPECS,
@@ -39,8 +39,16 @@ from core.attacks.adaptive import (
     pgd,
 )
 from core.attacks.adaptive.grids import EXTENDED_GRIDS, GRIDS, HEADLINE_EPS
-from core.detector.judges import BASELINES
+from core.data import load_split, test_halves
+from core.detector import load, load_surrogates
+from core.detector.judges import BASELINES, judge_for, logit
 from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
+from core.experiments.baseline_fits import baseline_judge
+from core.experiments.executors import Executor
+from core.io.files import exclusive_lock, read_json, save_with, write_json
+from core.io.manifest import code_version
+from core.io.paths import cache_dir
+from core.models import predict_logits
 from core.results.metrics import eps50, outcomes_from_linf, roc
 from core.results.security import COMMAND, NOTE, read_security_if_any, results_path, write_security
 
@@ -82,8 +90,6 @@ class SecurityConfig:
         return (GRIDS if self.variant == "paper" else EXTENDED_GRIDS)[self.dataset]
 
     def cache(self) -> Path:
-        from core.io.paths import cache_dir
-
         name = f"{self.variant}-seed{self.seed}-n{self.images()}-fpr{self.fpr:g}-steps{self.steps}"
         return (
             cache_dir() / "security" / self.dataset / (name if self.defence == "mismatch" else f"{name}-{self.defence}")
@@ -100,20 +106,8 @@ class SecurityConfig:
         return self.cache() / "convergence" / f"{name}.json" if checked else None
 
 
-def logit(p: float) -> float:
-    p = min(max(p, 1e-300), 1 - 1e-16)
-    return math.log(p) - math.log1p(-p)
-
-
-def judge_for(det: Any, fpr: float = DEFAULT_FPR, device: str = "cpu") -> Judge:
-    """The judge an attacker meets: ``det``'s torch module, flagging above its threshold at ``fpr``."""
-    return Judge(det.module(device), logit(det.threshold(fpr)), name=det.variant)
-
-
 def pick_images(cfg: SecurityConfig, x: torch.Tensor, y: torch.Tensor, pair) -> np.ndarray:
     """Indices into the test split: held-out half, seeded order, both models right, the first ``n``."""
-    from core.data import test_halves
-    from core.models import predict_logits
 
     _, held = test_halves(len(x))
     order = held[np.random.default_rng([cfg.seed, 53]).permutation(len(held))]
@@ -132,8 +126,6 @@ def run_attack(
     torch.manual_seed(seed)
     t0 = time.time()
     if name in ATTACK_NAMES:
-        from core.attacks import budget_search as paper_search
-
         res = paper_search(name, pair[0], x, y, seed=seed)
         fooled = res.fooled.numpy()
         linf = (res.x_adv - x).abs().flatten(1).amax(1).numpy()
@@ -173,14 +165,11 @@ def convergence(cfg: SecurityConfig, name: str, judge: Judge, x: torch.Tensor, y
 
 def prepare_judge(cfg: SecurityConfig, x_all: torch.Tensor) -> tuple[Judge, Any, tuple, Callable[[float], float]]:
     """(judge at ``cfg.fpr``, the calibrated detector, the watched pair, threshold of an fpr in judge units)."""
-    from core.data import test_halves
-    from core.detector import load
 
     det = load(cfg.dataset, "all", variant=cfg.variant)
     pair = det.pair(cfg.device)
     if cfg.defence == "mismatch":
         return judge_for(det, cfg.fpr, cfg.device), det, pair, lambda a: logit(det.threshold(a))
-    from core.experiments.baseline_fits import baseline_judge
 
     cal, _ = test_halves(len(x_all))
     module, base = baseline_judge(cfg.defence, cfg.dataset, pair, x_all[cal], cfg.data_root, cfg.seed)
@@ -245,11 +234,6 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     of its own (one thread; on the cluster at ``address``, else a local Ray with this process's torch thread
     count as CPUs), then assembled here as before.
     """
-    from core.data import test_halves
-    from core.data import load_split
-    from core.detector import load_surrogates
-    from core.io.files import exclusive_lock, read_json, save_with, write_json
-    from core.io.manifest import code_version, register_file
 
     if cfg.defence not in DEFENCES:
         raise ValueError(f"unknown defence {cfg.defence!r}: choose one of {', '.join(DEFENCES)}")
@@ -262,9 +246,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     names = [a for a in ATTACK_ORDER if a in cfg.attacks]
     converged: dict[str, list[float]] = {}
     if executor != "process" or address:  # attacks are independent: each missing one's cache in a task
-        from dataclasses import replace
 
-        from core.experiments.executors import Executor
 
         def cached(a: str) -> bool:  # what the loop below would otherwise compute
             conv = cfg.convergence_path(a)

@@ -5,8 +5,8 @@ from typing import Any
 
 from core.data import load_split
 from core.io.manifest import read_manifest, update_manifest
-from core.models import accuracy, load_model, model_key
 from core.io.paper import paper_table1
+from core.models import accuracy, load_model, model_key
 
 
 def evaluate_models(dataset: str, root: str | None = None, device: str = "cpu") -> list[dict[str, Any]]:

@@ -16,9 +16,13 @@ from typing import Any, Callable
 
 import torch
 
-from core.attacks import ATTACK_SPECS, ATTACKS, budget_search
+from core.attacks import ATTACK_SPECS, ATTACKS, budget_search, get_attack
+from core.data import load_split
 from core.io.files import exclusive_lock, read_json, write_json
+from core.io.manifest import code_version, register_file
+from core.io.paper import paper_results
 from core.io.paths import cache_dir, make_command, result_path
+from core.models import load_pair
 
 CHUNK = 50  # images per budget_search call (progress granularity)
 
@@ -34,7 +38,6 @@ class QualityConfig:
 
 def pick(cfg: QualityConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The n seeded test images, their labels, and which model (1 or 2) attacks each."""
-    from core.data import load_split
 
     x, y = load_split(cfg.dataset, "test", root=cfg.data_root)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -71,7 +74,6 @@ def attack_quality(name: str, models: dict[int, torch.nn.Module], x: torch.Tenso
 
 def _attack_key(name: str) -> str:
     """What identifies an attack's configuration (spec and search settings) for resuming."""
-    from core.attacks import get_attack
 
     att = get_attack(name)
     return repr((att.spec, getattr(att, "grid_points", None), getattr(att, "bisect_steps", None),
@@ -82,9 +84,6 @@ def run_table2(
     cfg: QualityConfig, attacks: tuple[str, ...] = ATTACKS, progress=None, command: str = ""
 ) -> dict[str, Any]:
     """Table II for ``cfg.dataset``; writes ``artifacts/results/<D>/table2.json`` and registers it."""
-    from core.io.manifest import code_version, register_file
-    from core.models import load_pair
-    from core.io.paper import paper_results
 
     m1, m2 = load_pair(cfg.dataset, device=cfg.device)
     x, y, which = pick(cfg)

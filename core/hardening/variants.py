@@ -4,10 +4,7 @@
 calibration half of the test split) over a PGD-trained pair (``python -m core train --robust``).  Its data
 set is built as the paper's ``all`` detector's is: per attack, ``n`` seeded train images, a fair coin for
 clean/attacked and one for the attacked model, the attack's budget search on that model; the seven pooled.
-``pool``: the same detector over four models, the shipped pair and the robust pair (40 softmax features); its
-rows are the paper's (the attacks target the shipped pair, whose model 1 gives the user's answer), so it should
-keep the paper detector's Table III, while an attacker must also move the robust pair.  ``robust_pool``: the same
-four models and rows, the robust pair first, its model 1 giving the user's answer (as ``robust``'s does).
+``robust_pgd`` (MNIST) is the same over a pair trained with multi-step PGD (``train --robust --pgd``).
 Each attack's chunk is cached (resume after a kill).  Also written: ``artifacts/results/<D>/variant_<name>.json``
 with the Table III check (10-fold CV accuracy per attack, beside the paper detector's on as many of its rows).
 """
@@ -19,7 +16,28 @@ import numpy as np
 import torch
 
 from core import ATTACK_NAMES
-from core.io.paths import MAKE_COMMANDS, make_command
+from core.attacks.adaptive import ADAPTIVE_SPECS
+from core.data import load_split_uint8, to_float
+from core.detector import (
+    VARIANT_PAIRS,
+    VARIANT_ROLES,
+    VARIANT_ROWS,
+    VARIANTS,
+    Detector,
+    MismatchSVM,
+    check_variant,
+    store,
+)
+from core.experiments.calibration import calibrate
+from core.experiments.pipeline.config import PipelineConfig
+from core.experiments.pipeline.cv import choose_params, cross_validate, scores
+from core.experiments.pipeline.detector_data import build_chunk, draws
+from core.io.files import read_json, save_with, write_json
+from core.io.manifest import code_version, read_manifest, register_file, verified_path
+from core.io.paths import MAKE_COMMANDS, artifacts_dir, cache_dir, make_command, result_path
+from core.models import load_pair, model_key
+from core.results.readers import detector_data_path
+from core.results.security import eps_text, read_security, results_path
 
 COMMAND = MAKE_COMMANDS["variant"]
 
@@ -32,12 +50,6 @@ def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
     (``core.models.ROLE_FLAGS``), drawn as the paper detector's are, cached per attack.  ``n_per_attack``
     overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's).  ``features``: the roles
     of the pairs whose softmax make the features, in order (default: ``role``'s; the attacks target ``role``'s)."""
-    from core.data import load_split_uint8
-    from core.io.files import save_with
-    from core.models import load_pair
-    from core.io.paths import cache_dir
-    from core.experiments.pipeline.config import PipelineConfig
-    from core.experiments.pipeline.detector_data import build_chunk, draws
 
     pair = load_pair(dataset, role, device)
     features = features or (role,)
@@ -45,7 +57,6 @@ def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
     name = role if features == (role,) else f"{role}_as_{'+'.join(features)}"
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     x_train, y_train = load_split_uint8(dataset, "train", data_root)
-    from core.data import to_float
 
     out = {}
     for attack in progress(ATTACK_NAMES, desc=f"{dataset} {name} data", unit="attack") if progress else ATTACK_NAMES:
@@ -67,7 +78,6 @@ def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str |
                  n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
     """The ``variant`` detector's rows (``pair_data``): the attacks on its rows' pair (``VARIANT_ROWS``), the
     softmax of every model it watches (``VARIANT_ROLES``) as features."""
-    from core.detector import VARIANT_ROLES, VARIANT_ROWS
 
     return pair_data(dataset, VARIANT_ROWS[variant], n, seed, data_root, progress, device, n_per_attack,
                      VARIANT_ROLES[variant])
@@ -76,8 +86,6 @@ def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str |
 def table3_beside_paper(cfg: Any, data: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
     """The Table III protocol (10-fold CV accuracy per attack) on ``data``'s rows and on as many rows of the
     paper detector's data set (the same seeded draws: the same images, coins and attacked model)."""
-    from core.experiments.pipeline.cv import choose_params, cross_validate, scores
-    from core.results.readers import detector_data_path
 
     table3 = {}
     for attack in ATTACK_NAMES:
@@ -99,18 +107,10 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
 
     ``recheck``: only redo the Table III check (e.g. after the paper detector's data set was remade), with the
     shipped variant detector, its operating points and every result made with them left as they are."""
-    from core.experiments.calibration import calibrate
-    from core.detector import check_variant, store
-    from core.io.files import write_json
-    from core.io.manifest import code_version, register_file
-    from core.io.paths import artifacts_dir
-    from core.experiments.pipeline.config import PipelineConfig
 
     check_variant(variant)
     if variant == "paper":
         raise ValueError("the paper's detector is made by `python -m core pipeline`")
-    if variant == "retrained":
-        raise ValueError("the retrained variant is made by core.hardening.retraining.retrain (`harden --variant retrained`)")
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     data = variant_data(dataset, variant, n, seed, data_root, progress, device, n_per_attack)
     command = COMMAND.format(dataset=dataset, variant=variant) + rows_options(n, seed, dict(n_per_attack))
@@ -144,8 +144,6 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
 def fit_detector(cfg: Any, f: np.ndarray, y: np.ndarray, seed: int, variant: str, meta: dict[str, Any]) -> Any:
     """A variant's universal detector on rows ``f, y``: (C, γ) by inner CV on a subsample (``choose_params``), the
     RBF-SVM and its Platt calibration on every row."""
-    from core.detector import Detector, MismatchSVM
-    from core.experiments.pipeline.cv import choose_params
 
     params = choose_params(cfg, f, y)
     head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y)
@@ -164,8 +162,6 @@ def variant_relpath(dataset: str, variant: str) -> str:
 
 def read_variant(dataset: str, variant: str) -> dict[str, Any]:
     """The shipped ``variant_<variant>.json`` of ``dataset`` (hash-checked)."""
-    from core.io.files import read_json
-    from core.io.manifest import verified_path
 
     return read_json(verified_path(variant_relpath(dataset, variant)))
 
@@ -191,11 +187,6 @@ def compare_pair(dataset: str, role: str, n: int = 600, seed: int = 0, data_root
     """Which pair to ship, by measurement: the Table III protocol on the same seeded rows for the pair of
     ``role`` (a candidate, e.g. ``surrogate``: weights adopted from a GPU run) and for the shipped pair, beside
     both pairs' test accuracy and parameters; writes ``artifacts/results/<D>/pair_<role>.json``."""
-    from core.io.files import write_json
-    from core.io.manifest import code_version, read_manifest, register_file
-    from core.models import model_key
-    from core.io.paths import result_path
-    from core.experiments.pipeline.config import PipelineConfig
 
     if role == "model":
         raise ValueError("compare another role's pair with the shipped one (e.g. --role surrogate)")
@@ -232,10 +223,6 @@ def variants_table(datasets: Sequence[str]) -> str:
     from the files alone: the answering model's clean accuracy, the held-out clean FPR at the 5 % point, the worst
     Table III cell against the paper detector on the same rows, each detector-aware attacker's ε50 with its ratio
     to the paper detector's, and the lowest such ratio (the 2× target is on it)."""
-    from core.detector import VARIANT_PAIRS, VARIANTS
-    from core.io.manifest import read_manifest
-    from core.models import model_key
-    from core.experiments.security import ADAPTIVE_SPECS, eps_text, read_security, results_path
 
     models = read_manifest()["models"]
     labels = ["plain PGD, no detector" if a == "no_detector" else ADAPTIVE_SPECS[a].label for a in ADAPTIVE_COLUMNS]

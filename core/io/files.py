@@ -1,6 +1,7 @@
 """Small file helpers shared by every writer: atomic writes, hashing, JSON."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -58,7 +59,6 @@ def save_with(path: str | Path, writer: Callable[[Path], None]) -> None:
 @contextmanager
 def exclusive_lock(path: str | Path, wait: bool = False) -> Iterator[None]:
     """A lock file against two runs writing the same results at once (``wait``: block until it is free)."""
-    import fcntl
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from core import DATASETS
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def artifacts_dir() -> Path:
@@ -19,7 +21,6 @@ def cache_dir() -> Path:
 
 def check_dataset(dataset: str) -> str:
     """Validate a dataset name with a clear message."""
-    from core import DATASETS
 
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")

@@ -14,9 +14,11 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchvision.models import resnet50
 
 from core.io.manifest import manifest_path, read_manifest, verified_path
 from core.io.paths import check_dataset
+from core.models.device import on_device
 
 MEAN_STD = {
     "mnist": ((0.1307,), (0.3081,)),
@@ -146,7 +148,6 @@ class CifarResNet(nn.Module):
 
 def resnet50_cifar(num_classes: int = 10) -> nn.Module:
     """The paper's ResNet-50 (torchvision's ImageNet bottleneck network) with a 3x3 stride-1 stem for 32x32."""
-    from torchvision.models import resnet50
 
     net = resnet50(num_classes=num_classes)
     net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
@@ -225,8 +226,6 @@ def _load_weights(dataset: str, arch: str, options_json: str, path: str, sha: st
 
 @lru_cache(maxsize=8)
 def _load_on(dataset: str, arch: str, options_json: str, path: str, sha: str, device: str) -> nn.Module:
-    from core.models.device import on_device
-
     return on_device(_load_weights(dataset, arch, options_json, path, sha), device)
 
 

@@ -5,6 +5,7 @@ so a run resumed from a checkpoint gives the same weights as an uninterrupted on
 """
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -15,11 +16,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data import data_fingerprint, load_split
-from core.models.device import describe, on_device, resolve, synchronize
-from core.io.files import save_with
+from core.io.files import read_json, save_with, sha256_file
 from core.io.manifest import register_file, update_manifest
-from core.models.classifiers import DEFAULT_SPECS, FULL_SIZE_SPECS, ROLE_FLAGS, ModelSpec, accuracy, build_model, model_key
 from core.io.paths import artifacts_dir, cache_dir, check_dataset
+from core.models.classifiers import (
+    DEFAULT_SPECS,
+    FULL_SIZE_SPECS,
+    ROLE_FLAGS,
+    ModelSpec,
+    accuracy,
+    build_model,
+    model_key,
+)
+from core.models.device import describe, on_device, resolve, synchronize
 
 
 @dataclass(frozen=True)
@@ -277,9 +286,7 @@ def adopt(dataset: str, which: int, weights: str | Path, spec: ModelSpec, role: 
     """Ship a state dict trained elsewhere (e.g. on a GPU) as ``role`` ``which``: it must load into ``spec``'s
     architecture; its test accuracy is measured here and recorded in the manifest with ``provenance`` and, when the
     weights have a training record beside them (``<weights>.json``), its epochs, recipe, device and time."""
-    import shutil
 
-    from core.io.files import read_json, sha256_file
 
     state = torch.load(weights, map_location="cpu", weights_only=True)
     model = build_model(dataset, spec)

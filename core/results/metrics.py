@@ -33,3 +33,17 @@ def roc(clean: np.ndarray, attacked: np.ndarray, points: int = 101) -> dict[str,
     grid = np.linspace(0, 1, points)
     return {"fpr": grid.round(4).tolist(), "tpr": np.interp(grid, fpr, tpr).round(4).tolist(),
             "auc": float(roc_auc_score(yy, s))}
+
+
+def separability(path: str | Path, k: int = 10, folds: int = 3, seed: int = 0) -> dict[str, float]:
+    """How well each 2-D map of an ``embeddings/<attack>.npz`` separates attacks from clean images.
+
+    Per map (e.g. ``tsne_pixels``): the ``folds``-fold CV accuracy of a ``k``-nearest-neighbour
+    classifier of ``label`` on the 2-D coordinates (0.5 = mixed, 1.0 = apart; the paper's Figure 4 in a number).
+    """
+
+    with np.load(path, allow_pickle=False) as z:
+        label = z["label"]
+        maps = {name: z[name] for name in z.files if name.endswith(("_pixels", "_features")) and z[name].ndim == 2}
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return {name: float(cross_val_score(KNeighborsClassifier(k), xy, label, cv=cv).mean()) for name, xy in maps.items()}

@@ -8,21 +8,27 @@ as is.  ``versus_paper`` is the one place where ours and the paper's numbers are
 from __future__ import annotations
 
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 import numpy as np
 
 from core import ATTACK_NAMES
+from core.detector import load
 from core.io.files import read_json
+from core.io.paper import paper_results
 from core.io.paths import (
+    MAKE_COMMANDS,
     adversarial_path,
     artifacts_dir,
+    check_dataset,
     detector_data_path,
     embedding_path,
     make_command,
     result_path,
     results_dir,
 )
+from core.results.metrics import separability
 
 __all__ = [
     "adversarial",
@@ -57,9 +63,7 @@ TABLE3_MARGIN = 0.02  # Table III's target: every metric at least the paper's mi
 
 def commands(dataset: str) -> dict[str, str]:
     """The command that (re)makes each result; a file's own recorded ``command`` wins when present."""
-    from string import Formatter
 
-    from core.io.paths import MAKE_COMMANDS
 
     def per_dataset(cmd: str) -> bool:  # templates with other fields (a variant, a size) need more than a dataset
         return {f for _, f, _, _ in Formatter().parse(cmd) if f} <= {"dataset"}
@@ -146,8 +150,6 @@ def transfer(dataset: str) -> dict[str, Any]:
 
 def paper_transfer(dataset: str) -> np.ndarray:
     """The paper's Figure 5 (MNIST) / 6 (CIFAR-10) accuracy matrix, NaN on the diagonal."""
-    from core.io.paper import paper_results
-    from core.io.paths import check_dataset
 
     return _full_matrix(
         paper_results()["transfer_accuracy_rows_train_cols_test"][check_dataset(dataset)], list(ATTACK_NAMES)
@@ -209,7 +211,6 @@ def versus_paper(ours: float | None, paper: float | None) -> dict[str, float | N
 
 def table2_rows(dataset: str, rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
     """Per attack: success rate (%) and MSE, ours beside the paper's (``rows``: ``table2(dataset)["rows"]``)."""
-    from core.io.paper import paper_results
 
     paper = paper_results()["table2_attack_quality_500_images"]
     return {
@@ -225,7 +226,6 @@ def table2_rows(dataset: str, rows: dict[str, dict[str, Any]]) -> dict[str, dict
 
 def table3_rows(dataset: str, rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per attack: accuracy, F1 and AUC beside the paper's, and ``hit``: each at least the paper's − 0.02."""
-    from core.io.paper import paper_results
 
     paper = paper_results()["table3_svm_10fold_cv"][dataset]
     out = {}
@@ -259,7 +259,6 @@ def embedding(dataset: str, attack: str) -> dict[str, np.ndarray]:
 
 def embedding_separability(dataset: str, attack: str) -> dict[str, float]:
     """10-NN 3-fold CV accuracy, attack vs clean, in each 2-D map of the attack's embeddings (0.5 = mixed)."""
-    from core.experiments.pipeline.embeddings import separability
 
     path = embedding_path(dataset, attack)
     if not path.exists():
@@ -303,7 +302,6 @@ def confusion(dataset: str, trained_on: str, tested_on: str) -> dict[str, Any]:
     ``{"matrix": [[tn, fp], [fn, tp]], "accuracy", "rows", "note"}``; uses the stored 20 features, so it is fast.
     On the diagonal the detector has seen these rows in training (in-sample), unlike the 10-fold CV in the matrix.
     """
-    from core.detector import load
 
     path = detector_data_path(dataset, tested_on)
     if not path.exists():

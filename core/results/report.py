@@ -1,14 +1,16 @@
-"""``python -m core report``: every detection table of ours beside the paper's, read through ``core.results.readers``."""
+"""``python -m core report``: every detection table of ours beside the paper's, read through ``core.results``."""
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+import core.results.readers as R
 from core import ATTACK_NAMES, ATTACK_SHORT
-from core.results.readers import readers as R
 from core.io.paper import paper_results
 from core.io.paths import make_command, results_dir
+from core.results.operating_points import format_operating_points, read_operating_points
+from core.results.security import format_security, read_security
 
 
 def _f(v: Any, fmt: str = "{:.3f}") -> str:
@@ -175,8 +177,6 @@ def embeddings(dataset: str) -> str:
 
 def security(dataset: str) -> str:
     """Operating points and the security evaluation (``python -m core calibrate`` / ``security``)."""
-    from core.experiments.calibration import format_operating_points, read_operating_points
-    from core.experiments.security import format_security, read_security
 
     out = []
     for read, fmt in ((read_operating_points, format_operating_points), (read_security, format_security)):

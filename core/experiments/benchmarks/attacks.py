@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import time
 
+import foolbox as fb
 import torch
 
 from core.attacks import ATTACKS, budget_search, budget_search_steps, get_attack
+from core.data import load_split, samples
+from core.models import load_pair
 
 LOOP_N = {"fgsm": 20, "igsm": 10, "igsm_restart": 4, "gaussian_blur": 20}
 REPEATS = 2  # each timing is the best of this many runs (the CPU is shared)
@@ -30,8 +33,6 @@ def _best(fn, repeats: int = REPEATS):
 
 
 def _data(n: int):
-    from core.data import load_split, samples
-
     try:
         x, y = load_split("mnist", "test")
         src = "MNIST test set"
@@ -105,10 +106,6 @@ def grid_step(attack: str) -> float:
 
 
 def main(args: argparse.Namespace) -> int:
-    import foolbox as fb
-
-    from core.models import load_pair
-
     n = args.n or 500
     x, y, src = _data(n)
     m1, m2 = load_pair("mnist")

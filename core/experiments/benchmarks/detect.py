@@ -26,15 +26,21 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core import ATTACK_NAMES, DATASETS
+from core.data import load_split_uint8, samples, to_float
+from core.detector import load, pair_features
+from core.experiments.pipeline.baselines import KDE_BANDWIDTH, FeatureSqueezing, Feinman
+from core.io.files import write_json
+from core.io.manifest import code_version, register_file
+from core.io.paths import adversarial_path, make_command, result_path
+from core.models import load_pair
+
 DEFAULT_N = 1000
 FULL_MC_IMAGES = 200  # Feinman with full MC passes is timed on this many of the images (it is linear in them)
 
 
 def bench_images(dataset: str, n: int) -> torch.Tensor:
     """``n`` images: the shipped adversarial examples of every attack, topped up with clean samples."""
-    from core import ATTACK_NAMES
-    from core.data import samples
-    from core.io.paths import adversarial_path
 
     parts = []
     for a in ATTACK_NAMES:
@@ -66,7 +72,6 @@ def reference(dataset: str, size: int = 5000, seed: int = 0) -> tuple[torch.Tens
 
     Random, not the first ``size``: an ImageFolder train split is sorted by class.
     """
-    from core.data import load_split_uint8, samples, to_float
 
     try:
         xu, yu = load_split_uint8(dataset, "train")
@@ -79,10 +84,6 @@ def reference(dataset: str, size: int = 5000, seed: int = 0) -> tuple[torch.Tens
 
 
 def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50) -> dict:
-    from core.detector import load, pair_features
-    from core.models import load_pair
-    from core.experiments.pipeline.baselines import KDE_BANDWIDTH, FeatureSqueezing, Feinman
-
     m1, m2 = load_pair(dataset)
     det = load(dataset, "all")
     x = bench_images(dataset, n)
@@ -157,9 +158,6 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
 def record(result: dict) -> Path:
     """Write one dataset's figures, with the machine and code that gave them, to
     ``artifacts/results/<D>/bench_detect.json`` (what the README's speed figures cite)."""
-    from core.io.files import write_json
-    from core.io.manifest import code_version, register_file
-    from core.io.paths import make_command, result_path
 
     path = result_path(result["dataset"], "bench_detect")
     command = make_command("bench_detect", result["dataset"])
@@ -179,8 +177,6 @@ def record(result: dict) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from core import DATASETS
-
     for d in [args.dataset] if getattr(args, "dataset", None) else DATASETS:
         try:
             r = run(d, args.n or DEFAULT_N)

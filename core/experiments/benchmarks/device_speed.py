@@ -20,7 +20,21 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from core import DATASETS
+from core.attacks.adaptive import get_adaptive
+from core.attacks.adaptive.base import budget_search as adaptive_search
+from core.attacks.adaptive.grids import GRIDS
+from core.attacks.search import budget_search
+from core.data import SHAPES
+from core.detector import load, pair_features
+from core.detector.judges import judge_for
+from core.experiments.benchmarks.detect import bench_images
+from core.io.files import write_json
+from core.io.manifest import code_version, register_file
+from core.io.paths import make_command, result_path
+from core.models import DEFAULT_SPECS, FULL_SIZE_SPECS, build_model, load_pair
 from core.models.device import describe, resolve, synchronize
 
 TRAIN_STEPS = {"cpu": 2, "cuda": 30}  # timed training steps per network (after two warm-up steps)
@@ -52,10 +66,7 @@ def _once(fn, dev: torch.device) -> tuple[Any, float]:
 
 def train_epoch_seconds(dataset: str, spec: Any, dev: torch.device, steps: int) -> float:
     """Seconds per epoch of the training loop's step (batch 128, SGD; bf16 autocast on CUDA), from timed steps."""
-    import torch.nn.functional as F
 
-    from core.data import SHAPES
-    from core.models import build_model
 
     model = build_model(dataset, spec).to(dev).train()
     if dataset == "cifar10":
@@ -93,13 +104,6 @@ def train_epoch_seconds(dataset: str, spec: Any, dev: torch.device, steps: int) 
 
 def measure(dataset: str, device: str, n: int) -> dict[str, Any]:
     """The figures of one device (see the module docstring)."""
-    from core.attacks.adaptive import get_adaptive
-    from core.attacks.adaptive.base import budget_search as adaptive_search
-    from core.attacks.search import budget_search
-    from core.detector import load, pair_features
-    from core.models import DEFAULT_SPECS, FULL_SIZE_SPECS, load_pair
-    from core.experiments.security import GRIDS, judge_for
-    from core.experiments.benchmarks.detect import bench_images
 
     dev = resolve(device)
     m1, m2 = load_pair(dataset, device=str(dev))
@@ -156,9 +160,6 @@ def run(dataset: str, device: str = "cuda", n: int = 1000) -> dict[str, Any]:
 
 def record(result: dict[str, Any]) -> Path:
     """Write ``artifacts/results/<D>/bench_device.json`` (what the README's GPU figures cite)."""
-    from core.io.files import write_json
-    from core.io.manifest import code_version, register_file
-    from core.io.paths import make_command, result_path
 
     path = result_path(result["dataset"], "bench_device")
     command = make_command("bench_device", result["dataset"])
@@ -194,8 +195,6 @@ def format_device(r: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from core import DATASETS
-
     for d in [args.dataset] if getattr(args, "dataset", None) else DATASETS:
         r = run(d, getattr(args, "device", "cuda"), args.n or 1000)
         print(format_device(r))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import tempfile
 import time
@@ -20,6 +21,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import torch
+
+from core.experiments.executors import Executor, connect
+from core.experiments.pipeline import PipelineConfig, run
+from core.io.files import write_json
+from core.io.manifest import code_version, register_file
+from core.io.paths import artifacts_dir, make_command, result_path
 
 DEFAULT_N = 1_000
 WORKERS = 2
@@ -32,7 +40,6 @@ ORDER = ("process", "ray", "ray", "process")  # ABBA: a load that drifts during 
 def scratch_artifacts(root: Path) -> Iterator[None]:
     """``$ADV_ARTIFACTS`` pointed at a copy of the shipped artifacts (less the examples the stage rewrites) under
     ``root``; restored after."""
-    from core.io.paths import artifacts_dir
 
     art = root / "artifacts"
     shutil.copytree(artifacts_dir(), art, ignore=shutil.ignore_patterns("adversarial", "embeddings"))
@@ -75,8 +82,6 @@ def load() -> str:
 
 def timed_stage(cfg: Any, executor: str) -> dict[str, Any]:
     """One fresh ``data`` stage with ``executor`` (Ray: a local cluster started and shut down inside the timing)."""
-    from core.experiments.executors import Executor, connect
-    from core.experiments.pipeline import run
 
     r: dict[str, Any] = {"executor": executor, "load": load(), "init": 0.0, "shutdown": 0.0}
     t = time.perf_counter()
@@ -98,7 +103,6 @@ def timed_stage(cfg: Any, executor: str) -> dict[str, Any]:
 def measure(n: int, data_root: str | None) -> dict[str, Any]:
     """Wall times of the ``data`` stage with both executors, in the order ``ORDER`` (each from an empty cache), their
     means and Ray's overhead, and whether every run wrote the same files."""
-    from core.experiments.pipeline import PipelineConfig
 
     cfg = PipelineConfig("mnist", n=n, data_root=data_root, command="python -m core bench executors")
     runs = []
@@ -121,7 +125,6 @@ def measure(n: int, data_root: str | None) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> int:
     """Print every run, the means, Ray's overhead against the target, and the load average."""
-    import torch
 
     torch.set_num_threads(1)  # the driver only waits; the workers get one thread each
     r = measure(args.n or DEFAULT_N, getattr(args, "data_root", None))
@@ -144,11 +147,7 @@ def main(args: argparse.Namespace) -> int:
 
 def record(result: dict[str, Any]) -> Path:
     """Write ``artifacts/results/mnist/bench_executors.json`` (what the README's Ray figures cite)."""
-    import platform
 
-    from core.io.files import write_json
-    from core.io.manifest import code_version, register_file
-    from core.io.paths import make_command, result_path
 
     path = result_path("mnist", "bench_executors")
     command = make_command("bench_executors", "mnist", n=str(result["n"]))

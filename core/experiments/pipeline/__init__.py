@@ -16,17 +16,19 @@ others take the run's lock.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib
+import json
 from typing import Any, Callable, Sequence
 
-from core.io.files import exclusive_lock, read_json, write_json
+from core.experiments.executors import Executor, import_ray
 from core.experiments.pipeline.config import STAGES, PipelineConfig
+from core.io.files import exclusive_lock, read_json, write_json
 
 __all__ = ["PipelineConfig", "STAGES", "run", "run_stage"]
 
 
 def _module(stage: str):
-    import importlib
-
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}: choose one of {', '.join(STAGES)} or all")
     return importlib.import_module(f"core.experiments.pipeline.{stage}")
@@ -34,8 +36,6 @@ def _module(stage: str):
 
 def _done_path(cfg: PipelineConfig):
     """Stage markers, keyed by the whole config (less the command line)."""
-    import hashlib
-    import json
 
     d = {k: v for k, v in cfg.to_dict().items() if k != "command"}
     return cfg.cache() / f"done-{hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]}.json"
@@ -63,7 +63,6 @@ def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = 
     ``executor="ray"``: those stages' attacks as tasks on the Ray cluster at ``address`` (else a local Ray with
     ``workers`` CPUs; ``core.experiments.executors``), with the same results.
     """
-    from core.experiments.executors import Executor, import_ray
 
     Executor(executor, workers, address)  # bad values, or Ray missing, fail here before any stage runs
     if executor == "ray":

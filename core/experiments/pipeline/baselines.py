@@ -17,27 +17,24 @@ examples were crafted against model_2 (reported separately).
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from torch import nn
 
-from core.detector.baselines import FeatureSqueezing, Feinman
+from core.data import load_split_uint8, to_float
+from core.detector.baselines import KDE_BANDWIDTH, NON_LOCAL_MEANS, SQUEEZE_BITS, FeatureSqueezing, Feinman, hidden
 from core.experiments.pipeline.config import PipelineConfig, stamp, write_result
-from core.experiments.pipeline.cv import oof_path, scores
+from core.experiments.pipeline.cv import oof_path, scores, subsample
 from core.experiments.pipeline.detector_data import load_chunks, load_detector_data
+from core.models import load_pair
 
 TABLE4_FPR = 0.05  # FS and Feinman flag at 5 % false positives on the clean rows of the other half (Table IV)
 
 
 def images(cfg: PipelineConfig, attack: str, rows: np.ndarray, x_train: np.ndarray, chunks: dict) -> torch.Tensor:
     """The exact images of detector rows ``rows``: adversarial from the cache, clean from the train split."""
-    from core.data import to_float
 
     d = chunks
     x = to_float(np.asarray(x_train[d["source_index"][rows]]))
@@ -50,7 +47,6 @@ def images(cfg: PipelineConfig, attack: str, rows: np.ndarray, x_train: np.ndarr
 
 def _split(cfg: PipelineConfig, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     tr, te = train_test_split(np.arange(len(y)), test_size=0.5, stratify=y, random_state=cfg.seed)
-    from core.experiments.pipeline.cv import subsample
 
     te = np.sort(te)[subsample(y[np.sort(te)], cfg.baseline_eval, cfg.seed)]
     tr = np.sort(tr)[subsample(y[np.sort(tr)], cfg.baseline_eval, cfg.seed)]
@@ -68,8 +64,6 @@ def rates(pred: np.ndarray, y: np.ndarray, score: np.ndarray, target: np.ndarray
 
 def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
     """Table IV: detection rate and FPR of FS, Feinman and ours on the same held-out rows per attack."""
-    from core.data import load_split_uint8, to_float
-    from core.models import load_pair
 
     m1, _ = load_pair(cfg.dataset, device=cfg.device)
     x_train, y_train = load_split_uint8(cfg.dataset, "train", cfg.data_root)

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from core import ATTACK_NAMES
-from core.io.paths import adversarial_path, cache_dir, detector_data_path, make_command, results_dir
+from core.io.files import write_json
+from core.io.manifest import code_version, register_file
+from core.io.paths import adversarial_path, cache_dir, detector_data_path, make_command, result_path, results_dir
 
 STAGES = ("data", "cv", "transfer", "detectors", "baselines", "embeddings")
 
@@ -89,7 +91,6 @@ class PipelineConfig:
 
 def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
     """Provenance recorded in every results file."""
-    from core.io.manifest import code_version
 
     return {
         "command": cfg.command or f"{make_command('pipeline', cfg.dataset)} --n {cfg.n}",
@@ -104,9 +105,6 @@ def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
 
 def write_result(cfg: PipelineConfig, name: str, doc: dict[str, Any]) -> Path:
     """Write ``artifacts/results/<dataset>/<name>.json`` and register it in the manifest under its command."""
-    from core.io.files import write_json
-    from core.io.manifest import register_file
-    from core.io.paths import result_path
 
     path = result_path(cfg.dataset, name)
     write_json(path, doc)

@@ -5,19 +5,18 @@ from typing import Any, Callable
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.svm import SVC
 
-from core.io.files import save_with
 from core.experiments.pipeline.config import PipelineConfig, stamp, write_result
 from core.experiments.pipeline.detector_data import load_detector_data
+from core.io.files import save_with
 
 
 def subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Sorted indices of a stratified random subsample of at most ``n`` rows."""
     if len(y) <= n:
         return np.arange(len(y))
-    from sklearn.model_selection import train_test_split
 
     idx, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
     return np.sort(idx)

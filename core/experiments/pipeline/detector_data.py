@@ -12,17 +12,22 @@ set of adversarial images to ``artifacts/adversarial/<dataset>/<attack>.npz``.
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from core import ATTACK_NAMES
 from core.attacks import budget_search
+from core.data import load_split_uint8, to_float
 from core.detector import watched_features
-from core.io.files import save_with
+from core.experiments.pipeline.config import PipelineConfig, stamp, write_result
+from core.experiments.pipeline.parallel import per_attack
+from core.io.files import exclusive_lock, read_json, save_with, write_json
 from core.io.manifest import register_file
 from core.io.paths import make_command
-from core.experiments.pipeline.config import PipelineConfig, stamp, write_result
+from core.models import load_pair
 
 # outcome codes per sample
 CLEAN, ATTACKED, MISCLASSIFIED, FAILED = 0, 1, 2, 3
@@ -32,7 +37,6 @@ ROW_FIELDS = ("features", "label", "attacked_model", "attempted_model", "outcome
 
 def draws(cfg: PipelineConfig, attack: str, n_train: int) -> dict[str, np.ndarray]:
     """The seeded per-attack draws: source indices, attack coin, model coin (prefix-stable in ``n``)."""
-    from core import ATTACK_NAMES
 
     rng = np.random.default_rng([cfg.seed, ATTACK_NAMES.index(attack), 7])
     n = min(cfg.n_for(attack), n_train)
@@ -121,7 +125,6 @@ def build_attack(
     Callers hold the attack's lock, so a temporary file beside the chunks is a killed writer's (a worker lost
     mid-chunk, whose task is being retried): it is removed, and its chunk rebuilt.
     """
-    from core.data import to_float
 
     for stale in cfg.chunk_path(attack, 0).parent.glob(".chunk_*.tmp*"):
         stale.unlink()
@@ -210,7 +213,6 @@ def select_shipped(data: dict[str, np.ndarray], per_attack: int, models, seed: i
 
 def assemble(cfg: PipelineConfig, attack: str, n_rows: int, models) -> dict[str, Any]:
     """Write the shipped detector data set and adversarial examples of ``attack``; return a summary."""
-    import json
 
     data = load_chunks(cfg, attack, n_rows)
     path = cfg.detector_data(attack)
@@ -261,9 +263,6 @@ def build_and_assemble(
     cfg: PipelineConfig, attack: str, progress: Callable | None = None, after_chunk: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
     """One attack's chunks (resumed), then its assembled set and summary, under the attack's lock."""
-    from core.data import load_split_uint8
-    from core.io.files import exclusive_lock, write_json
-    from core.models import load_pair
 
     models = load_pair(cfg.dataset, device=cfg.device)
     x_train, y_train = load_split_uint8(cfg.dataset, "train", cfg.data_root)
@@ -287,9 +286,6 @@ def run(
 
     (``table2.json`` belongs to ``python -m core attack-quality``, the paper's 500-image protocol.)
     """
-    from core import ATTACK_NAMES
-    from core.io.files import read_json
-    from core.experiments.pipeline.parallel import per_attack
 
     per_attack(cfg, functools.partial(build_and_assemble, after_chunk=after_chunk), workers, progress,
                executor=executor, address=address)

@@ -11,19 +11,19 @@ from typing import Callable
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from core.experiments.calibration import calibrate
 from core.detector import Detector, platt_fit, store
-from core.io.files import read_json
-from core.io.paths import make_command
+from core.experiments.calibration import calibrate
 from core.experiments.pipeline.config import PipelineConfig
 from core.experiments.pipeline.cv import choose_params, make_svc, oof_path, scores
 from core.experiments.pipeline.detector_data import load_detector_data
 from core.experiments.pipeline.transfer import fit_full, pooled
+from core.io.files import read_json
+from core.io.manifest import code_version
+from core.io.paths import make_command
 
 
 def store_calibrated(cfg: PipelineConfig, det: Detector, cal: tuple[float, float], extra: dict) -> None:
     """Set the Platt calibration ``cal`` and the provenance of a fitted detector, then write and register it."""
-    from core.io.manifest import code_version
 
     det.head.platt_ = cal
     det.meta = {**det.meta, **extra, "seed": cfg.seed, "n": cfg.n, "code_version": code_version(),

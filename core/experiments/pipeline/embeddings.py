@@ -8,16 +8,20 @@ drawn from the detector rows that were kept clean by the coin (label 0;
 """
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import Callable
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 
-from core.io.files import exclusive_lock, save_with
-from core.io.manifest import register_file
+from core.data import load_split_uint8, to_float
 from core.experiments.pipeline.config import PipelineConfig, stamp
 from core.experiments.pipeline.detector_data import CLEAN, load_detector_data
+from core.experiments.pipeline.parallel import per_attack
+from core.io.files import exclusive_lock, save_with
+from core.io.manifest import register_file
 
 TSNE_ITER = 500  # sklearn's default is 1,000; 500 keeps 28 embeddings affordable on a shared 2-core CPU
 UMAP_EPOCHS = 200  # umap-learn's default for < 10,000 points is 500
@@ -26,8 +30,6 @@ UMAP_EPOCHS = 200  # umap-learn's default for < 10,000 points is 500
 def embed(method: str, x: np.ndarray, seed: int) -> np.ndarray:
     n = len(x)
     if method == "tsne":
-        from sklearn.manifold import TSNE
-
         return TSNE(2, perplexity=float(min(30.0, max(2.0, (n - 1) / 3.5))), init="pca", max_iter=TSNE_ITER,
                     random_state=seed).fit_transform(x)
     if method == "umap":
@@ -38,25 +40,7 @@ def embed(method: str, x: np.ndarray, seed: int) -> np.ndarray:
     raise ValueError(f"unknown embedding {method!r}: choose tsne or umap")
 
 
-def separability(path: str | Path, k: int = 10, folds: int = 3, seed: int = 0) -> dict[str, float]:
-    """How well each 2-D map of an ``embeddings/<attack>.npz`` separates attacks from clean images.
-
-    Per map (e.g. ``tsne_pixels``): the ``folds``-fold CV accuracy of a ``k``-nearest-neighbour
-    classifier of ``label`` on the 2-D coordinates (0.5 = mixed, 1.0 = apart; the paper's Figure 4 in a number).
-    """
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-
-    with np.load(path, allow_pickle=False) as z:
-        label = z["label"]
-        maps = {name: z[name] for name in z.files if name.endswith(("_pixels", "_features")) and z[name].ndim == 2}
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return {name: float(cross_val_score(KNeighborsClassifier(k), xy, label, cv=cv).mean()) for name, xy in maps.items()}
-
-
 def pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    from sklearn.decomposition import PCA
-
     k = min(k, x.shape[0], x.shape[1])
     return PCA(k, random_state=seed).fit_transform(x)
 
@@ -64,14 +48,12 @@ def pca(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 def run(cfg: PipelineConfig, progress: Callable | None = None, workers: int = 1, executor: str = "process",
         address: str | None = None) -> dict:
     """Stage ``embeddings`` for every attack of ``cfg`` (``workers`` processes, or Ray tasks)."""
-    from core.experiments.pipeline.parallel import per_attack
 
     return per_attack(cfg, embed_one, workers, progress, desc="embeddings", executor=executor, address=address)
 
 
 def embed_one(cfg: PipelineConfig, attack: str, progress: Callable | None = None) -> dict:
     """One attack's embeddings, under the attack's lock."""
-    from core.data import load_split_uint8
 
     x_train, _ = load_split_uint8(cfg.dataset, "train", cfg.data_root)
     with exclusive_lock(cfg.lock(f"embeddings-{attack}")):
@@ -85,9 +67,7 @@ def embed_attack(cfg: PipelineConfig, attack: str, x_train: np.ndarray) -> dict:
     the attack's float32 output), never recomputed: a recomputation may differ in the last bit with the
     thread count, and t-SNE turns such a bit into a different map.
     """
-    import json
 
-    from core.data import to_float
 
     with np.load(cfg.adversarial(attack), allow_pickle=False) as z:
         adv = {k: z[k] for k in ("x", "y", "attacked_model", "source_index", "row")}

@@ -2,8 +2,8 @@
 
 Each attack is independent and locked on its own, so ``workers`` spawned processes (one torch / OpenMP thread
 each) take attacks from a queue, and a 2-core machine runs the MNIST pipeline end to end in about half the
-time; with ``executor="ray"`` each attack is a Ray task (``core.experiments.executors``).  Results are the same as with one
-process: every draw is seeded per attack and per chunk, never by the order of the work or where it ran.
+time; with ``executor="ray"`` each attack is a Ray task (``core.experiments.executors``).  Results are the
+same as with one process: every draw is seeded per attack and per chunk, never by the order of the work or where it ran.
 """
 from __future__ import annotations
 

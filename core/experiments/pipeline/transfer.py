@@ -6,10 +6,10 @@ from typing import Any, Callable
 import numpy as np
 
 from core.detector import Detector
-from core.io.files import read_json
 from core.experiments.pipeline.config import PipelineConfig, stamp, write_result
 from core.experiments.pipeline.cv import choose_params, make_svc, scores, subsample
 from core.experiments.pipeline.detector_data import load_detector_data
+from core.io.files import read_json
 
 
 def full_detector_stem(cfg: PipelineConfig, trained_on: str):
