@@ -126,8 +126,8 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     import plotly.tools
 
     from core.app.attack_run import AttackRun, amplified, warm_up
-    from core.data import CLASSES, samples
     from core.app.figures import display, probs_bars, update_probs
+    from core.data import CLASSES, samples
     from core.models import load_pair
 
     m1, m2 = load_pair("mnist")
@@ -186,10 +186,10 @@ def _digit_png() -> bytes:
 
 def upload_to_verdict(repeats: int = 5) -> list[float]:
     from core import ATTACK_NAMES
-    from core.detector import load
-    from core.data.uploads import load_image
-    from core.models import load_pair
     from core.app.scan import scan
+    from core.data.uploads import load_image
+    from core.detector import load
+    from core.models import load_pair
 
     m1, m2 = load_pair("mnist")
     dets = {}

@@ -53,7 +53,7 @@ def fake_security_doc(dataset: str = "mnist") -> dict:
 
     from core import ATTACK_NAMES
     from core.attacks.adaptive import ADAPTIVE_SPECS
-    from core.experiments.security import GRIDS, HEADLINE_EPS
+    from core.attacks.adaptive.grids import GRIDS, HEADLINE_EPS
 
     grid = [round(e, 6) for e in GRIDS[dataset]]
     ramp = np.linspace(0, 1, len(grid))

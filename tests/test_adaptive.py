@@ -18,7 +18,7 @@ from core.attacks.adaptive import (
     search_steps,
 )
 from core.data import samples
-from core.experiments.security import judge_for
+from core.detector.judges import judge_for
 
 
 @pytest.fixture(scope="module")

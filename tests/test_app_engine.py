@@ -210,8 +210,8 @@ def test_adaptive_run_on_a_shipped_sample(pair, one_thread, attack: str) -> None
     """An adaptive run against the shipped detector at 5 %: one step per ε of the grid from the clean image, the
     engine's outcome per step, P(attack) per step equal to the detector's own on the recorded image."""
     from core.app.attack_run import CAUGHT, EVADED, RIGHT
+    from core.attacks.adaptive.grids import GRIDS
     from core.detector import load
-    from core.experiments.security import GRIDS
 
     det = load("mnist")
     m1, m2 = pair

@@ -92,8 +92,8 @@ def test_security_page_without_results_explains(security_artifacts) -> None:
 @pytest.fixture
 def borderline_detector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Fake artifacts whose universal detector flags the test image at 10 % clean false positives, not at 5 % or 1 %."""
-    from core.detector import pair_features, store
     from core.data.uploads import load_image
+    from core.detector import pair_features, store
     from core.models import load_pair
     from tests.test_app_results import build_fake_artifacts, fake_detector
 
@@ -296,7 +296,7 @@ def assert_last_step_is_the_detectors(run, det) -> None:
                                               ("cifar10", "robust_pool"), ("mnist", "robust_pgd")])
 def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> None:
     """The shipped files: the page offers the hardened variant and shows its ε50 as the file says."""
-    from core.experiments.security import read_security
+    from core.results.security import read_security
     from pages.common import eps_text
 
     doc = read_security(dataset, variant)

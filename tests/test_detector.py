@@ -9,7 +9,8 @@ from sklearn.svm import SVC
 
 from core import detector
 from core.data import samples
-from core.detector import Detector, detector_relpath
+from core.detector import Detector
+from core.io.paths import detector_relpath
 
 
 def _fitted(dataset: str = "mnist", trained_on: str = "all") -> tuple[Detector, np.ndarray, SVC]:
@@ -92,7 +93,7 @@ def test_operating_points_flag_at_most_fpr_of_the_calibration_scores() -> None:
 
 
 def test_shipped_detectors_state_operating_points_that_hold_on_held_out_clean_images() -> None:
-    from core.experiments.calibration import read_operating_points
+    from core.results.operating_points import read_operating_points
 
     for ds in ("mnist", "cifar10"):
         doc = read_operating_points(ds)
@@ -208,7 +209,7 @@ def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_unseen_test_indices_are_the_held_out_half_and_what_security_attacks(dataset: str) -> None:
     from core.data import TEST_SIZES, test_halves
-    from core.experiments.security import read_security
+    from core.results.security import read_security
 
     idx = detector.unseen_test_indices(dataset)
     assert idx.dtype == np.int64 and len(idx) == TEST_SIZES[dataset] // 2 and np.all(np.diff(idx) > 0)

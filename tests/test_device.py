@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from core import cli
-from core.models.device import OnDevice, on_device, resolve
 from core.models import load_model, load_pair
+from core.models.device import OnDevice, on_device, resolve
 
 GPU = torch.cuda.is_available()
 DEVICE_COMMANDS = ("train", "evaluate-models", "attack-quality", "pipeline", "calibrate", "harden", "security")

@@ -79,7 +79,7 @@ def log_chunk(log: str, k: int) -> None:
 def dying_build(cfg: PipelineConfig, attack: str, progress, marker: str, log: str) -> dict:
     """``data.build_and_assemble`` whose first attempt dies (``os._exit``) while writing chunk 1: its temporary
     file is written in full but never replaces the chunk.  Logs each attempt's start and each chunk written."""
-    from core.experiments.pipeline import data
+    from core.experiments.pipeline import detector_data as data
 
     log_chunk(log, -1)
     if not os.path.exists(marker):

@@ -150,8 +150,8 @@ def test_unknown_stage(tiny: PipelineConfig) -> None:
 def test_mc_dropout_head_only_equals_full_passes() -> None:
     """Feinman's MC dropout reruns only the head where all dropout lives: same masks, same numbers."""
     from core.data import samples
-    from core.models import load_pair
     from core.experiments.pipeline import baselines
+    from core.models import load_pair
 
     m1, _ = load_pair("mnist")
     x, _ = samples("mnist")
@@ -162,7 +162,7 @@ def test_mc_dropout_head_only_equals_full_passes() -> None:
 
 
 def test_embedding_separability_tells_apart_from_mixed(tmp_path: Path) -> None:
-    from core.experiments.pipeline.embeddings import separability
+    from core.results.metrics import separability
 
     rng = np.random.default_rng(0)
     label = np.r_[np.zeros(100, np.int64), np.ones(100, np.int64)]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.attacks import BudgetResult
-from core.experiments.pipeline import quality
+from core.experiments import table2 as quality
 
 
 class FakeSearch:

@@ -9,7 +9,9 @@ import pytest
 
 from core import ATTACK_NAMES
 from core.attacks.adaptive import ADAPTIVE_ATTACKS
-from core.experiments.security import ATTACK_ORDER, DEFAULT_N, EXTENDED_GRIDS, GRIDS, HEADLINE_EPS, read_security
+from core.attacks.adaptive.grids import EXTENDED_GRIDS, GRIDS, HEADLINE_EPS
+from core.experiments.security import ATTACK_ORDER, DEFAULT_N
+from core.results.security import read_security
 
 TOP_KEYS = {"dataset", "variant", "fpr", "threshold", "n", "curves", "eps50", "attacks", "headline", "convergence",
             "operating_points", "command", "code_version", "seed", "steps", "images"}
@@ -128,6 +130,7 @@ def test_committed_retrained_variant_records_its_rounds_and_what_the_readme_clai
     the previous detector, the rows that added), a final check, its own operating point, and every adaptive ε50 at
     least the 1.3× the paper detector's that docs/security.md reports (selective PGD: 0.34 against 0.26)."""
     from core.hardening.retraining import RETRAIN_ATTACKS
+
     from core.hardening.variants import read_variant
 
     sec, paper = read_security("mnist", "retrained"), read_security("mnist")
@@ -168,8 +171,8 @@ def test_committed_pools_keep_table3_and_watch_four_models(dataset, variant) -> 
 
 def test_readme_compares_every_variant_in_one_table() -> None:
     """The README's variant table is `python -m core compare-variants` on the committed files, verbatim."""
-    from core.io.paths import MAKE_COMMANDS
     from core.hardening.variants import variants_table
+    from core.io.paths import MAKE_COMMANDS
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert variants_table(["mnist", "cifar10"]) in readme and MAKE_COMMANDS["variants_table"] in readme

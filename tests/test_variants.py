@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from core import detector
+from core.io.paths import operating_points_path
 
 
 @pytest.fixture
@@ -26,9 +27,9 @@ def robust_alias(isolated, monkeypatch):
 
 
 def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> None:
-    from core.experiments.calibration import read_operating_points
-    from core.models import load_pair
     from core.hardening.variants import harden
+    from core.models import load_pair
+    from core.results.operating_points import read_operating_points
 
     doc = harden("mnist", "robust", n=24, seed=0)
     assert set(doc["table3"]) == set(detector.ATTACK_NAMES)
@@ -45,9 +46,9 @@ def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> No
         detector.load("mnist", "fgsm", variant="robust")
 
     # --recheck: the Table III check again, on the same rows, with the shipped detector and its points untouched
-    from core.experiments.calibration import operating_points_path
-    from core.io.paths import artifacts_dir
+    
     from core.hardening.variants import read_variant
+    from core.io.paths import artifacts_dir
 
     files = [*(artifacts_dir() / "detectors" / "mnist").glob("all-robust.*"), operating_points_path("mnist", "robust")]
     shipped = {p: p.read_bytes() for p in files}
@@ -66,10 +67,10 @@ def test_missing_variant_names_the_command(isolated) -> None:
 
 
 def test_compare_pair_writes_the_table3_of_both_pairs_and_refuses_the_shipped_role(robust_alias) -> None:
+    from core.hardening.variants import compare_pair, format_pair
     from core.io.files import read_json
     from core.io.manifest import read_manifest
     from core.io.paths import result_path
-    from core.hardening.variants import compare_pair, format_pair
 
     doc = compare_pair("mnist", "robust", n=24, seed=0)
     saved = read_json(result_path("mnist", "pair_robust"))
@@ -87,10 +88,11 @@ def test_compare_pair_writes_the_table3_of_both_pairs_and_refuses_the_shipped_ro
 def test_retrain_adds_the_previous_detectors_evasions_and_ships_a_calibrated_variant(robust_alias, monkeypatch) -> None:
     """Round r's positives are images the round r-1 detector lets through (model 1 wrong, not flagged at 5 %);
     the variant is stored, calibrated, loadable over the robust pair; a rerun resumes from the cached rounds."""
-    from core.experiments.calibration import read_operating_points
-    from core.models import load_pair
     from core.hardening.retraining import RETRAIN_ATTACKS, read_round_detector, read_round_rows, retrain
+
     from core.hardening.variants import read_variant
+    from core.models import load_pair
+    from core.results.operating_points import read_operating_points
 
     doc = retrain("mnist", rounds=2, n=24, per_round=6, seed=0)
     assert [r["round"] for r in doc["rounds"]] == [1, 2, 3] and doc["rounds"][-1]["final_check"]
@@ -124,9 +126,9 @@ def test_pool_watches_both_pairs_on_the_paper_rows(robust_alias) -> None:
     pair; its module, its verdicts and the adaptive attacks see all four models; the user's answer is model 1's."""
     from core.attacks.adaptive import get_adaptive
     from core.attacks.adaptive.base import budget_search, watched_logits
-    from core.models import load_pair
-    from core.experiments.security import judge_for
+    from core.detector.judges import judge_for
     from core.hardening.variants import harden, pair_data
+    from core.models import load_pair
 
     doc = harden("mnist", "pool", n=24, seed=0)
     assert set(doc["table3"]) == set(detector.ATTACK_NAMES)

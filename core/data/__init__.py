@@ -15,10 +15,10 @@ from core.data.datasets import (
     make_samples,
     resolve_root,
     samples,
-    samples_path,
     test_halves,
     to_float,
 )
+from core.io.paths import samples_path
 
 __all__ = [
     "SHAPES",

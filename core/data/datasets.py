@@ -17,7 +17,7 @@ from PIL import Image
 from torchvision.datasets import CIFAR10, MNIST
 
 from core.io.files import save_with, sha256_file
-from core.io.paths import artifacts_dir, cache_dir, check_dataset
+from core.io.paths import cache_dir, check_dataset, samples_path
 
 SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 CLASSES = {
@@ -134,10 +134,6 @@ def test_halves(n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.nda
     """Sorted test indices of the calibration half and the held-out half (seeded, disjoint, cover all)."""
     perm = np.random.default_rng([seed, 41]).permutation(n_test)
     return np.sort(perm[: n_test // 2]), np.sort(perm[n_test // 2 :])
-
-
-def samples_path(dataset: str) -> Path:
-    return artifacts_dir() / "samples" / f"{dataset}.npz"
 
 
 def samples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,15 +8,7 @@ Squeezing and Feinman et al., as detectors and as differentiable judges).
 """
 from core.detector.features import features, pair_features, watched_features
 from core.detector.module import DetectorModule
-from core.detector.store import (
-    TRAINED_ON,
-    Detector,
-    check_trained_on,
-    detector_relpath,
-    load,
-    store,
-    unseen_test_indices,
-)
+from core.detector.store import TRAINED_ON, Detector, check_trained_on, load, store, unseen_test_indices
 from core.detector.svm import MismatchSVM, RBFHead, platt_fit, rbf_decision
 from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
 from core.detector.variants import (
@@ -30,6 +22,7 @@ from core.detector.variants import (
     load_surrogates,
     load_watched,
 )
+from core.io.paths import detector_relpath
 
 __all__ = [
     "DEFAULT_FPR", "FPRS", "TRAINED_ON", "VARIANTS", "VARIANT_DESCRIPTIONS", "VARIANT_LABELS", "VARIANT_PAIRS",

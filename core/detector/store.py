@@ -27,7 +27,7 @@ from core.detector.thresholds import DEFAULT_FPR, FPRS, Calibrated, fpr_key
 from core.detector.variants import VARIANT_PAIRS, check_variant, load_watched
 from core.io.files import read_json, save_with, write_json
 from core.io.manifest import read_manifest, register_file, verified_path
-from core.io.paths import artifacts_dir, check_dataset, make_command
+from core.io.paths import artifacts_dir, check_dataset, detector_relpath, make_command
 from core.models import load_pair
 
 TRAINED_ON = ATTACK_NAMES + ("all",)
@@ -134,11 +134,6 @@ def store(det: Detector, command: str) -> None:
     """Write a detector under ``artifacts/detectors`` and register both files with ``command``."""
     for path in det.save(artifacts_dir() / detector_relpath(det.dataset, det.trained_on, det.variant)):
         register_file(path, command)
-
-
-def detector_relpath(dataset: str, trained_on: str, variant: str = "paper") -> str:
-    """Manifest key stem (without suffix) of a shipped detector."""
-    return f"detectors/{dataset}/{trained_on}" + ("" if variant == "paper" else f"-{variant}")
 
 
 def check_trained_on(trained_on: str) -> str:

@@ -47,10 +47,10 @@ from core.experiments.baseline_fits import baseline_judge
 from core.experiments.executors import Executor
 from core.io.files import exclusive_lock, read_json, save_with, write_json
 from core.io.manifest import code_version
-from core.io.paths import cache_dir
+from core.io.paths import cache_dir, security_path
 from core.models import predict_logits
 from core.results.metrics import eps50, outcomes_from_linf, roc
-from core.results.security import COMMAND, NOTE, read_security_if_any, results_path, write_security
+from core.results.security import COMMAND, NOTE, read_security_if_any, write_security
 
 DEFAULT_N = {"mnist": 500, "cifar10": 200}
 ATTACK_ORDER = ("no_detector",) + ATTACK_NAMES + tuple(a for a in ADAPTIVE_ATTACKS if a != "no_detector")
@@ -273,7 +273,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
     _, held = test_halves(len(x_all))
     clean = judge.scores(x_all[held], y_all[held])[1].numpy().astype(np.float64)  # what each operating point costs
     section = summarise(cfg, results, judge, clean, threshold_of, base)
-    path = results_path(cfg.dataset, cfg.variant)
+    path = security_path(cfg.dataset, cfg.variant)
     with exclusive_lock(path.with_suffix(".lock"), wait=True):  # runs of several defences share the file
         old = read_security_if_any(path)
         command = cfg.command or COMMAND.format(dataset=cfg.dataset)

@@ -34,10 +34,18 @@ from core.experiments.pipeline.cv import choose_params, cross_validate, scores
 from core.experiments.pipeline.detector_data import build_chunk, draws
 from core.io.files import read_json, save_with, write_json
 from core.io.manifest import code_version, read_manifest, register_file, verified_path
-from core.io.paths import MAKE_COMMANDS, artifacts_dir, cache_dir, make_command, result_path
+from core.io.paths import (
+    MAKE_COMMANDS,
+    artifacts_dir,
+    cache_dir,
+    make_command,
+    result_path,
+    security_path,
+    variant_relpath,
+)
 from core.models import load_pair, model_key
 from core.results.readers import detector_data_path
-from core.results.security import eps_text, read_security, results_path
+from core.results.security import eps_text, read_security
 
 COMMAND = MAKE_COMMANDS["variant"]
 
@@ -155,11 +163,6 @@ def rows_options(n: int, seed: int, n_attack: dict[str, int]) -> str:
     return f" --n {n} --seed {seed}" + "".join(f" --n-attack {a}={k}" for a, k in n_attack.items())
 
 
-def variant_relpath(dataset: str, variant: str) -> str:
-    """``results/<dataset>/variant_<variant>.json`` under ``artifacts/``: a variant's build record."""
-    return f"results/{dataset}/variant_{variant}.json"
-
-
 def read_variant(dataset: str, variant: str) -> dict[str, Any]:
     """The shipped ``variant_<variant>.json`` of ``dataset`` (hash-checked)."""
 
@@ -231,7 +234,7 @@ def variants_table(datasets: Sequence[str]) -> str:
              "|---" * (7 + len(labels)) + "|"]
     for d in datasets:
         paper = read_security(d)["eps50"]
-        for v in (v for v in VARIANTS if results_path(d, v).exists()):
+        for v in (v for v in VARIANTS if security_path(d, v).exists()):
             sec = read_security(d, v)
             cells, ratios = [], []
             for a in ADAPTIVE_COLUMNS:

@@ -10,15 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from core.io.files import exclusive_lock, read_json, sha256_file, write_json
-from core.io.paths import PROJECT_ROOT, artifacts_dir
+from core.io.paths import PROJECT_ROOT, artifacts_dir, manifest_path
 
 
 class IntegrityError(RuntimeError):
     """A shipped file does not match the sha256 recorded in the manifest."""
-
-
-def manifest_path() -> Path:
-    return artifacts_dir() / "manifest.json"
 
 
 def read_manifest() -> dict[str, Any]:

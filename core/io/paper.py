@@ -5,7 +5,7 @@ from functools import lru_cache
 from typing import Any
 
 from core.io.files import read_json
-from core.io.paths import artifacts_dir
+from core.io.paths import paper_path
 
 # Our model slots → the paper's Table I keys.
 TABLE1_KEYS = {"mnist": ("cnn", "mlp"), "cifar10": ("vgg16", "resnet50")}
@@ -13,7 +13,7 @@ TABLE1_KEYS = {"mnist": ("cnn", "mlp"), "cifar10": ("vgg16", "resnet50")}
 
 @lru_cache(maxsize=1)
 def paper_results() -> dict[str, Any]:
-    return read_json(artifacts_dir() / "paper" / "paper_results.json")
+    return read_json(paper_path())
 
 
 def paper_table1(dataset: str) -> tuple[float, float]:

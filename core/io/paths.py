@@ -55,6 +55,44 @@ def adversarial_path(dataset: str, attack: str) -> Path:
     return artifacts_dir() / "adversarial" / check_dataset(dataset) / f"{attack}.npz"
 
 
+def samples_path(dataset: str) -> Path:
+    """The shipped sample test images of ``dataset`` (``core.data.samples``)."""
+    return artifacts_dir() / "samples" / f"{dataset}.npz"
+
+
+def detector_relpath(dataset: str, trained_on: str, variant: str = "paper") -> str:
+    """Manifest key stem (without suffix) of a shipped detector."""
+    return f"detectors/{dataset}/{trained_on}" + ("" if variant == "paper" else f"-{variant}")
+
+
+def operating_points_path(dataset: str, variant: str = "paper") -> Path:
+    """``operating_points.json`` for the paper's detectors, ``operating_points_<variant>.json`` for a variant."""
+    name = "operating_points.json" if variant == "paper" else f"operating_points_{variant}.json"
+    return artifacts_dir() / "results" / dataset / name
+
+
+def security_path(dataset: str, variant: str = "paper") -> Path:
+    """``security.json`` for the paper's detector, ``security_<variant>.json`` for a hardened variant."""
+    return (
+        artifacts_dir() / "results" / dataset / ("security.json" if variant == "paper" else f"security_{variant}.json")
+    )
+
+
+def variant_relpath(dataset: str, variant: str) -> str:
+    """``results/<dataset>/variant_<variant>.json`` under ``artifacts/``: a variant's build record."""
+    return f"results/{dataset}/variant_{variant}.json"
+
+
+def paper_path() -> Path:
+    """The paper's own numbers (Tables I–IV, Figures 5–6), as shipped."""
+    return artifacts_dir() / "paper" / "paper_results.json"
+
+
+def manifest_path() -> Path:
+    """``artifacts/manifest.json``: every shipped file's sha256 and the command that made it."""
+    return artifacts_dir() / "manifest.json"
+
+
 # -- the command that makes each artifact: one table -------------------------------------------------------
 
 MAKE_COMMANDS = {

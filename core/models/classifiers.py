@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet50
 
-from core.io.manifest import manifest_path, read_manifest, verified_path
-from core.io.paths import check_dataset
+from core.io.manifest import read_manifest, verified_path
+from core.io.paths import check_dataset, manifest_path
 from core.models.device import on_device
 
 MEAN_STD = {

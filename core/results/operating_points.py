@@ -12,14 +12,9 @@ from typing import Any
 from core.detector.thresholds import FPRS, fpr_key
 from core.io.files import read_result, write_json
 from core.io.manifest import register_file
-from core.io.paths import MAKE_COMMANDS, artifacts_dir
+from core.io.paths import MAKE_COMMANDS, operating_points_path
 
 COMMAND = MAKE_COMMANDS["operating_points"]
-
-
-def operating_points_path(dataset: str, variant: str = "paper") -> Path:
-    name = "operating_points.json" if variant == "paper" else f"operating_points_{variant}.json"
-    return artifacts_dir() / "results" / dataset / name
 
 
 def write_operating_points(doc: dict[str, Any], command: str) -> Path:

@@ -13,19 +13,12 @@ from typing import Any
 from core.detector.thresholds import fpr_key
 from core.io.files import read_json, read_result, write_json
 from core.io.manifest import register_file
-from core.io.paths import MAKE_COMMANDS, artifacts_dir
+from core.io.paths import MAKE_COMMANDS, security_path
 
 COMMAND = MAKE_COMMANDS["security"]
 NOTE = ("success: model 1 wrong and not flagged at the stated fpr; detected: model 1 wrong but flagged; fooled: "
         "model 1 wrong (for no_detector, the reference without a detector).  eps50: median smallest undetected L∞ "
         "budget (for no_detector: smallest fooling budget); null: above the largest budget tried.")
-
-
-def results_path(dataset: str, variant: str = "paper") -> Path:
-    """``security.json`` for the paper's detector, ``security_<variant>.json`` for a hardened variant."""
-    return (
-        artifacts_dir() / "results" / dataset / ("security.json" if variant == "paper" else f"security_{variant}.json")
-    )
 
 
 def write_security(path: Path, doc: dict[str, Any], command: str) -> None:
@@ -51,7 +44,7 @@ def eps_text(eps: float | None, dataset: str) -> str:
 
 def read_security(dataset: str, variant: str = "paper") -> dict[str, Any]:
     """The committed security results (``FileNotFoundError`` with the command if missing)."""
-    return read_result(results_path(dataset, variant), "security results", COMMAND.format(dataset=dataset))
+    return read_result(security_path(dataset, variant), "security results", COMMAND.format(dataset=dataset))
 
 
 def format_security(doc: dict[str, Any]) -> str:

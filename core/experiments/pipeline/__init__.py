@@ -26,12 +26,13 @@ from core.experiments.pipeline.config import STAGES, PipelineConfig
 from core.io.files import exclusive_lock, read_json, write_json
 
 __all__ = ["PipelineConfig", "STAGES", "run", "run_stage"]
+STAGE_MODULES = {"data": "detector_data"}  # stage → module where the names differ (core.data is the data layer)
 
 
 def _module(stage: str):
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}: choose one of {', '.join(STAGES)} or all")
-    return importlib.import_module(f"core.experiments.pipeline.{stage}")
+    return importlib.import_module(f"core.experiments.pipeline.{STAGE_MODULES.get(stage, stage)}")
 
 
 def _done_path(cfg: PipelineConfig):
