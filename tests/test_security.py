@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,15 +166,6 @@ def test_committed_pools_keep_table3_and_watch_four_models(dataset, variant) -> 
     det = load(dataset, "all", variant)
     assert det.head.n_features_in_ == 40 and len(det.models()) == 4
     assert any(sec["eps50"][a] < robust["eps50"][a] for a in ADAPTIVE_ATTACKS if a != "no_detector")
-
-
-def test_readme_compares_every_variant_in_one_table() -> None:
-    """The README's variant table is `python -m core compare-variants` on the committed files, verbatim."""
-    from core.hardening.variants import variants_table
-    from core.io.paths import MAKE_COMMANDS
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert variants_table(["mnist", "cifar10"]) in readme and MAKE_COMMANDS["variants_table"] in readme
 
 
 def test_committed_robust_pgd_doubles_the_strongest_attackers() -> None:
