@@ -6,7 +6,17 @@ import pytest
 import torch
 from torch import nn
 
-from core.attacks import perturb_at
+from core.attacks import (
+    ATTACK_SPECS,
+    FGSM,
+    IGSM,
+    GaussianNoise,
+    GridAttack,
+    IterativeAttack,
+    budget_search,
+    perturb_at,
+)
+from core.attacks.adaptive import AdaptiveAttack
 from core.attacks.corruption import blur_matrices, gaussian_blur
 from core.attacks.jsma import JSMA, pick_pairs
 from core.data import samples
@@ -113,9 +123,6 @@ def test_blur_matches_foolbox_filter(mnist_fb):
 
 # ------------------------------------------------------------------ the attack ABCs: one checked entry point each
 def test_attack_classes_keep_their_final_entry_points_and_hyperparameters_are_arguments():
-    from core.attacks import ATTACK_SPECS, FGSM, IGSM, GaussianNoise, GridAttack, IterativeAttack, budget_search
-    from core.attacks.adaptive import AdaptiveAttack
-
     with pytest.raises(TypeError, match="abstract"):
         GridAttack(1.0)
     for base, final in ((GridAttack, "apply"), (GridAttack, "attempt"), (IterativeAttack, "step"),
@@ -138,8 +145,6 @@ def test_attack_classes_keep_their_final_entry_points_and_hyperparameters_are_ar
 
 
 def test_attack_contract_is_checked_on_the_way_in_and_out():
-    from core.attacks import FGSM, budget_search
-
     class Overshoot(FGSM):  # a perturbation that forgets to clip
         def perturb(self, x, ctx, budget, draw=0):
             return x + budget.view(-1, 1, 1, 1)
