@@ -26,7 +26,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import targets_from, verdict
+
 DEFAULT_N = 1000
+TARGETS = {"ours_vs_fs": (">=", 2.0), "ours_vs_feinman": (">=", 10.0), "svm_over_forward": ("<=", 0.2)}
 FULL_MC_IMAGES = 200  # Feinman with full MC passes is timed on this many of the images (it is linear in them)
 
 
@@ -181,6 +184,7 @@ def record(result: dict) -> Path:
 def main(args: argparse.Namespace) -> int:
     from .. import DATASETS
 
+    code = 0
     for d in [args.dataset] if getattr(args, "dataset", None) else DATASETS:
         try:
             r = run(d, args.n or DEFAULT_N)
@@ -234,4 +238,5 @@ def main(args: argparse.Namespace) -> int:
         )
         if getattr(args, "record", False):
             print(f"  recorded in {record(r)}")
-    return 0
+        code |= verdict(q, targets_from(args, TARGETS, q))
+    return code
