@@ -14,7 +14,8 @@ from core import ATTACK_NAMES, detector
 from core.attacks import budget_search as paper_search
 from core.attacks.adaptive import ADAPTIVE_ATTACKS, get_adaptive
 from core.attacks.adaptive import budget_search as adaptive_search
-from core.data import samples, test_halves
+from core.data import samples
+from core.data import test_halves as split_halves  # aliased: pytest would collect test_halves as a test
 from core.operating_point import FPRS, fpr_key
 from core.security import ATTACK_ORDER, DEFAULT_N, EXTENDED_GRIDS, GRIDS, HEADLINE_EPS, read_security
 
@@ -102,7 +103,7 @@ def test_run_writes_the_schema_and_resumes_without_rerunning(isolated, monkeypat
     check_schema(doc, "mnist", attacks)
     assert doc["n"] == 12 and doc["convergence"]["steps"] == [5, 8]
     assert S.read_security("mnist")["curves"] == doc["curves"]
-    assert set(doc["images"]["indices"]) <= set(test_halves(len(x))[1].tolist())  # never the calibration half
+    assert set(doc["images"]["indices"]) <= set(split_halves(len(x))[1].tolist())  # never the calibration half
 
     def boom(*a, **k):
         raise AssertionError("a cached attack was run again")
@@ -226,7 +227,7 @@ def test_run_reports_what_its_attacks_did(isolated, monkeypatch) -> None:
     det = detector.load("mnist")
     m1, m2 = det.pair()
     idx = np.array(doc["images"]["indices"])
-    _, held = test_halves(len(x_all))
+    _, held = split_halves(len(x_all))
     x, y = x_all[idx], y_all[idx]
     with torch.no_grad():
         assert (m1(x).argmax(1) == y).all() and (m2(x).argmax(1) == y).all()
