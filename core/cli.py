@@ -165,7 +165,21 @@ def cmd_attack_quality(a: argparse.Namespace) -> int:
     return 0
 
 
+def bench_target(text: str) -> tuple[str, float]:
+    """``FIGURE=BOUND`` → (figure, bound) for ``bench --target``."""
+    name, _, bound = text.partition("=")
+    try:
+        value = float(bound)
+    except ValueError:
+        value = None
+    if not name.strip() or value is None:
+        raise argparse.ArgumentTypeError(f"expected FIGURE=NUMBER, got {text!r}")
+    return name.strip(), value
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
+    """Run one benchmark; its exit code is 1 when a figure misses its target."""
+    a.targets = dict(a.targets or [])
     return importlib.import_module(BENCHMARKS[a.target]).main(a)
 
 
@@ -282,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")
     b.add_argument("--record", action="store_true",
                    help="detect, device, executors: also write the figures to artifacts/results/<D>/bench_<name>.json")
+    b.add_argument("--target", dest="targets", action="append", type=bench_target, default=None, metavar="FIGURE=BOUND",
+                   help="hold FIGURE to BOUND instead of the benchmark's own target (repeatable); a missed target "
+                        "makes the command exit 1")
     return p
 
 

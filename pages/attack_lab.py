@@ -64,7 +64,7 @@ if attack in ATTACK_SPECS:
     st.caption(f"Budget: **{sp.budget_name}** — {sp.schedule} (max {sp.max_budget})")
 elif adaptive:
     from core.attacks.adaptive import ADAPTIVE_SPECS
-    from core.experiments.security import GRIDS
+    from core.attacks.adaptive.grids import GRIDS
 
     sp = ADAPTIVE_SPECS[attack]
     grid = GRIDS[ds]

@@ -80,7 +80,8 @@ def models(ds: str, role: str = "model"):
 
 def shipped_variants(ds: str) -> list[str]:
     """Detector variants of ``ds`` whose universal detector ships (the paper's first)."""
-    from core.detector import VARIANTS, detector_relpath
+    from core.detector import VARIANTS
+    from core.io.paths import detector_relpath
     from core.io.paths import artifacts_dir
 
     return [v for v in VARIANTS if (artifacts_dir() / (detector_relpath(ds, "all", v) + ".npz")).exists()]
@@ -168,18 +169,18 @@ def command_box(cmd: str, label: str = "Regenerate with") -> None:
 def security(ds: str, variant: str = "paper") -> dict[str, Any]:
     """``core.experiments.security.read_security``, cached and keyed by the file's mtime (a rerun shows up without a restart).
     Raises FileNotFoundError with the command when the file is missing."""
-    from core.experiments.security import results_path
+    from core.io.paths import security_path
 
-    path = results_path(ds, variant)
+    path = security_path(ds, variant)
     return _security_at(ds, variant, path.stat().st_mtime if path.exists() else 0.0)
 
 
 def security_variants(ds: str) -> list[str]:
     """The detector variants of ``ds`` with security results (the paper's first)."""
     from core.detector import VARIANTS
-    from core.experiments.security import results_path
+    from core.io.paths import security_path
 
-    return [v for v in VARIANTS if results_path(ds, v).exists()]
+    return [v for v in VARIANTS if security_path(ds, v).exists()]
 
 
 def baseline_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -196,14 +197,14 @@ def baseline_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 @st.cache_data(show_spinner=False)
 def _security_at(ds: str, variant: str, mtime: float) -> dict[str, Any]:
-    from core.experiments.security import read_security
+    from core.results.security import read_security
 
     return read_security(ds, variant)
 
 
 def eps_text(eps: float | None, dataset: str) -> str:
     """An L∞ budget as the pages print it (``core.experiments.security.eps_text``)."""
-    from core.experiments.security import eps_text as text
+    from core.results.security import eps_text as text
 
     return text(eps, dataset)
 

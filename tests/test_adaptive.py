@@ -106,10 +106,13 @@ def test_blind_attack_stops_at_the_first_fooling_budget(mnist) -> None:
 
 
 def test_search_steps_plays_one_image_until_success(mnist) -> None:
-    _, judge, x, y = mnist
+    det, judge, x, y = mnist
     steps = list(search_steps(get_adaptive("joint_pgd"), judge, x[:1], y[:1], (0.1, 0.2, 0.3), steps=50))
     assert 1 <= len(steps) <= 3 and [s[0] for s in steps] == [0.1, 0.2, 0.3][: len(steps)]
     assert all(o != EVADED for _, _, o in steps[:-1])
+    eps, x_last, o_last = steps[-1]
+    assert o_last == EVADED  # joint PGD evades on this image within 0.3: the play stops at its first success
+    assert undetected_success(det, judge, x_last, y[:1]).all() and (x_last - x[:1]).abs().max() <= eps + 1e-6
 
 
 def test_transfer_needs_a_surrogate_and_unknown_names_are_refused() -> None:

@@ -6,7 +6,17 @@ import pytest
 import torch
 from torch import nn
 
-from core.attacks import perturb_at
+from core.attacks import (
+    ATTACK_SPECS,
+    FGSM,
+    IGSM,
+    GaussianNoise,
+    GridAttack,
+    IterativeAttack,
+    budget_search,
+    perturb_at,
+)
+from core.attacks.adaptive import AdaptiveAttack
 from core.attacks.corruption import blur_matrices, gaussian_blur
 from core.attacks.jsma import JSMA, pick_pairs
 from core.data import samples
@@ -109,3 +119,45 @@ def test_blur_matches_foolbox_filter(mnist_fb):
     ours = perturb_at("gaussian_blur", m, x, y, sigma)
     assert succ.any()
     assert (ours[succ] - ref[succ]).abs().max() < 1e-5
+
+
+# ------------------------------------------------------------------ the attack ABCs: one checked entry point each
+def test_attack_classes_keep_their_final_entry_points_and_hyperparameters_are_arguments():
+    with pytest.raises(TypeError, match="abstract"):
+        GridAttack(1.0)
+    for base, final in ((GridAttack, "apply"), (GridAttack, "attempt"), (IterativeAttack, "step"),
+                        (AdaptiveAttack, "direction")):
+        with pytest.raises(TypeError, match=f"final method.*{final}"):
+            type("Sneaky", (base,), {final: lambda self, *a: None})
+    # the defaults are the paper's settings; another argument is another schedule
+    assert FGSM().spec == ATTACK_SPECS["fgsm"] and IGSM().spec == ATTACK_SPECS["igsm"]
+    coarse = FGSM(grid_points=20, bisect_steps=2)
+    assert coarse.spec.tolerance == pytest.approx(1.0 / 20 / 4) and "20 steps of 0.05" in coarse.spec.schedule
+    assert GaussianNoise(repeats=2).repeats == 2 and IGSM(alpha=2 / 255).spec.max_budget == pytest.approx(256 / 255)
+    m1, _ = load_pair("mnist")
+    x, y = samples("mnist")
+    by_name, by_instance = budget_search("fgsm", m1, x[:8], y[:8]), budget_search(FGSM(), m1, x[:8], y[:8])
+    assert torch.equal(by_name.x_adv, by_instance.x_adv) and torch.equal(by_name.budget, by_instance.budget)
+    fooled = by_name.fooled
+    coarse_budget = budget_search(coarse, m1, x[:8], y[:8]).budget
+    assert not torch.equal(coarse_budget[fooled], by_name.budget[fooled])  # the arguments reach the search
+    assert ((coarse_budget - by_name.budget).abs()[fooled] <= 1.0 / 20 + 1e-6).all()
+
+
+def test_attack_contract_is_checked_on_the_way_in_and_out():
+    class Overshoot(FGSM):  # a perturbation that forgets to clip
+        def perturb(self, x, ctx, budget, draw=0):
+            return x + budget.view(-1, 1, 1, 1)
+
+    m1, _ = load_pair("mnist")
+    x, y = samples("mnist")
+    with pytest.raises(ValueError, match=r"values must lie in \[0, 1\]"):
+        budget_search(Overshoot(), m1, x[:4], y[:4])
+    with pytest.raises(ValueError, match=r"values must lie in \[0, 1\]"):
+        budget_search("fgsm", m1, x[:4] * 2, y[:4])
+    with pytest.raises(ValueError, match="labels must be int64"):
+        budget_search("fgsm", m1, x[:4], y[:3])
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        budget_search("fgsm", m1, x[:4].flatten(1), y[:4])
+    with pytest.raises(ValueError, match="budgets must be"):
+        FGSM().apply(x[:4], {"sign": torch.zeros_like(x[:4])}, torch.full((3,), 0.1))

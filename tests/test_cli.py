@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core import cli
+from core.experiments.benchmarks import attacks, executors, missed
 
 
 def test_unknown_attack_names(isolated: Path, capsys: pytest.CaptureFixture) -> None:
@@ -47,3 +48,26 @@ def test_tampered_model_is_refused(isolated: Path, capsys: pytest.CaptureFixture
     assert err.startswith("error: ") and "model_1.pt" in err and "changed or corrupted" in err
     shipped = Path(__file__).resolve().parent.parent / "artifacts" / "results" / "mnist" / "table2.json"
     assert (isolated / "results" / "mnist" / "table2.json").read_bytes() == shipped.read_bytes()  # nothing written
+
+
+def test_bench_targets_exit_nonzero_when_missed(monkeypatch, capsys) -> None:
+    """A benchmark exits 1 when a figure misses its target (``--target`` replaces a bound), 0 when all are hit, 2 for
+    a figure it does not measure."""
+    assert missed({"a_budgets_disagreeing": 1.0}, {"a_budgets_disagreeing": ("<=", 0.0)})
+    assert not missed({"x": 3.0}, {"x": (">=", 2.0), "not_measured": (">=", 1.0)})
+    one_off = {f"{a}_budgets_disagreeing": 0.0 for a in attacks.LOOP_N} | {"igsm_budgets_disagreeing": 1.0}
+    assert missed(one_off | {"step_ms_max": 5.0}, attacks.TARGETS) == ["MISSED igsm_budgets_disagreeing = 1 "
+                                                                        "(target <= 0)"]
+    measured = {"overhead": 0.04, "overhead_without_start_stop": 0.01, "ray_start_stop": 2.0, "identical": True,
+                "n": 10, "attacks": 7, "workers": 2, "runs": [], "mean": {"process": 10.0, "ray": 10.4},
+                "load_after": "0"}
+    monkeypatch.setattr(executors, "measure", lambda n, root: dict(measured))
+    assert cli.main(["bench", "executors"]) == 0
+    assert cli.main(["bench", "executors", "--target", "overhead=0.01"]) == 1
+    assert "MISSED overhead" in capsys.readouterr().out
+    monkeypatch.setattr(executors, "measure", lambda n, root: {**measured, "identical": False})
+    assert cli.main(["bench", "executors"]) == 1
+    assert cli.main(["bench", "executors", "--target", "speed=3"]) == 2
+    assert "no figure 'speed'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "executors", "--target", "overhead"])

@@ -76,3 +76,12 @@ def test_real_splits_and_second_load_skips_decoding(data_root, monkeypatch):
     monkeypatch.setattr(data, "_read_cifar10", no_decoding)
     again, _ = data.load_split("cifar10", "train", data_root)
     assert torch.equal(again, x)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_shipped_samples_are_class_balanced(dataset: str) -> None:
+    """``artifacts/samples``: 200 test images, 20 of each class, labels int64 in 0..9, images in [0, 1]."""
+    x, y = data.samples(dataset)
+    assert len(x) == len(y) == 200 and y.dtype == torch.long
+    assert torch.bincount(y, minlength=10).tolist() == [20] * 10
+    assert x.min() >= 0 and x.max() <= 1

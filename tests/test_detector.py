@@ -7,7 +7,7 @@ import torch
 from scipy.special import expit
 from sklearn.svm import SVC
 
-from core import detector
+from core import cli, detector
 from core.data import samples
 from core.detector import Detector
 from core.io.paths import detector_relpath
@@ -204,6 +204,17 @@ def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
     assert path == isolated / "results" / "mnist" / "bench_detect.json"
     saved = read_json(path)
     assert saved["command"] == "python -m core bench detect --record" and saved["ratios"] == r["ratios"]
+    # the figures are what was timed: ours is two forward passes plus the SVM, each ratio the timings' ratio
+    s, ips, q = r["seconds"], r["images_per_s"], r["ratios"]
+    assert ips["ours"] == pytest.approx(40 / s["ours"]) and ips["feinman"] == pytest.approx(40 / s["feinman"])
+    assert q["ours_vs_feinman"] == pytest.approx(s["feinman"] / s["ours"])
+    assert 0 < q["svm_over_forward"] and 0 < q["ours_vs_fs"]
+    # python -m core bench detect exits 1 on a missed target, 0 when every target is hit
+    monkeypatch.setattr("core.experiments.benchmarks.detect.run", lambda d, n: r)
+    easy = ["--target", "ours_vs_fs=0", "--target", "ours_vs_feinman=0", "--target", "svm_over_forward=1e9"]
+    assert cli.main(["bench", "detect", "--dataset", "mnist", *easy]) == 0
+    assert cli.main(["bench", "detect", "--dataset", "mnist", *easy, "--target", "ours_vs_fs=1e9"]) == 1
+    assert cli.main(["bench", "detect", "--dataset", "mnist", *easy, "--target", "svm_over_forward=0"]) == 1
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])

@@ -55,15 +55,27 @@ def test_cuda_without_gpu_is_one_clear_line(capsys):
     assert "no CUDA GPU" in err and "--device cpu" in err
 
 
-def test_bench_device_on_the_cpu_reports_every_figure():
-    from core.experiments.benchmarks.device_speed import format_device, run
+def test_bench_device_on_the_cpu_reports_every_figure(monkeypatch):
+    from core.experiments.benchmarks.device_speed import figures, format_device, run
 
     r = run("mnist", "cpu", n=24)
     cpu = r["runs"]["cpu"]
     assert set(r["runs"]) == {"cpu"} and "gpu_over_cpu" not in r
-    assert cpu["detect_images_per_s"] > 0 and cpu["igsm_search_steps_per_s"] > 0 and cpu["joint_pgd_steps_per_s"] > 0
-    assert set(cpu["train_epoch_seconds"]) == {"model_1", "model_2"}
+    assert cpu["detect_images_per_s"] > 0 and cpu["joint_pgd_steps_per_s"] > 0
+    # every searched image takes at least one IGSM step and at most the attack's 128
+    assert cpu["igsm_search_images_per_s"] <= cpu["igsm_search_steps_per_s"] <= 128 * cpu["igsm_search_images_per_s"]
+    assert set(cpu["train_epoch_seconds"]) == {"model_1", "model_2"} and min(cpu["train_epoch_seconds"].values()) > 0
     assert "detect images/s" in format_device(r)
+    # a CPU-only run holds no agreement target (nothing to agree with); a missed target exits 1
+    f = figures(r)
+    assert "features_max_abs_diff" not in f and f["cpu_detect_images_per_s"] == cpu["detect_images_per_s"]
+    monkeypatch.setattr("core.experiments.benchmarks.device_speed.run", lambda d, device, n: r)
+    assert cli.main(["bench", "device", "--dataset", "mnist", "--device", "cpu"]) == 0
+    assert cli.main(["bench", "device", "--dataset", "mnist", "--device", "cpu",
+                     "--target", "cpu_detect_images_per_s=1e12"]) == 1
+    gpu = {**r, "agreement": {"features_max_abs_diff": 3e-5, "igsm_budgets_identical": 1.0}}
+    monkeypatch.setattr("core.experiments.benchmarks.device_speed.run", lambda d, device, n: gpu)
+    assert cli.main(["bench", "device", "--dataset", "mnist", "--device", "cpu"]) == 1  # features beyond 1e-5
 
 
 def test_augmentation_is_a_crop_and_a_flip_per_image():

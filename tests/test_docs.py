@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from core.paths import MAKE_COMMANDS
-from core.variants import variants_table
+from core.hardening.variants import variants_table
+from core.io.paths import MAKE_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -49,74 +49,140 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 
 class GaussianBlur(GridAttack):
-    """Gaussian blur of standard deviation σ pixels, as ``foolbox.attacks.GaussianBlurAttack``'s
-    filter (scipy ``gaussian_filter``, reflect boundary, channels not mixed) computed in torch
-    as H×H and W×W blur matrices, so each image gets its own σ.  Foolbox's own linear line
-    search over σ is replaced by the shared grid + bisection.
+    r"""Gaussian blur of standard deviation σ pixels, searched per image over σ.
+
+    Paper: the quality-degradation attacks of Rauber, Brendel & Bethge, "Foolbox: A Python toolbox to benchmark
+    the robustness of machine learning models", ICML 2017 Reliable ML workshop, https://arxiv.org/abs/1707.04131
+    (``foolbox.attacks.GaussianBlurAttack``).  Its filter (scipy ``gaussian_filter``, reflect boundary, channels
+    not mixed) computed in torch as H×H and W×W blur matrices, so each image gets its own σ; foolbox's own linear
+    line search over σ is replaced by the shared grid + bisection.
+
+    Distance measure: none in pixel space; the budget is σ (pixels).
+
+    Arguments:
+        max_budget (float): largest σ tried, in pixels. (Default: 10.0)
+        grid_points (int): σ on a linear grid of this many points up to ``max_budget``. (Default: 50)
+        bisect_steps (int): bisection steps after the first σ that fools. (Default: 5)
+    Shape:
+        - images: :math:`(N, C, H, W)`, float32 in [0, 1]; labels: :math:`(N)`, int64.
+        - output of ``budget_search``: ``x_adv`` :math:`(N, C, H, W)` in [0, 1], ``success`` and ``budget``
+          :math:`(N)`.
+
+    Examples::
+        >>> attack = GaussianBlur(max_budget=10.0, grid_points=50, bisect_steps=5)
+        >>> result = budget_search(attack, model, images, labels, seed=0)
     """
 
-    spec = AttackSpec(
-        name="gaussian_blur", label=ATTACK_LABELS["gaussian_blur"], budget_name="σ (pixels)", kind="grid",
-        foolbox="GaussianBlurAttack",
-        schedule="σ on a linear grid of 50 steps of 0.2 up to 10 pixels, then 5 bisection steps",
-        max_budget=10.0, tolerance=10.0 / 50 / 2**5,
-    )
+    name = "gaussian_blur"
 
-    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
+    def __init__(self, max_budget: float = 10.0, grid_points: int = 50, bisect_steps: int = 5) -> None:
+        super().__init__(max_budget, grid_points, bisect_steps)
+
+    def make_spec(self) -> AttackSpec:
+        return AttackSpec(
+            name=self.name, label=ATTACK_LABELS[self.name], budget_name="σ (pixels)", kind="grid",
+            foolbox="GaussianBlurAttack", schedule=self.grid_schedule("σ", " pixels"), max_budget=self.max_budget,
+            tolerance=self.grid_tolerance(),
+        )
+
+    def perturb(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
         return gaussian_blur(x, budget)
 
 
 class GaussianNoise(GridAttack):
-    """x + ε·d/‖d‖₂ clipped, d ~ N(0, I): 8 draws per image from a generator seeded by ``seed``.
+    r"""Additive Gaussian noise of L2 norm ε, searched per image over ε.
 
-    ``foolbox.attacks.L2AdditiveGaussianNoiseAttack`` with its noise fixed; the budget is the
-    L2 norm ε of the added noise before clipping (per-pixel RMS = ε/√D).
+    Paper: Rauber, Brendel & Bethge, "Foolbox: A Python toolbox to benchmark the robustness of machine learning
+    models", ICML 2017 Reliable ML workshop, https://arxiv.org/abs/1707.04131
+    (``foolbox.attacks.L2AdditiveGaussianNoiseAttack``) with its noise fixed: x + ε·d/‖d‖₂ clipped to [0, 1],
+    d ~ N(0, I), ``repeats`` directions per image from a generator seeded by ``seed``.
+
+    Distance measure: L2 (the norm ε of the noise before clipping; per-pixel RMS = ε/√D).
+
+    Arguments:
+        max_budget (float): largest ε tried. (Default: 40.0)
+        grid_points (int): ε on a linear grid of this many points up to ``max_budget``. (Default: 50)
+        bisect_steps (int): bisection steps after the first ε that fools. (Default: 5)
+        repeats (int): seeded noise directions tried at each budget; the first that fools is kept. (Default: 8)
+    Shape:
+        - images: :math:`(N, C, H, W)`, float32 in [0, 1]; labels: :math:`(N)`, int64.
+        - output of ``budget_search``: ``x_adv`` :math:`(N, C, H, W)` in [0, 1], ``success`` and ``budget``
+          :math:`(N)`.
+
+    Examples::
+        >>> attack = GaussianNoise(max_budget=40.0, grid_points=50, bisect_steps=5, repeats=8)
+        >>> result = budget_search(attack, model, images, labels, seed=0)
     """
 
-    spec = AttackSpec(
-        name="gaussian_noise", label=ATTACK_LABELS["gaussian_noise"], budget_name="L2 ε (before clipping)", kind="grid",
-        foolbox="L2AdditiveGaussianNoiseAttack",
-        schedule="ε on a linear grid of 50 steps of 0.8 up to 40, then 5 bisection steps; 8 seeded draws per budget",
-        max_budget=40.0, tolerance=40.0 / 50 / 2**5,
-    )
-    repeats = 8
+    name = "gaussian_noise"
+
+    def __init__(self, max_budget: float = 40.0, grid_points: int = 50, bisect_steps: int = 5,
+                 repeats: int = 8) -> None:
+        super().__init__(max_budget, grid_points, bisect_steps, repeats)
+
+    def make_spec(self) -> AttackSpec:
+        return AttackSpec(
+            name=self.name, label=ATTACK_LABELS[self.name], budget_name="L2 ε (before clipping)", kind="grid",
+            foolbox="L2AdditiveGaussianNoiseAttack", schedule=self.grid_schedule("ε"), max_budget=self.max_budget,
+            tolerance=self.grid_tolerance(),
+        )
 
     def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
         g = torch.Generator().manual_seed(int(seed))
         d = torch.randn((x.shape[0], self.repeats, *x.shape[1:]), generator=g)
         return {"dir": d / d.flatten(2).norm(dim=2).clamp_min(1e-12).view(*d.shape[:2], 1, 1, 1)}
 
-    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
+    def perturb(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
         return (x + budget.view(-1, 1, 1, 1) * ctx["dir"][:, draw]).clamp(0, 1)
 
 
 class SaltAndPepper(GridAttack):
-    """Each pixel (all channels together) turns white where u ≥ 1 − p/2 and black where u < p/2.
+    r"""Salt-and-pepper noise hitting a fraction p of the pixels, searched per image over p.
 
-    ``foolbox.attacks.SaltAndPepperNoiseAttack``'s rule with u ~ U[0,1) [N,1,H,W] drawn once per
-    image (seeded), so a larger p only adds pixels; the budget p is the expected fraction of
-    pixels hit.  8 seeded draws of u per image, as for the noise.
+    Paper: Rauber, Brendel & Bethge, "Foolbox: A Python toolbox to benchmark the robustness of machine learning
+    models", ICML 2017 Reliable ML workshop, https://arxiv.org/abs/1707.04131
+    (``foolbox.attacks.SaltAndPepperNoiseAttack``'s rule): each pixel (all channels together) turns white where
+    u ≥ 1 − p/2 and black where u < p/2, with u ~ U[0,1) [N,1,H,W] drawn once per image (seeded), so a larger p
+    only adds pixels; ``repeats`` draws of u per image.
+
+    Distance measure: L0 over pixels (the budget p is the expected fraction of pixels hit).
+
+    Arguments:
+        max_budget (float): largest p tried. (Default: 1.0)
+        grid_points (int): p on a linear grid of this many points up to ``max_budget``. (Default: 50)
+        bisect_steps (int): bisection steps after the first p that fools. (Default: 5)
+        repeats (int): seeded draws of u tried at each budget; the first that fools is kept. (Default: 8)
+    Shape:
+        - images: :math:`(N, C, H, W)`, float32 in [0, 1]; labels: :math:`(N)`, int64.
+        - output of ``budget_search``: ``x_adv`` :math:`(N, C, H, W)` in [0, 1], ``success`` and ``budget``
+          :math:`(N)`.
+
+    Examples::
+        >>> attack = SaltAndPepper(max_budget=1.0, grid_points=50, bisect_steps=5, repeats=8)
+        >>> result = budget_search(attack, model, images, labels, seed=0)
     """
 
-    spec = AttackSpec(
-        name="salt_and_pepper",
-        label=ATTACK_LABELS["salt_and_pepper"],
-        budget_name="p (fraction of pixels)",
-        kind="grid",
-        foolbox="SaltAndPepperNoiseAttack",
-        schedule="p on a linear grid of 50 steps of 0.02 up to 1, then 5 bisection steps; 8 seeded draws per budget",
-        max_budget=1.0,
-        tolerance=1.0 / 50 / 2**5,
-    )
-    repeats = 8
+    name = "salt_and_pepper"
+
+    def __init__(self, max_budget: float = 1.0, grid_points: int = 50, bisect_steps: int = 5,
+                 repeats: int = 8) -> None:
+        super().__init__(max_budget, grid_points, bisect_steps, repeats)
+
+    def make_spec(self) -> AttackSpec:
+        return AttackSpec(
+            name=self.name, label=ATTACK_LABELS[self.name], budget_name="p (fraction of pixels)", kind="grid",
+            foolbox="SaltAndPepperNoiseAttack", schedule=self.grid_schedule("p"), max_budget=self.max_budget,
+            tolerance=self.grid_tolerance(),
+        )
 
     def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
         g = torch.Generator().manual_seed(int(seed))
         return {"u": torch.rand((x.shape[0], self.repeats, 1, *x.shape[2:]), generator=g)}
 
-    def apply(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
+    def perturb(self, x: torch.Tensor, ctx: State, budget: torch.Tensor, draw: int = 0) -> torch.Tensor:
         p = budget.view(-1, 1, 1, 1)
         u = ctx["u"][:, draw]
         salt = (u >= 1 - p / 2).to(x.dtype)
         pepper = (u < p / 2).to(x.dtype)
         return (x + salt - pepper).clamp(0, 1)
+

@@ -18,23 +18,51 @@ from core.attacks.base import AttackSpec, IterativeAttack, State
 
 
 class DeepFool(IterativeAttack):
-    """L2 DeepFool with a per-step length cap where the gradient norm vanishes."""
+    r"""DeepFool, L2 version, one-vs-all over the other classes, with a per-step length cap.
 
-    max_steps = 50
-    overshoot = 0.02
-    spec = AttackSpec(
-        name="deepfool", label=ATTACK_LABELS["deepfool"], budget_name="iterations", kind="iterative",
-        foolbox="L2DeepFoolAttack",
-        schedule="one DeepFool iteration at a time (overshoot 0.02), up to 50",
-        max_budget=50.0, tolerance=1.0,
-    )
+    Paper: Moosavi-Dezfooli, Fawzi & Frossard, "DeepFool: a simple and accurate method to fool deep neural
+    networks", CVPR 2016, https://arxiv.org/abs/1511.04599.  Each iteration moves toward the nearest
+    linearised decision boundary among the ``candidates`` classes (sorted by the clean logits); the iterate is
+    clip(x0 + (1 + overshoot)·Σ steps, 0, 1).  Where the gradient norm vanishes a step's length is capped at
+    the diagonal of the [0, 1] cube.  Mirrors ``foolbox.attacks.L2DeepFoolAttack(steps=50, candidates=10,
+    overshoot=0.02, loss="logits")``.
+
+    Distance measure: L2 (the perturbation); the budget is the iteration count.
+
+    Arguments:
+        max_steps (int): iterations tried before an image counts as not fooled. (Default: 50)
+        overshoot (float): factor 1 + overshoot on the summed steps, so the iterate crosses. (Default: 0.02)
+
+    Shape:
+        - images: :math:`(N, C, H, W)`, float32 in [0, 1]; labels: :math:`(N)`, int64.
+        - output of ``budget_search``: ``x_adv`` :math:`(N, C, H, W)` in [0, 1], ``success`` and ``budget``
+          :math:`(N)`.
+
+    Examples::
+        >>> attack = DeepFool(max_steps=50, overshoot=0.02)
+        >>> result = budget_search(attack, model, images, labels, seed=0)
+    """
+
+    name = "deepfool"
+
+    def __init__(self, max_steps: int = 50, overshoot: float = 0.02) -> None:
+        self.overshoot = overshoot
+        super().__init__(max_steps)
+
+    def make_spec(self) -> AttackSpec:
+        return AttackSpec(
+            name=self.name, label=ATTACK_LABELS[self.name], budget_name="iterations", kind="iterative",
+            foolbox="L2DeepFoolAttack",
+            schedule=f"one DeepFool iteration at a time (overshoot {self.overshoot:g}), up to {self.max_steps}",
+            max_budget=float(self.max_steps), tolerance=1.0,
+        )
 
     def init(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
         with torch.no_grad():
             order = model(x).argsort(dim=1, descending=True)
         return {"x0": x.clone(), "x": x.clone(), "y": y.clone(), "order": order, "p": torch.zeros_like(x)}
 
-    def step(self, model: nn.Module, state: State) -> tuple[torch.Tensor, State]:
+    def advance(self, model: nn.Module, state: State) -> tuple[torch.Tensor, State]:
         x, order = state["x"], state["order"]
         n, k = len(x), order.shape[1]
         with torch.enable_grad():

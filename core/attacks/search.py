@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from core.attacks.base import BudgetResult, GridAttack, IterativeAttack, SearchStep, subset
+from core.attacks.base import Attack, BudgetResult, GridAttack, IterativeAttack, SearchStep, check_inputs, subset
 from core.attacks.registry import get_attack
 
 
@@ -84,7 +84,8 @@ def default_batch_size(x: torch.Tensor) -> int:
 
 
 def budget_search(
-    attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int = 0, batch_size: int | None = None
+    attack: str | Attack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int = 0,
+    batch_size: int | None = None,
 ) -> BudgetResult:
     """Smallest budget on ``attack``'s schedule that makes ``model`` misclassify each image of ``x``.
 
@@ -92,11 +93,13 @@ def budget_search(
     differs from ``y``), ``misclassified`` True, ``budget`` 0; ``result.fooled`` excludes them.
     Images not fooled at the maximum: ``success`` False, ``budget`` = max, ``x_adv`` = x.
     Randomised attacks (noise, salt-and-pepper) draw from ``torch.Generator`` seeded with
-    ``seed`` (chunk c of ``batch_size`` images uses ``seed + c``).
+    ``seed`` (chunk c of ``batch_size`` images uses ``seed + c``).  ``attack`` is a name of ``ATTACKS``
+    (the paper's settings) or an attack instance with settings of its own, e.g. ``FGSM(grid_points=20)``.
     """
     att = get_attack(attack)
     y = torch.as_tensor(y, dtype=torch.long).view(-1)
     x = x.detach().float()
+    check_inputs(x, y, att.spec.name)
     if isinstance(att, IterativeAttack):
         att = att.for_dim(x[0].numel())
     bs = batch_size or default_batch_size(x)
@@ -133,7 +136,8 @@ def budget_search(
 
 
 def perturb_at(
-    attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: torch.Tensor | float, seed: int = 0
+    attack: str | Attack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: torch.Tensor | float,
+    seed: int = 0,
 ) -> torch.Tensor:
     """``attack`` applied at a given budget per image (no search): for checks and the dashboard.
 
@@ -161,7 +165,7 @@ def _softmax(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def budget_search_steps(
-    attack: str, model: nn.Module, x1: torch.Tensor, y1, seed: int = 0, other_model: nn.Module | None = None
+    attack: str | Attack, model: nn.Module, x1: torch.Tensor, y1, seed: int = 0, other_model: nn.Module | None = None
 ) -> Iterator[SearchStep]:
     """The schedule of ``attack`` on one image [1,C,H,W], one ``SearchStep`` per budget tried.
 

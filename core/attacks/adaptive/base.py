@@ -9,14 +9,15 @@ the batch at its first success (early exit), at any PGD step.  What each attack 
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol, Sequence, final
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.attacks.base import State, subset
+from core.attacks.base import FinalTemplate, State, subset
 
 # per-image outcome at a budget: model 1 still right / wrong but flagged / wrong and not flagged
 RIGHT, CAUGHT, EVADED = 0, 1, 2
@@ -65,20 +66,33 @@ class AdaptiveSpec:
     adaptive: bool = True  # False: the attacker ignores the detector (the reference)
 
 
-class AdaptiveAttack:
-    """One detector-aware attack.  ``prepare`` makes per-image state once per batch; ``direction`` returns the
-    ascent direction at the current iterate, given the judge's outputs there (with their graph to ``x``)."""
+class AdaptiveAttack(FinalTemplate):
+    """One detector-aware attack, an ABC in foolbox 3's shape.  ``prepare`` makes per-image state once per batch;
+    subclasses implement ``ascent``, the ascent direction at the current iterate given the judge's outputs there
+    (with their graph to ``x``); ``direction`` (final) checks it has the images' shape and dtype."""
 
     spec: AdaptiveSpec
     stop_on_fooled: bool = False  # True: stop when model 1 errs, flagged or not (an attacker blind to the detector)
-    needs_graph: bool = True  # False: ``direction`` does not use the judge's outputs' graph (e.g. a surrogate)
+    needs_graph: bool = True  # False: ``ascent`` does not use the judge's outputs' graph (e.g. a surrogate)
 
     def prepare(self, judge: Judge, x: torch.Tensor, y: torch.Tensor, seed: int) -> State:
+        """Per-image tensors the attack needs (computed once per batch, on the clean images)."""
         return {}
 
-    def direction(self, x: torch.Tensor, outs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], y: torch.Tensor,
-                  state: State, fooled: torch.Tensor, flagged: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def ascent(self, x: torch.Tensor, outs: tuple[torch.Tensor, ...], y: torch.Tensor, state: State,
+               fooled: torch.Tensor, flagged: torch.Tensor) -> torch.Tensor:
+        """The direction to ascend at ``x`` [N, C, H, W] (PGD steps along its sign)."""
+
+    @final
+    def direction(self, x: torch.Tensor, outs: tuple[torch.Tensor, ...], y: torch.Tensor, state: State,
+                  fooled: torch.Tensor, flagged: torch.Tensor) -> torch.Tensor:
+        """``ascent`` with its contract checked: a tensor shaped and typed like ``x``."""
+        g = self.ascent(x, outs, y, state, fooled, flagged)
+        if not isinstance(g, torch.Tensor) or g.shape != x.shape or g.dtype != x.dtype:
+            raise ValueError(f"{self.spec.name}: the ascent direction must be {tuple(x.shape)} {x.dtype}, got "
+                             f"{tuple(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__}")
+        return g
 
 
 def grad_of(value: torch.Tensor, x: torch.Tensor, retain: bool = False) -> torch.Tensor:

@@ -15,6 +15,25 @@ from core.attacks.adaptive.base import AdaptiveAttack, AdaptiveSpec, grad_of, jo
 
 
 class FeatureMatching(AdaptiveAttack):
+    r"""Feature matching: the detector's input features driven to those of a clean image of the target class.
+
+    Paper: Tramèr, Carlini, Brendel & Madry, "On Adaptive Attacks to Adversarial Example Defenses", NeurIPS 2020,
+    https://arxiv.org/abs/2002.08347 (Sec. 5).  Loss: −‖features(x) − features(guide)‖² (module docstring).
+
+    Distance measure: L∞ (the budget ε; ``steps`` PGD steps of ε/10 within the ε-ball).
+
+    Arguments: none (the PGD settings are ``budget_search``'s: ``grid``, ``steps``, ``seed``).
+
+    Shape:
+        - images: :math:`(N, C, H, W)`, float32 in [0, 1]; labels: :math:`(N)`, int64.
+        - output of ``budget_search``: a ``BudgetCurve``: ``budget`` :math:`(N)` (inf where no budget
+          succeeded), ``outcome`` :math:`(G, N)` per budget of the grid, ``x_adv`` :math:`(N, C, H, W)` in [0, 1].
+
+    Examples::
+        >>> attack = FeatureMatching()
+        >>> curve = budget_search(attack, judge, images, labels, grid=(0.1, 0.2, 0.3), steps=100, seed=0)
+    """
+
     spec = AdaptiveSpec("feature_matching", "Feature matching",
                         "−‖features(x) − features(clean guide of class t)‖²", "Tramèr et al. 2020")
 
@@ -32,6 +51,6 @@ class FeatureMatching(AdaptiveAttack):
                 guide[t == c] = f[pool[s[pool].argmin()]]
         return {"target": t, "guide": guide}
 
-    def direction(self, x, outs, y, state, fooled, flagged) -> torch.Tensor:
+    def ascent(self, x, outs, y, state, fooled, flagged) -> torch.Tensor:
         f = torch.cat([torch.softmax(v, 1) for v in watched_logits(outs)], 1)
         return grad_of(-((f - state["guide"]) ** 2).sum(1), x)

@@ -26,16 +26,18 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core import ATTACK_NAMES, DATASETS
-from core.data import load_split_uint8, samples, to_float
-from core.detector import load, pair_features
-from core.experiments.pipeline.baselines import KDE_BANDWIDTH, FeatureSqueezing, Feinman
-from core.io.files import write_json
-from core.io.manifest import code_version, register_file
-from core.io.paths import adversarial_path, make_command, result_path
-from core.models import load_pair
+from core.detector.baselines import KDE_BANDWIDTH, FeatureSqueezing, Feinman
+from core.experiments import ATTACK_NAMES, DATASETS
+from core.experiments.benchmarks import targets_from, verdict
+from core.experiments.data import load_split_uint8, samples, to_float
+from core.experiments.detector import load, pair_features
+from core.experiments.files import write_json
+from core.experiments.manifest import code_version, register_file
+from core.experiments.models import load_pair
+from core.experiments.paths import adversarial_path, make_command, result_path
 
 DEFAULT_N = 1000
+TARGETS = {"ours_vs_fs": (">=", 2.0), "ours_vs_feinman": (">=", 10.0), "svm_over_forward": ("<=", 0.2)}
 FULL_MC_IMAGES = 200  # Feinman with full MC passes is timed on this many of the images (it is linear in them)
 
 
@@ -177,6 +179,7 @@ def record(result: dict) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
+    code = 0
     for d in [args.dataset] if getattr(args, "dataset", None) else DATASETS:
         try:
             r = run(d, args.n or DEFAULT_N)
@@ -230,4 +233,5 @@ def main(args: argparse.Namespace) -> int:
         )
         if getattr(args, "record", False):
             print(f"  recorded in {record(r)}")
-    return 0
+        code |= verdict(q, targets_from(args, TARGETS, q))
+    return code

@@ -22,24 +22,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core import DATASETS
-from core.attacks.adaptive import get_adaptive
-from core.attacks.adaptive.base import budget_search as adaptive_search
 from core.attacks.adaptive.grids import GRIDS
-from core.attacks.search import budget_search
-from core.data import SHAPES
-from core.detector import load, pair_features
 from core.detector.judges import judge_for
+from core.experiments import DATASETS
+from core.experiments.attacks.adaptive import get_adaptive
+from core.experiments.attacks.adaptive.base import budget_search as adaptive_search
+from core.experiments.attacks.search import budget_search
+from core.experiments.benchmarks import targets_from, verdict
 from core.experiments.benchmarks.detect import bench_images
-from core.io.files import write_json
-from core.io.manifest import code_version, register_file
-from core.io.paths import make_command, result_path
-from core.models import DEFAULT_SPECS, FULL_SIZE_SPECS, build_model, load_pair
-from core.models.device import describe, resolve, synchronize
+from core.experiments.data import SHAPES
+from core.experiments.detector import load, pair_features
+from core.experiments.device import describe, resolve, synchronize
+from core.experiments.files import write_json
+from core.experiments.manifest import code_version, register_file
+from core.experiments.models import DEFAULT_SPECS, FULL_SIZE_SPECS, build_model, load_pair
+from core.experiments.paths import make_command, result_path
 
 TRAIN_STEPS = {"cpu": 2, "cuda": 30}  # timed training steps per network (after two warm-up steps)
 SEARCH_IMAGES = 100
 PGD_STEPS, PGD_BUDGETS = 20, 4  # joint PGD: steps per budget, the first budgets of the grid
+# what docs/detection.md claims of a GPU run: the features within 1e-5 of the CPU's, the same IGSM budgets
+TARGETS = {"features_max_abs_diff": ("<=", 1e-5), "igsm_budgets_identical": (">=", 1.0)}
 
 
 def _timed(fn, dev: torch.device, repeats: int = 3) -> float:
@@ -194,10 +197,23 @@ def format_device(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def figures(r: dict[str, Any]) -> dict[str, float]:
+    """The figures a target may hold: the GPU's agreement with the CPU (GPU runs only), then ``<device>_<figure>``
+    for each device's rates (e.g. ``cpu_detect_images_per_s``) and ``gpu_over_cpu_<figure>``."""
+    out = dict(r.get("agreement", {}))
+    for dev, v in r["runs"].items():
+        out.update({f"{dev}_{k}": x for k, x in v.items() if isinstance(x, float)})
+    out.update({f"gpu_over_cpu_{k}": x for k, x in r.get("gpu_over_cpu", {}).items() if isinstance(x, float)})
+    return out
+
+
 def main(args: argparse.Namespace) -> int:
+    code = 0
     for d in [args.dataset] if getattr(args, "dataset", None) else DATASETS:
         r = run(d, getattr(args, "device", "cuda"), args.n or 1000)
         print(format_device(r))
         if getattr(args, "record", False):
             print(f"  recorded in {record(r)}")
-    return 0
+        f = figures(r)
+        code |= verdict(f, targets_from(args, TARGETS, f))
+    return code
