@@ -114,3 +114,4 @@ def fresh_streamlit_caches(request: pytest.FixtureRequest):
     st.cache_data.clear()
     st.cache_resource.clear()
     torch.set_num_threads(threads)
+

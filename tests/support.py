@@ -4,8 +4,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 from typing import Callable
+
+import pytest
+
+import core.data.datasets
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
@@ -111,7 +116,7 @@ def fake_security_doc(dataset: str = "mnist") -> dict:
 
 
 def write_fake_security(art: Path, dataset: str = "mnist") -> dict:
-    """Write ``fake_security_doc`` where ``core.experiments.security.read_security`` looks under the artifacts folder ``art``."""
+    """Write ``fake_security_doc`` where ``core.results.security.read_security`` looks under the artifacts folder ``art``."""
     import json
 
     doc = fake_security_doc(dataset)
@@ -162,3 +167,12 @@ def png(arr) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def patch_data(monkeypatch: pytest.MonkeyPatch, name: str, value) -> None:
+    """Replace ``core.data.<name>`` in every loaded ``core`` module that bound it (imports sit at the top of modules,
+    so patching ``core.data`` alone would reach none of its users)."""
+    original = getattr(core.data.datasets, name)
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("core") and getattr(mod, name, None) is original:
+            monkeypatch.setattr(mod, name, value)

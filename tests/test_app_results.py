@@ -162,11 +162,9 @@ def build_fake_artifacts(art: Path) -> Path:
 def fake_detector(trained_on: str, rng: np.random.Generator, clean_scores: np.ndarray | None = None):
     """A small random RBF head over the 20 features, with operating points from ``clean_scores`` (default: the
     head's own P(attack) on random softmax pairs, standing in for held-out clean images)."""
-    from core.detector import Detector, MismatchSVM
+    from core.detector import Detector, RBFHead
 
-    head = MismatchSVM().set_arrays(
-        rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0, (1.0, 0.0)
-    )
+    head = RBFHead(rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0, (1.0, 0.0))
     det = Detector("mnist", trained_on, head)
     if clean_scores is None:
         clean_scores = det.predict_proba_features(rng.dirichlet(np.ones(10), (200, 2)).reshape(200, 20))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from core.experiments.pipeline import baselines
+from core.detector import baselines
 
 
 def test_median_matches_scipy_reflect() -> None:
@@ -94,7 +94,7 @@ def test_threshold_at_5_percent_holds_on_held_out_clean_images() -> None:
     order = np.random.default_rng(0).permutation(len(x))
     fit, held = x[order[:100]], x[order[100:]]
     fs = baselines.FeatureSqueezing.for_dataset(m1, "cifar10").fit(fit)
-    clean = np.sort(fs.score(fit))
+    clean = np.sort(fs.attack_score(fit))
     # the upper 95 % quantile: position 0.95 * (n - 1) = 94.05 of the sorted scores, rounded up
     assert fs.threshold(0.05) == clean[95]
     assert (clean > fs.threshold(0.05)).sum() == 4  # at most 5 % of the fitted images

@@ -38,7 +38,7 @@ def test_report_prints_the_committed_results(capsys: pytest.CaptureFixture) -> N
 
 
 def test_tampered_model_is_refused(isolated: Path, capsys: pytest.CaptureFixture) -> None:
-    from core.models import _load_weights
+    from core.models.classifiers import _load_weights
 
     weights = isolated / "models" / "mnist" / "model_1.pt"
     weights.write_bytes(weights.read_bytes() + b"\0")

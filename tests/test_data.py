@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import data
+from core.data import datasets as data
 
 
 def test_mnist_idx_fixture(tiny_data_root, isolated):

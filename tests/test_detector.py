@@ -6,10 +6,11 @@ import pytest
 import torch
 from scipy.special import expit
 from sklearn.svm import SVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from core import cli, detector
 from core.data import samples
-from core.detector import Detector
+from core.detector import Detector, MismatchSVM
 from core.io.paths import detector_relpath
 
 
@@ -36,7 +37,7 @@ def test_numpy_decision_matches_sklearn() -> None:
     # Platt: P(attack) = 1 / (1 + exp(-(a * d + b))) with the stored (a, b) = (2.0, 0.1); a flipped sign fails here
     np.testing.assert_allclose(p, 1.0 / (1.0 + np.exp(-(2.0 * svc.decision_function(f) + 0.1))), rtol=1e-12)
     assert (det.head.predict(f) == svc.predict(f)).all()  # scikit-learn's shape at the feature level
-    np.testing.assert_allclose(det.head.predict_proba(f)[:, 1], p)
+    np.testing.assert_allclose(det.head.p_attack(f), p)
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
@@ -49,11 +50,11 @@ def test_shipped_detector_is_the_svc_refitted_on_its_shipped_data(dataset: str) 
     with np.load(detector_data_path(dataset, "fgsm")) as z:
         f, y = z["features"].astype(np.float64), z["label"]
     assert det.meta["train_rows"] == len(y)
-    ref = SVC(kernel="rbf", C=det.head.C, gamma=det.head.gamma_).fit(f, y)
-    assert abs(len(ref.support_) - len(det.head.dual_coef_)) <= 2  # libsvm may keep a borderline vector or not
+    ref = SVC(kernel="rbf", C=det.head.C, gamma=det.head.gamma).fit(f, y)
+    assert abs(len(ref.support_) - len(det.head.dual_coef)) <= 2  # libsvm may keep a borderline vector or not
     q = f[::25]
     np.testing.assert_allclose(det.decision_function_features(q), ref.decision_function(q), rtol=0, atol=1e-3)
-    a, b = det.head.platt_
+    a, b = det.head.platt
     np.testing.assert_allclose(det.predict_proba_features(q), expit(a * ref.decision_function(q) + b), atol=1e-3)
 
 
@@ -75,7 +76,7 @@ def test_mismatch_svm_fit_is_svc_plus_platt_on_out_of_fold_decisions() -> None:
     for tr, te in StratifiedKFold(3, shuffle=True, random_state=0).split(f, y):
         oof[te] = SVC(kernel="rbf", C=10.0, gamma=2.0).fit(f[tr], y[tr]).decision_function(f[te])
     lr = LogisticRegression(C=1e6).fit(oof[:, None], y)  # an independent Platt fit
-    np.testing.assert_allclose(head.platt_, (lr.coef_[0, 0], lr.intercept_[0]), rtol=1e-6)
+    np.testing.assert_allclose(head.head_.platt, (lr.coef_[0, 0], lr.intercept_[0]), rtol=1e-6)
 
 
 def test_operating_points_flag_at_most_fpr_of_the_calibration_scores() -> None:
@@ -232,6 +233,13 @@ def test_unseen_test_indices_are_the_held_out_half_and_what_security_attacks(dat
 def test_unseen_test_indices_refuse_a_detector_without_recorded_roles(isolated, monkeypatch) -> None:
     det = detector.load("mnist")
     det.meta.pop("calibration")
-    monkeypatch.setattr(detector, "load", lambda dataset: det)
+    monkeypatch.setattr("core.detector.shipped.load", lambda dataset: det)
     with pytest.raises(ValueError, match="records no calibration split"):
         detector.unseen_test_indices("mnist")
+
+
+@parametrize_with_checks([MismatchSVM(C=10.0, gamma=1.0)])
+def test_mismatch_svm_is_a_scikit_learn_classifier(estimator, check) -> None:
+    """scikit-learn's own estimator checks: fitted state set by ``fit`` only, input validation, ``score`` =
+    accuracy, binary labels of any kind."""
+    check(estimator)

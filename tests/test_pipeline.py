@@ -150,14 +150,14 @@ def test_unknown_stage(tiny: PipelineConfig) -> None:
 def test_mc_dropout_head_only_equals_full_passes() -> None:
     """Feinman's MC dropout reruns only the head where all dropout lives: same masks, same numbers."""
     from core.data import samples
-    from core.experiments.pipeline import baselines
+    from core.detector import baselines as detector_baselines
     from core.models import load_pair
 
     m1, _ = load_pair("mnist")
     x, _ = samples("mnist")
-    assert baselines._dropout_head(m1) is not None
-    fast = baselines.mc_uncertainty(m1, x[:64], samples=20, seed=3)
-    full = baselines.mc_uncertainty(m1, x[:64], samples=20, seed=3, head_only=False)
+    assert detector_baselines.dropout_head(m1) is not None
+    fast = detector_baselines.mc_uncertainty(m1, x[:64], samples=20, seed=3)
+    full = detector_baselines.mc_uncertainty(m1, x[:64], samples=20, seed=3, head_only=False)
     assert np.array_equal(fast, full) and fast.std() > 0
 
 

@@ -3,12 +3,12 @@
 The public face (``../shared/CONTRACT.md``): ``features``, ``load`` (a ``Detector``), ``unseen_test_indices``,
 ``VARIANTS``.  Modules: ``features`` (softmax features), ``svm`` (``MismatchSVM``, ``RBFHead``), ``module``
 (``DetectorModule``), ``thresholds`` (operating points), ``variants`` (which models each variant watches),
-``store`` (``Detector``: storage, loading, roles of the test images), ``baselines`` and ``judges`` (Feature
+``shipped`` (``Detector``: storage, loading, roles of the test images), ``baselines`` and ``judges`` (Feature
 Squeezing and Feinman et al., as detectors and as differentiable judges).
 """
 from core.detector.features import features, pair_features, watched_features
 from core.detector.module import DetectorModule
-from core.detector.store import TRAINED_ON, Detector, check_trained_on, load, store, unseen_test_indices
+from core.detector.shipped import TRAINED_ON, Detector, check_trained_on, load, store, unseen_test_indices
 from core.detector.svm import MismatchSVM, RBFHead, platt_fit, rbf_decision
 from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
 from core.detector.variants import (

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
@@ -103,9 +103,11 @@ class MismatchSVM(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> "MismatchSVM":
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type != "binary":
+            raise ValueError(f"Only binary classification is supported (clean / attack). The type of the target is "
+                             f"{y_type}.")
         classes, y01 = np.unique(y, return_inverse=True)
-        if len(classes) != 2:
-            raise ValueError(f"MismatchSVM is a binary classifier: y has {len(classes)} class(es), it needs 2")
         svc = SVC(kernel="rbf", C=self.C, gamma=self.gamma).fit(X, y01)
         oof = np.zeros(len(y01))
         folds = min(self.cv, int(np.bincount(y01).min()))
@@ -124,15 +126,18 @@ class MismatchSVM(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
         """The SVC decision value ``[N]`` (positive = the second class, attack), float64."""
-        return self.head_.decision_function(self._rows(X))
+        rows = self._rows(X)
+        return self.head_.decision_function(rows)
 
     def predict_proba(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
         """``[N, 2]``: P(clean), P(attack)."""
-        p = self.head_.p_attack(self._rows(X))
+        rows = self._rows(X)
+        p = self.head_.p_attack(rows)
         return np.stack([1.0 - p, p], 1)
 
     def predict(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
-        return self.classes_[(self.decision_function(X) > 0).astype(np.int64)]
+        decision = self.decision_function(X)
+        return self.classes_[(decision > 0).astype(np.int64)]
 
 
 def platt_fit(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -141,7 +141,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     calibrate(dataset, data_root, variant=variant, device=device)
     table3 = table3_beside_paper(cfg, data)
     doc = {"dataset": dataset, "variant": variant, "command": command, "code_version": code_version(), "seed": seed,
-           "n_per_attack": n, "n_attack": dict(n_per_attack), "params": params, "n_support": int(len(head.dual_coef_)),
+           "n_per_attack": n, "n_attack": dict(n_per_attack), "params": params, "n_support": int(len(head.dual_coef)),
            "note": "table3: 10-fold CV accuracy per attack (Table III protocol) on the variant's rows and on the first "
                    "n rows of the paper detector's data set", "table3": table3}
     write_json(path, doc)
@@ -152,9 +152,8 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
 def fit_detector(cfg: Any, f: np.ndarray, y: np.ndarray, seed: int, variant: str, meta: dict[str, Any]) -> Any:
     """A variant's universal detector on rows ``f, y``: (C, γ) by inner CV on a subsample (``choose_params``), the
     RBF-SVM and its Platt calibration on every row."""
-
     params = choose_params(cfg, f, y)
-    head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y)
+    head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y).head_
     return Detector(cfg.dataset, "all", head, variant=variant, meta={"params": params, "rows": int(len(y)), **meta})
 
 

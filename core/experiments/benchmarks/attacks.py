@@ -14,10 +14,10 @@ import time
 import foolbox as fb
 import torch
 
-from core.experiments.attacks import ATTACKS, budget_search, budget_search_steps, get_attack
+from core.attacks import ATTACKS, budget_search, budget_search_steps, get_attack
+from core.data import load_split, samples
 from core.experiments.benchmarks import targets_from, verdict
-from core.experiments.data import load_split, samples
-from core.experiments.models import load_pair
+from core.models import load_pair
 
 LOOP_N = {"fgsm": 20, "igsm": 10, "igsm_restart": 4, "gaussian_blur": 20}
 REPEATS = 2  # each timing is the best of this many runs (the CPU is shared)

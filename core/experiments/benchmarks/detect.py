@@ -26,15 +26,15 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core import ATTACK_NAMES, DATASETS
+from core.data import load_split_uint8, samples, to_float
+from core.detector import load, pair_features
 from core.detector.baselines import KDE_BANDWIDTH, FeatureSqueezing, Feinman
-from core.experiments import ATTACK_NAMES, DATASETS
 from core.experiments.benchmarks import targets_from, verdict
-from core.experiments.data import load_split_uint8, samples, to_float
-from core.experiments.detector import load, pair_features
-from core.experiments.files import write_json
-from core.experiments.manifest import code_version, register_file
-from core.experiments.models import load_pair
-from core.experiments.paths import adversarial_path, make_command, result_path
+from core.io.files import write_json
+from core.io.manifest import code_version, register_file
+from core.io.paths import adversarial_path, make_command, result_path
+from core.models import load_pair
 
 DEFAULT_N = 1000
 TARGETS = {"ours_vs_fs": (">=", 2.0), "ours_vs_feinman": (">=", 10.0), "svm_over_forward": ("<=", 0.2)}
@@ -101,11 +101,11 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
         "forward_pair": lambda: pair_features(m1, m2, x),
         "svm": lambda: det.predict_proba_features(f),
         "ours": lambda: det.predict_proba_features(pair_features(m1, m2, x).numpy()),
-        "feature_squeezing": lambda: fs.score(x),
-        "feinman_head_only": lambda: fe.score(x),
+        "feature_squeezing": lambda: fs.attack_score(x),
+        "feinman_head_only": lambda: fe.attack_score(x),
     }
     if fs_plain:
-        fns["feature_squeezing_without_nlm"] = lambda: fs_plain.score(x)
+        fns["feature_squeezing_without_nlm"] = lambda: fs_plain.attack_score(x)
     runs = {k: np.array(v) for k, v in timed_rounds(fns, repeats).items()}
     t = {k: float(np.median(v)) for k, v in runs.items()}
 
@@ -118,7 +118,7 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
     fe_full.head_only = False
     xs = x[:FULL_MC_IMAGES]
     start = time.perf_counter()
-    fe_full.score(xs)
+    fe_full.attack_score(xs)
     t_fe_full = (time.perf_counter() - start) * len(x) / len(xs)
 
     def ips(sec):
@@ -137,7 +137,7 @@ def run(dataset: str, n: int = DEFAULT_N, repeats: int = 7, mc_samples: int = 50
         "images": len(x),
         "threads": torch.get_num_threads(),
         "repeats": repeats,
-        "support_vectors": int(len(det.head.dual_coef_)),
+        "support_vectors": int(len(det.head.dual_coef)),
         "feinman_reference": ref_desc,
         "mc_samples": mc_samples,
         "seconds": {**t, "feinman": t_fe_full},

@@ -22,21 +22,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core import DATASETS
+from core.attacks.adaptive import get_adaptive
+from core.attacks.adaptive.base import budget_search as adaptive_search
 from core.attacks.adaptive.grids import GRIDS
+from core.attacks.search import budget_search
+from core.data import SHAPES
+from core.detector import load, pair_features
 from core.detector.judges import judge_for
-from core.experiments import DATASETS
-from core.experiments.attacks.adaptive import get_adaptive
-from core.experiments.attacks.adaptive.base import budget_search as adaptive_search
-from core.experiments.attacks.search import budget_search
 from core.experiments.benchmarks import targets_from, verdict
 from core.experiments.benchmarks.detect import bench_images
-from core.experiments.data import SHAPES
-from core.experiments.detector import load, pair_features
-from core.experiments.device import describe, resolve, synchronize
-from core.experiments.files import write_json
-from core.experiments.manifest import code_version, register_file
-from core.experiments.models import DEFAULT_SPECS, FULL_SIZE_SPECS, build_model, load_pair
-from core.experiments.paths import make_command, result_path
+from core.io.files import write_json
+from core.io.manifest import code_version, register_file
+from core.io.paths import make_command, result_path
+from core.models import DEFAULT_SPECS, FULL_SIZE_SPECS, build_model, load_pair
+from core.models.device import describe, resolve, synchronize
 
 TRAIN_STEPS = {"cpu": 2, "cuda": 30}  # timed training steps per network (after two warm-up steps)
 SEARCH_IMAGES = 100

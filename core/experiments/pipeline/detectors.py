@@ -25,7 +25,7 @@ from core.io.paths import make_command
 def store_calibrated(cfg: PipelineConfig, det: Detector, cal: tuple[float, float], extra: dict) -> None:
     """Set the Platt calibration ``cal`` and the provenance of a fitted detector, then write and register it."""
 
-    det.head.platt_ = cal
+    det.head = det.head.with_platt(cal)
     det.meta = {**det.meta, **extra, "seed": cfg.seed, "n": cfg.n, "code_version": code_version(),
                 "command": f"{make_command('detectors', cfg.dataset)} --n {cfg.n}"}
     store(det, det.meta["command"])
@@ -57,6 +57,6 @@ def run(cfg: PipelineConfig, progress: Callable | None = None) -> dict:
             cal = platt_fit(oof, y)
             det.meta["oof_scores"] = scores(y, oof)
         store_calibrated(cfg, det, cal, {"train_rows": int(len(y))})
-        out[name] = {"n_support": int(len(det.head.dual_coef_)), "platt": list(cal), **det.meta.get("params", {})}
+        out[name] = {"n_support": int(len(det.head.dual_coef)), "platt": list(cal), **det.meta.get("params", {})}
     calibrate(cfg.dataset, cfg.data_root)  # the operating points of the detectors just shipped
     return out
