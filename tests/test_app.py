@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import app, messages, no_exception, png
+from core.data import samples
+from core.detector import load
+from core.verdicts import FALSE_ALARM, clean_share_below, percent
+from tests.support import app, markdown, messages, no_exception, png
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ("pages/attack_lab.py", "pages/scan.py", "pages/transfer.py", "pages/embeddings.py", "pages/results.py",
@@ -67,17 +70,25 @@ def test_transfer_toggle_auc() -> None:
 # ------------------------------------------------------------------------------------------- attack lab
 
 
-def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
+def lab_run(dataset: str = "mnist", attack: str = "fgsm", index: int = 3, model: str = "1"):
+    """The attack lab after one run of ``attack`` on shipped sample ``index`` of ``dataset``, paced at 0 s."""
     at = app().run()
-    at.selectbox(key="lab_attack").set_value("fgsm")
-    at.radio(key="lab_target").set_value("1")
-    at.number_input(key="lab_index").set_value(3)
+    at.selectbox(key="dataset").set_value(dataset).run()
+    at.selectbox(key="lab_attack").set_value(attack)
+    at.radio(key="lab_target").set_value(model)
+    at.number_input(key="lab_index").set_value(index)
+    at.select_slider(key="lab_pace").set_value(0)
     at.run()
     at.button(key="lab_run").click().run()
     no_exception(at)
+    return at
+
+
+def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
+    at = lab_run()
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Steps"]) >= 2
-    assert float(metrics["L∞"]) > 0
+    assert float(metrics["Measured L∞"]) > 0
     run = at.session_state["lab_last_run"]
     assert run.verdict() in messages(at)  # the verdict the run reached, word for word
     assert sorted(b.key for b in at.get("download_button")) == ["lab_dl_json", "lab_dl_png"]
@@ -88,6 +99,55 @@ def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
     at.run()  # a rerun (e.g. after a download) shows the same run without recomputing
     no_exception(at)
     assert {m.label: m.value for m in at.metric}["Steps"] == metrics["Steps"]
+
+
+def test_stale_results_are_cleared_when_the_sample_or_attack_changes() -> None:
+    """Another sample or attack: the last run's perturbed image, bars, verdict and replay leave the page; back
+    to the run's own choices, they return (the run is kept, only not shown beside another image)."""
+    at = lab_run()
+    run = at.session_state["lab_last_run"]
+    assert at.metric and run.verdict() in messages(at)
+    at.number_input(key="lab_index").set_value(4).run()
+    no_exception(at)
+    assert not at.metric and run.verdict() not in messages(at) and not at.get("plotly_chart")
+    assert not any("perturbed · step" in str(i.proto) for i in at.get("imgs"))
+    assert any("cleared" in c.value for c in at.caption)
+    at.number_input(key="lab_index").set_value(3).run()
+    assert at.metric and run.verdict() in messages(at)
+    at.selectbox(key="lab_attack").set_value("igsm").run()
+    no_exception(at)
+    assert not at.metric and run.verdict() not in messages(at) and not at.get("plotly_chart")
+    at.selectbox(key="lab_attack").set_value("fgsm").run()
+    at.radio(key="lab_target").set_value("2").run()
+    assert not at.metric  # another attacked model is another run too
+
+
+def test_lab_names_a_clean_image_flagged_before_any_perturbation() -> None:
+    """A shipped clean sample the detector already flags: the outcome is a false alarm, never "caught"."""
+    det = load("mnist")
+    x, _ = samples("mnist")
+    p = det.predict_proba(x)
+    flagged = np.flatnonzero(p > det.threshold(0.05))
+    assert flagged.size, "no shipped MNIST sample is flagged at 5 % clean false positives"
+    at = lab_run(index=int(flagged[0]))
+    run = at.session_state["lab_last_run"]
+    assert run.clean_flagged and run.verdict().startswith(FALSE_ALARM) and not run.verdict().startswith("caught")
+    assert run.verdict() in messages(at) and "false alarm" in "\n".join(c.value for c in at.caption)
+
+
+def test_cifar_lab_words_budgets_in_255ths_and_ranks_the_verdict() -> None:
+    """CIFAR-10: budgets as k/255, the verdict ranked against the detector's clean calibration scores."""
+    at = lab_run("cifar10", "igsm", index=0)
+    run = at.session_state["lab_last_run"]
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Budget reached"].value.endswith("/255") and metrics["Measured L∞"].value.endswith("/255")
+    assert all(m.help for m in metrics.values())  # every metric explains itself
+    share = clean_share_below(run.final.p_attack, load("cifar10").clean_scores_)
+    assert run.final.clean_share == share and metrics["Above clean images"].value == percent(share)
+    if run.fooled and run.caught is not None and not run.clean_flagged:
+        assert "of clean test images" in run.verdict() and run.verdict() in messages(at)
+    shown = run.budget_text(run.final.budget)
+    assert shown.endswith("/255") and f"= `{shown}`" in markdown(at)  # the step's budget, as k/255
 
 
 def test_attack_lab_upload_good_and_bad() -> None:
