@@ -35,16 +35,14 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .data import SHAPES
 from .paths import check_dataset
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 MAX_BYTES = 10 * 1024 * 1024  # same as the dashboard's server.maxUploadSize (10 MB)
 MAX_PIXELS = 10_000 * 10_000  # images with this many pixels or more are refused
@@ -59,8 +57,6 @@ class ImageError(ValueError):
 
 
 def _open(data: bytes):
-    from PIL import Image, UnidentifiedImageError
-
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(f"expected the file's bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -96,8 +92,6 @@ def _open(data: bytes):
 
 def _decode(data: bytes, target: tuple[int, int]) -> tuple[Image.Image, list[str]]:
     """Open, check, take the first frame, apply EXIF orientation and load the pixels."""
-    from PIL import Image, ImageOps
-
     im = _open(data)
     notes = [f"decoded {im.format} {im.size[0]}x{im.size[1]}, mode {im.mode}"]
     frames = getattr(im, "n_frames", 1)
@@ -127,8 +121,6 @@ def _decode(data: bytes, target: tuple[int, int]) -> tuple[Image.Image, list[str
 
 def _composite(im, notes: list[str]):
     """Flatten alpha onto white, or onto black when the visible content is mostly light."""
-    from PIL import Image
-
     rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
     alpha = rgba[..., 3:4]
     if alpha.min() >= 1.0:
@@ -185,8 +177,6 @@ def _as_float(img_or_arr, channels: int) -> np.ndarray:
 
 def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a ``[H, W, C]`` float array to ``size`` = (width, height) with Lanczos, per channel in float."""
-    from PIL import Image
-
     chans = [
         np.asarray(Image.fromarray(arr[..., c], "F").resize(size, Image.Resampling.LANCZOS))
         for c in range(arr.shape[2])
@@ -296,8 +286,6 @@ def to_png(x: torch.Tensor | np.ndarray) -> bytes:
     PNG itself is lossless; the only change is rounding to the nearest of 256 levels,
     so ``load_image(to_png(x), dataset)`` returns ``round(x * 255) / 255`` exactly.
     """
-    from PIL import Image
-
     u8 = to_uint8(x)
     buf = io.BytesIO()
     Image.fromarray(u8, "L" if u8.ndim == 2 else "RGB").save(buf, format="PNG", optimize=False)

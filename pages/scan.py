@@ -9,18 +9,28 @@ import torch
 from core import DATASET_LABELS
 from core.data import CLASSES
 from core.figures import display, probs_bars
-from core.images import UPLOAD_TYPES, load_image, load_images
+from core.glossary import help_for
+from core.images import UPLOAD_TYPES, load_image
 from core.results import adversarial, adversarial_attacks, commands
-from core.scan import fpr_words, rows_to_csv, scan, table_rows, thresholds, verdict_column, verdict_word
+from core.scan import (
+    batch_table,
+    fpr_words,
+    rows_to_csv,
+    scan,
+    table_rows,
+    thresholds,
+    verdict_column,
+    verdict_word,
+)
 from pages import common
 
 ds = common.dataset()
 fpr = common.fpr()
 classes = CLASSES[ds]
-st.title(":material/search: Scan images")
 st.caption("Is this image an attack? Both classifiers look at it; the detectors judge the pair of softmax outputs "
            f"**at {fpr_words(fpr)}**: each flags an image when its P(attack) is above the threshold that flags that "
-           "share of clean test images it never saw (change it in the sidebar).")
+           "share of clean test images it never saw (change it in the sidebar).",
+           help=help_for("softmax", "P(attack)", "operating point", "threshold"))
 
 pair = common.try_call(common.models, ds, what=f"{DATASET_LABELS[ds]} models")
 if pair is None:
@@ -67,13 +77,30 @@ def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: 
                      hide_index=True, width="stretch")
 
 
+def read_uploads(files: list) -> list[dict]:
+    """Decode the uploads one by one (``common.decoded``, cached), with a progress bar: a large photo takes
+    seconds."""
+    n = len(files)
+    with st.status(f"Reading {n} file{'s' if n > 1 else ''}…", expanded=True) as status:
+        bar = st.progress(0.0)
+        loaded = []
+        for k, f in enumerate(files):
+            bar.progress(k / n, text=f"Decoding **{f.name}** ({k + 1} of {n}, {f.size / 2**20:.1f} MB)")
+            loaded.append(common.decoded(f.name, f.getvalue(), ds))
+        bar.empty()
+        bad = sum(i["error"] is not None for i in loaded)
+        status.update(label=f"Read {n} file{'s' if n > 1 else ''}" + (f", {bad} refused" if bad else ""),
+                      state="error" if bad == n else "complete", expanded=False)
+    return loaded
+
+
 tab_up, tab_draw, tab_demo = st.tabs(["Upload", "Draw a digit", "Demo: shipped adversarial examples"])
 
 with tab_up:
     files = st.file_uploader("PNG, JPEG, BMP, WebP or GIF (one or many, up to 10 MB each)", type=list(UPLOAD_TYPES),
                              accept_multiple_files=True, key="scan_upload")
     if files:
-        loaded = load_images([(f.name, f.getvalue()) for f in files], ds)
+        loaded = read_uploads(files)
         for item in loaded:
             if item["error"]:
                 st.error(f"**{item['name']}**: {item['error']}")
@@ -87,8 +114,9 @@ with tab_up:
                               [next(by_name) if i["x"] is not None else None for i in loaded],
                               [i["error"] for i in loaded], fpr=fpr)
             st.caption(f"Verdicts of the universal detector at {fpr_words(fpr)} (flag when `p_attack_all` > "
-                       "`threshold_all`); `p_<attack>`: the per-attack detectors' P(attack).")
-            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+                       "`threshold_all`); flagged images in red, files that could not be read in grey with why; "
+                       "`p_<attack>`: the per-attack detectors' P(attack).")
+            st.dataframe(batch_table(rows, verdict_column(fpr)), hide_index=True, width="stretch")
             st.download_button("⬇ results (CSV)", rows_to_csv(rows), f"scan_{ds}_fpr{fpr:g}.csv", "text/csv",
                                key="scan_csv", on_click="ignore")
             if good:
@@ -106,9 +134,13 @@ with tab_draw:
             st_canvas = None
             st.info(f"The drawing canvas needs `streamlit-drawable-canvas` ({e}); upload an image instead.")
         if st_canvas is not None:
-            st.caption("Draw a digit in white on black, then release the mouse.")
-            res = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224, width=224,
-                            drawing_mode="freedraw", return_image_data=True, key="scan_canvas")
+            pad, canvas_col, hint = st.columns([0.02, 0.3, 0.68])  # the canvas draws its toolbar above itself
+            hint.caption("Draw a digit in white on black, then release the mouse.  The icons above the canvas "
+                         "undo, redo and clear the drawing.")
+            with canvas_col:
+                st.space("medium")  # room for the toolbar
+                res = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224,
+                                width=224, drawing_mode="freedraw", return_image_data=True, key="scan_canvas")
             data = res.image_bytes if res is not None else None
             if data:
                 x, notes = load_image(data, ds)

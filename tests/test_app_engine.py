@@ -1,5 +1,5 @@
-"""The engine behind the dashboard: core.attack_run, core.scan, core.figures (no Streamlit), and the Security
-page's pure helpers in pages.common."""
+"""The engine behind the dashboard: core.attack_run, core.scan, core.figures (no Streamlit); the Security page's
+tables and summary are tests/test_summaries.py."""
 from __future__ import annotations
 
 import json
@@ -299,44 +299,3 @@ def fig_colours(kind: str) -> tuple[str, ...]:
     from core.figures import ADAPTIVE_COLOURS, PAPER_COLOURS
 
     return PAPER_COLOURS if kind == "paper" else ADAPTIVE_COLOURS
-
-
-def test_security_tables_and_summary_follow_the_numbers() -> None:
-    from pages.common import convergence_rows, detection_rows, eps_text, security_rows, security_summary
-    from tests.support import fake_security_doc
-
-    doc = fake_security_doc()
-    rows = {r["attack"]: r for r in security_rows(doc)}
-    assert rows["Joint PGD"]["ε50"] == "0.18" and rows["Selective PGD"]["ε50"] == "> max"
-    assert rows["Joint PGD"]["success at ε=0.3"] == 0.8125 and rows["PGD, no detector"]["success at ε=0.3"] == 1.0
-    assert rows["Joint PGD"]["kind"] == "adaptive" and rows["Joint PGD"]["reference"] == "Carlini & Wagner 2017"
-    assert detection_rows(doc)[0] == {
-        "attack": "FGSM",
-        "detected at 1 % FPR": 0.61,
-        "detected at 5 % FPR": 0.81,
-        "detected at 10 % FPR": 0.91,
-        "AUC": 0.9,
-    }
-    assert convergence_rows(doc)[2] == {
-        "attack": "Feature matching",
-        "100 steps": 0.5625,
-        "1000 steps": 0.7188,
-        "change": 0.1562,
-    }
-    assert eps_text(8 / 255, "cifar10") == "8/255" and eps_text(None, "mnist") == "> max"
-
-    text = security_summary(doc, 0.05)
-    assert "Joint PGD evades it on 81 %" in text and "not as a security guarantee" in text
-    assert "100 % of them at ε = 0.3, half of them already by ε = 0.14" in text
-    assert "More PGD steps still help (Feature matching: 56 % → 72 %" in text
-    assert "The paper's 7 attacks, which ignore the detector, get past it on at most 9 %" in text
-    assert "sidebar" not in text  # the file's operating point is the sidebar's
-    assert "flagged 4.8 %" in text and "64 test images" in text
-    assert "1 % clean false positives" in security_summary(doc, 0.01) and "61 %–67 %" in security_summary(doc, 0.01)
-    # the words follow the numbers: a weak best attacker and converged attacks read differently
-    doc["headline"]["best_success"] = 0.03
-    doc["convergence"]["success"]["feature_matching"] = [0.5625, 0.5625]
-    doc["convergence"]["success"]["joint_pgd"] = [0.8125, 0.8125]
-    doc["convergence"]["success"]["o_pgd"] = [0.0625, 0.0625]
-    text = security_summary(doc, 0.05)
-    assert "evades it on 3 %" in text and "rarely get past it" in text and "have converged" in text
