@@ -297,13 +297,14 @@ def grouped_bars(
                 textposition="outside",
             )
         )
-    fig.update_layout(
+    fig.update_traces(cliponaxis=False)  # a value label above a bar near the top stays whole
+    fig.update_layout(  # title on the first line, the legend on its own line under it, the labels under that
         barmode="group",
-        title_text=title,
-        height=380,
+        title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", yref="container", pad=dict(t=6)),
+        height=400,
         yaxis_range=list(yrange),
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", y=1.12),
+        margin=dict(l=10, r=10, t=100 if title else 70, b=10),
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.1, yanchor="bottom"),
     )
     return fig
 

@@ -104,16 +104,15 @@ with c4:
     except (ValueError, RuntimeError) as e:
         st.warning(f"Confusion matrix unavailable: {e}")
     if cm is not None:
-        a, b = st.columns([1, 2])
-        a.plotly_chart(
-            confusion_figure(cm["matrix"], f"{common.attack_label(tr)} → {common.attack_label(te)}"),
-            key="tr_cm",
-            config={"displayModeBar": False},
-        )
-        b.markdown(
+        st.markdown(
             f"Shipped detector trained on **{common.attack_label(tr)}**, applied to all {cm['rows']} rows of the "
             f"**{common.attack_label(te)}** detector data ({cm['rule']}): accuracy "
             f"**{cm['accuracy']:.3f}**.  \n_{cm['note']}._"
+        )
+        st.plotly_chart(
+            confusion_figure(cm["matrix"], f"Confusion matrix: {ATTACK_SHORT[tr]} → {ATTACK_SHORT[te]}"),
+            key="tr_cm",
+            config={"displayModeBar": False},
         )
 
 st.subheader("Leave one attack out", help=help_for("leave one attack out"))
@@ -126,7 +125,7 @@ if lo is not None and lo["rows"]:
         if any(m in r for r in lo["rows"].values())
     }
     st.plotly_chart(
-        grouped_bars(series, list(ATTACK_NAMES), ATTACK_LABELS, "held-out attack"),
+        grouped_bars(series, list(ATTACK_NAMES), ATTACK_LABELS, "Detector tested on the held-out attack"),
         key="tr_loao",
         config={"displayModeBar": False},
     )
