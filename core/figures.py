@@ -256,7 +256,9 @@ def heatmap(mat: np.ndarray, labels: Sequence[str], title: str, zmin: float | No
         )  # the markers take the hover
         fig.update_layout(clickmode="event+select", hovermode="closest")
     fig.update_layout(
-        title_text=title, height=440, margin=dict(l=10, r=10, t=40, b=10), coloraxis_colorbar=dict(thickness=12)
+        # no colour bar: every cell prints its value, and under Streamlit's theme the bar squeezes a half-width
+        # heatmap at 1024 px to a few pixels per column
+        title_text=title, height=440, margin=dict(l=10, r=10, t=40, b=10), coloraxis_showscale=False
     )
     fig.update_xaxes(side="bottom", tickangle=-35)
     return fig
