@@ -134,6 +134,10 @@ def batch_table(rows: Sequence[dict[str, Any]], verdict_col: str) -> Styler:
     failed = df["error"].fillna("").astype(str) != ""
     df.loc[failed, verdict_col] = "not scanned"
     df["error"] = df["error"].fillna("")
+    scores = [c for c in df.columns if c not in ("file", verdict_col, "error")]
+    if failed.any() and scores:  # blank, not "None": the table shows text there (Styler's na_rep is not used)
+        df[scores] = df[scores].astype(object)
+        df.loc[failed, scores] = ""
     first = ["file", verdict_col, "error"]
     df = df[first + [c for c in df.columns if c not in first]]
 

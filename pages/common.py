@@ -40,7 +40,7 @@ def attack_label(a: str) -> str:
 
 def missing(e: BaseException, what: str = "") -> None:
     """Show why something is not available, naming the command that makes it."""
-    st.info(f"{what + ': ' if what else ''}{e}", icon="ℹ️")
+    st.info(f"{what + ': ' if what else ''}{e}", icon=":material/info:")
 
 
 @st.cache_resource(show_spinner="Loading the two classifiers…")
@@ -77,7 +77,7 @@ def detectors_or_none(ds: str) -> dict[str, Any]:
         except (FileNotFoundError, ValueError):
             continue
         except RuntimeError as e:  # IntegrityError: a file that no longer matches the manifest (e.g. being rewritten)
-            st.warning(f"Detector `{name}` skipped: {e}", icon="⚠️")
+            st.warning(f"Detector `{name}` skipped: {e}", icon=":material/warning:")
     return out
 
 
@@ -88,7 +88,7 @@ def try_call(fn: Callable, *args, what: str = "", **kw):
     except FileNotFoundError as e:
         missing(e, what)
     except (ValueError, RuntimeError, OSError, zipfile.BadZipFile) as e:  # IntegrityError (sha256), malformed file
-        st.error(f"{what + ': ' if what else ''}{e}", icon="🚫")
+        st.error(f"{what + ': ' if what else ''}{e}", icon=":material/block:")
     return None
 
 

@@ -31,7 +31,8 @@ st.caption(
 have = embedding_attacks(ds)
 if not have:
     st.info(
-        f"No embeddings for {DATASET_LABELS[ds]} yet: make them with `{commands(ds)['embeddings']}`.", icon="ℹ️"
+        f"No embeddings for {DATASET_LABELS[ds]} yet: make them with `{commands(ds)['embeddings']}`.",
+        icon=":material/info:",
     )
     st.stop()
 

@@ -39,9 +39,10 @@ m1, m2 = pair
 dets = common.detectors_or_none(ds)
 if not dets:
     st.info(f"No detector is shipped for {DATASET_LABELS[ds]} yet: predictions only. "
-            f"Make them with `{commands(ds)['detectors']}`.", icon="ℹ️")
+            f"Make them with `{commands(ds)['detectors']}`.", icon=":material/info:")
 for name, why in thresholds(dets, fpr)[1].items():
-    st.warning(f"Detector `{name}` has no operating points, so it gives scores but no verdict: {why}", icon="⚠️")
+    st.warning(f"Detector `{name}` has no operating points, so it gives scores but no verdict: {why}",
+               icon=":material/warning:")
 
 
 def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: str | None = None,
@@ -54,7 +55,8 @@ def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: 
         with left.expander("Preprocessing"):
             st.markdown("\n".join(f"- {n}" for n in notes))
     with right:
-        agree = "✅ the models agree" if r["agree"] else "⚠️ the models **disagree**"
+        agree = (":material/check_circle: the models agree" if r["agree"] else
+                 ":material/warning: the models **disagree**")
         st.markdown(f"model 1 → **{r['class_1']}** ({r['conf_1']:.2f}) · "
                     f"model 2 → **{r['class_2']}** ({r['conf_2']:.2f}) · "
                     f"{agree}" + (f" · truth: **{truth}**" if truth else ""))
@@ -63,7 +65,8 @@ def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: 
     if "all" in r["p_attack"]:
         p, thr, flag = r["p_attack"]["all"], r["threshold"]["all"], r["flagged"]["all"]
         if flag is None:
-            st.warning(f"Universal detector: P(attack) = {p:.4g}, no verdict (no operating points).", icon="⚠️")
+            st.warning(f"Universal detector: P(attack) = {p:.4g}, no verdict (no operating points).",
+                       icon=":material/warning:")
         else:
             (st.error if flag else st.success)(
                 f"Universal detector {common.at_fpr(fpr)}: **{verdict_word(flag)}** "
@@ -117,8 +120,8 @@ with tab_up:
                        "`threshold_all`); flagged images in red, files that could not be read in grey with why; "
                        "`p_<attack>`: the per-attack detectors' P(attack).")
             st.dataframe(batch_table(rows, verdict_column(fpr)), hide_index=True, width="stretch")
-            st.download_button("⬇ results (CSV)", rows_to_csv(rows), f"scan_{ds}_fpr{fpr:g}.csv", "text/csv",
-                               key="scan_csv", on_click="ignore")
+            st.download_button("Results (CSV)", rows_to_csv(rows), f"scan_{ds}_fpr{fpr:g}.csv", "text/csv",
+                               key="scan_csv", on_click="ignore", icon=":material/download:")
             if good:
                 pick = st.selectbox("Details for", [g["name"] for g in good], key="scan_detail")
                 g = next(g for g in good if g["name"] == pick)
@@ -151,7 +154,7 @@ with tab_demo:
     have = adversarial_attacks(ds)
     if not have:
         st.info(f"No shipped adversarial examples for {DATASET_LABELS[ds]} yet: make them with "
-                f"`{commands(ds)['adversarial']}`.", icon="ℹ️")
+                f"`{commands(ds)['adversarial']}`.", icon=":material/info:")
     else:
         c1, c2 = st.columns(2)
         a = c1.selectbox("Attack", have, format_func=common.attack_label, key="scan_demo_attack")
@@ -159,9 +162,10 @@ with tab_demo:
         if adv is not None:
             k = int(c2.number_input(f"Example (0–{len(adv['x']) - 1})", 0, len(adv["x"]) - 1, key="scan_demo_index"))
             cols = st.columns(2)
-            if cols[0].button("🔍 Scan this adversarial example", key="scan_demo_go", type="primary"):
+            if cols[0].button("Scan this adversarial example", key="scan_demo_go", type="primary",
+                              icon=":material/search:"):
                 st.session_state["scan_demo"] = (ds, a, k)
-            if cols[1].button("🎲 random example", key="scan_demo_rand"):
+            if cols[1].button("Random example", key="scan_demo_rand", icon=":material/casino:"):
                 st.session_state["scan_demo"] = (ds, a, int(np.random.default_rng().integers(len(adv["x"]))))
             chosen = st.session_state.get("scan_demo")
             if chosen and chosen[0] == ds and chosen[1] == a:

@@ -269,12 +269,15 @@ def test_scan_upload_in_the_browser(server, page, tmp_path: Path) -> None:
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(good))
     page.get_by_text("model 1 →").first.wait_for(timeout=60_000)
     settle(page)
-    no_errors(page, "scan upload")
+    check_page(page, "scan upload")
     shoot(page, "2b_scan_upload")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files([str(good), str(bad)])
     page.get_by_text("not a recognised image").first.wait_for(timeout=60_000)
     settle(page)
-    no_errors(page, "scan bad upload")
+    shoot(page, "2d_scan_batch")
+    check_page(page, "scan batch with a bad file")
+    assert "1 refused" in page.locator('[data-testid="stMain"]').inner_text()  # the upload's status line
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the batch table
 
 
 def test_embeddings_lasso_shows_thumbnails(fake_server, page) -> None:
@@ -292,7 +295,7 @@ def test_embeddings_lasso_shows_thumbnails(fake_server, page) -> None:
     page.mouse.up()
     page.get_by_text("selected").first.wait_for(timeout=30_000)
     settle(page)
-    no_errors(page, "embeddings lasso")
+    check_page(page, "embeddings lasso")
     assert page.locator('[data-testid="stImage"]').count() >= 10  # thumbnails of the selection
     shoot(page, "4b_embeddings_lasso_synthetic_data")
     page.goto(fake_server + "/transfer")
@@ -317,6 +320,6 @@ def test_draw_a_digit_on_the_canvas(server, page) -> None:
     page.mouse.up()
     page.get_by_text("model 1 →").first.wait_for(timeout=60_000)
     settle(page)
-    no_errors(page, "canvas")
+    check_page(page, "canvas")
     assert "model 1 → 1" in page.locator('[data-testid="stMain"]').inner_text()
     shoot(page, "2c_scan_draw")
