@@ -159,6 +159,12 @@ def clean_prediction(model: torch.nn.Module, x0: np.ndarray) -> int:
     return int(model(torch.from_numpy(np.ascontiguousarray(x0, np.float32))[None]).argmax(1)[0])
 
 
+@torch.no_grad()
+def clean_softmax(m1: torch.nn.Module, m2: torch.nn.Module, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both models' softmax on the clean image ``x0 [C,H,W]``: what the lab shows before a run."""
+    return softmax_pair(m1, m2, torch.from_numpy(np.ascontiguousarray(x0, np.float32))[None])
+
+
 @dataclass
 class RunStep:
     index: int
@@ -399,7 +405,7 @@ class AttackRun:
 
     def rank(self, step: RunStep) -> str:
         """Where ``step``'s image ranks among clean test images ("more suspicious than 93 % of clean test images;
-        the detector flags above 95 %"), or "" without calibration scores or operating point."""
+        flagged above 95 %"), or "" without calibration scores or operating point."""
         if step.clean_share is None or step.p_attack is None or self.fpr is None:
             return ""
         flagged = None if self.threshold is None else step.p_attack > self.threshold
@@ -415,12 +421,10 @@ class AttackRun:
         if self.threshold is None and self.detector_note:
             text += f" ({self.detector_note})"
         elif self.threshold is not None:
-            text += f", at {self.operating_point()}"
+            text += f" at {self.operating_point()}"
         if step is self.clean_step and self.clean_flagged:
-            text = f"{FALSE_ALARM} — the detector {text}"
-        else:
-            text = f"the detector {text}"
-        return min(max(float(fill), 0.0), 1.0), text
+            text = f"{FALSE_ALARM}: {text}"
+        return min(max(float(fill), 0.0), 1.0), f"Detector: {text}"
 
     def verdict(self) -> str:
         """A one-line outcome for the user, naming the operating point the detector judged at.

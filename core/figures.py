@@ -46,14 +46,6 @@ def probs_bars(probs_1: Sequence[float], probs_2: Sequence[float], classes: Sequ
     return fig
 
 
-def update_probs(fig: go.Figure, probs_1: Sequence[float], probs_2: Sequence[float]) -> go.Figure:
-    """Refresh a ``probs_bars`` figure in place: ~2 ms instead of ~30 ms for a new one (the live-step budget)."""
-    with fig.batch_update():
-        fig.data[0].y = np.asarray(probs_1, float)
-        fig.data[1].y = np.asarray(probs_2, float)
-    return fig
-
-
 def _image_trace(x: np.ndarray) -> go.Image:
     u8 = to_uint8(x)
     return px.imshow(u8, binary_string=True).data[0]
@@ -78,8 +70,9 @@ def budget_ticks(budgets: Sequence[float], fmt: Callable[[float], str] = _number
 
 
 def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
-    """Readable ticks for a log axis over ``[lo, hi]`` (both > 0): whole decades when it spans two or more
-    ("0.001", "0.01", "0.1", "1"), else 1-2-5 (or every digit when that leaves fewer than three) within it.
+    """Readable ticks for a log axis over ``[lo, hi]`` (both > 0): whole decades ("0.001", "0.01", "0.1", "1"),
+    else 1-2-5, else every digit, whichever first gives three ticks; less than a digit's step apart (0.95 to 1),
+    evenly spaced decimals.
 
     Plotly's own labels on a short log range are bare mantissas ("9, 1, 2, 3") or long decimals ("0.01155371").
     """
@@ -92,12 +85,17 @@ def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
         vals = [float(f"{m}e{k}") for k in range(a, b + 1) for m in mantissas]
         return [v for v in vals if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
 
-    if b - a >= 2:
-        vals = within((1,))
-    else:
-        vals = within((1, 2, 5))
-        if len(vals) < 3:
-            vals = within(range(1, 10))
+    vals: list[float] = []
+    for mantissas in ((1,), (1, 2, 5), range(1, 10)):  # the sparsest that still gives three ticks
+        vals = within(mantissas)
+        if len(vals) >= 3:
+            break
+    if len(vals) < 3:  # less than a digit's step (0.95 to 1): evenly spaced 1-2-5 steps, as on a linear axis
+        step = 10.0 ** np.floor(np.log10((hi - lo) / 4)) if hi > lo else 10.0 ** np.floor(np.log10(hi))
+        step *= next((m for m in (1, 2, 5, 10) if (hi - lo) / (m * step) <= 5), 10)
+        digits = max(0, int(-np.floor(np.log10(step) + 1e-9)))
+        vals = sorted({round(float(v), digits) for v in np.arange(np.ceil(lo / step) * step, hi + step / 2, step)})
+        return vals, [f"{v:.{digits}f}" for v in vals]
     return vals, [f"{v:g}" for v in vals]
 
 
@@ -178,10 +176,8 @@ def trajectory_figure(steps: Sequence[Any], label: int, budget_name: str = "budg
     b = [s.budget for s in steps]
     p = [s.p_attack for s in steps if s.p_attack is not None]
     rows = 2 if p else 1
-    fig = make_subplots(rows, 1, shared_xaxes=True, vertical_spacing=0.1,
-                        row_heights=[0.5, 0.5] if p else None,
-                        subplot_titles=["both models: probability of the true class"]
-                        + (["detector: P(attack), log axis"] if p else []))
+    fig = make_subplots(rows, 1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.5, 0.5] if p else None,
+                        subplot_titles=[""] + (["detector: P(attack), log axis"] if p else []))
     hover_b = [budget_fmt(v) for v in b]
     for k, colour in ((1, MODEL_COLOURS[0]), (2, MODEL_COLOURS[1])):
         fig.add_trace(go.Scatter(x=b, y=[float(getattr(s, f"probs_{k}")[label]) for s in steps], mode="lines+markers",
@@ -202,13 +198,14 @@ def trajectory_figure(steps: Sequence[Any], label: int, budget_name: str = "budg
         vals, text = log_ticks(low, top)
         fig.update_yaxes(type="log", range=[np.log10(low) - 0.08 * span, 0.04 * span], tickvals=vals, ticktext=text,
                          title_text="P(attack)", row=2, col=1)
-        if threshold is not None:
-            fig.add_hline(y=threshold, line=dict(color="#d62728", width=1.5, dash="dash"), opacity=0.8, row=2, col=1,
-                          annotation_text=f"threshold {threshold:.3g}: flags above", annotation_position="bottom left",
-                          annotation_font_color="#d62728", annotation_font_size=11)
+        if threshold is not None:  # annotations on a log axis take log10 positions; the line takes the value
+            fig.add_hline(y=threshold, line=dict(color="#d62728", width=1.5, dash="dash"), opacity=0.8, row=2, col=1)
+            fig.add_annotation(x=0, xref="x2 domain", y=float(np.log10(threshold)), yref="y2", xanchor="left",
+                               yanchor="bottom", showarrow=False, text=f"threshold {threshold:.3g}: flags above",
+                               font=dict(color="#d62728", size=11))
     fig.update_xaxes(title_text=budget_name, row=rows, col=1, **budget_ticks(b, budget_fmt))
-    fig.update_layout(height=440 if p else 280, margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0))
+    fig.update_layout(height=440 if p else 280, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
 

@@ -4,8 +4,8 @@ A detector flags an image when its P(attack) is above the threshold of the opera
 share ``fpr`` of held-out clean test images exceed (``core.operating_point.Calibrated``, whose sorted
 ``clean_scores_`` are those images' scores).  Near a threshold of 1 a bare number misleads: on CIFAR-10
 "P(attack) 0.966 → takes it for clean" (threshold 0.989) reads as a contradiction.  Ranked against the same
-clean images it says what it means: "more suspicious than 93 % of clean test images; the detector flags
-above 95 %", with P(attack) and the threshold as the detail.
+clean images it says what it means: "more suspicious than 93 % of clean test images; flagged above 95 %",
+with P(attack) and the threshold as the detail.
 
 Pure functions of numbers (no Streamlit, no torch): the attack lab and the Scan page word every verdict here.
 """
@@ -50,12 +50,11 @@ def cut_percent(fpr: float) -> str:
 def rank_words(share: float, fpr: float, flagged: bool | None = None) -> str:
     """Where an image ranks among clean test images, and where the detector starts flagging.
 
-    ``"more suspicious than 93 % of clean test images; the detector flags above 95 %"``.  ``flagged`` (the
+    ``"more suspicious than 93 % of clean test images; flagged above 95 %"``.  ``flagged`` (the
     detector's own verdict, from the threshold) settles the one case the rounded rank cannot: an image exactly
     at the cut-off, which is not flagged.
     """
-    cut = cut_percent(fpr)
-    tail = f"the detector flags above {cut}"
+    tail = f"flagged above {cut_percent(fpr)}"
     if share >= 1.0:
         return f"more suspicious than every one of the {CLEAN_IMAGES}; {tail}"
     if share <= 0.0:
@@ -80,16 +79,16 @@ def flag_words(flagged: bool) -> str:
 def detector_sentence(p_attack: float, threshold: float | None, fpr: float, share: float | None) -> str:
     """One line for an image and a detector: the verdict, the rank among clean test images, the numbers.
 
-    ``"takes it for clean: more suspicious than 93 % of clean test images; the detector flags above 95 %
-    (P(attack) 0.966 ≤ threshold 0.989)"``.  Without calibration scores (``share`` None) the rank is left out;
+    ``"takes it for clean — more suspicious than 93 % of clean test images; flagged above 95 % · P(attack) 0.966
+    ≤ threshold 0.989"``.  Without calibration scores (``share`` None) the rank is left out;
     without a threshold there is no verdict, only the score.
     """
     detail = p_attack_detail(p_attack, threshold)
     if threshold is None:
         return f"no verdict (no operating point): {detail}"
     flagged = p_attack > threshold
-    rank = "" if share is None else f": {rank_words(share, fpr, flagged)}"
-    return f"{flag_words(flagged)}{rank} ({detail})"
+    rank = "" if share is None else f" — {rank_words(share, fpr, flagged)}"
+    return f"{flag_words(flagged)}{rank} · {detail}"
 
 
 FALSE_ALARM = "flagged already before any perturbation (a false alarm on the clean image)"

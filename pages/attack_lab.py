@@ -27,6 +27,7 @@ from core.attack_run import (  # noqa: E402
     budget_text,
     choose_model,
     clean_prediction,
+    clean_softmax,
     is_adaptive,
     paced,
     step_outcome_text,
@@ -35,17 +36,11 @@ from core.attacks import ATTACK_SPECS  # noqa: E402
 from core.attacks.adaptive import ADAPTIVE_SPECS  # noqa: E402
 from core.data import CLASSES  # noqa: E402
 from core.detector import VARIANT_PAIRS  # noqa: E402
-from core.figures import (  # noqa: E402
-    REPLAY_FRAME_MS,
-    display,
-    probs_bars,
-    replay_figure,
-    trajectory_figure,
-    update_probs,
-)
+from core.figures import REPLAY_FRAME_MS, display, replay_figure, trajectory_figure  # noqa: E402
 from core.images import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
 from core.security import GRIDS  # noqa: E402
-from core.verdicts import CLEAN_IMAGES, false_alarm_words, percent  # noqa: E402
+from core.verdicts import CLEAN_IMAGES, cut_percent, false_alarm_words, percent  # noqa: E402
+from pages.lab_widgets import probs_html  # noqa: E402
 
 PACES = (0, 100, REPLAY_FRAME_MS, 500, 1000, 2000)  # ms per step, live and in the replay
 AUTO_LABEL = "auto"  # the upload's label option: the attacked model's own clean prediction
@@ -167,18 +162,21 @@ pace = c_pace.select_slider(
     help="How long each step of the search stays on screen, live and in the replay: an MNIST search computes "
          "40 steps in under a second, faster than a browser draws them.  Step by step: the replay's slider.")
 go = c_go.button(f"▶ Run {attack_choice_label(attack)} on model {which}", type="primary", key="lab_run")
+# Before any step: both models on the clean image.
+p1, p2 = clean_softmax(m1, m2, x0)
+ph_info.markdown(f"**Clean image** · model 1 → **{classes[int(np.argmax(p1))]}**, "
+                 f"model 2 → **{classes[int(np.argmax(p2))]}**")
+ph_bars.markdown(probs_html(p1, p2, classes, label, which), unsafe_allow_html=True)
 
 
-def show_step(run: AttackRun, s, tag: str = "", bars=None) -> None:
+def show_step(run: AttackRun, s) -> None:
     ph_adv.image(display(s.x), caption=f"perturbed · step {s.index}", width="stretch")
     ph_pert.image(display(amplified(run.x0, s.x)), caption="perturbation, amplified", width="stretch")
     ph_info.markdown(
         f"**Step {s.index}** · {run.budget_name} = `{run.budget_text(s.budget)}`  \n"
         f"model 1 → **{classes[int(np.argmax(s.probs_1))]}**, model 2 → **{classes[int(np.argmax(s.probs_2))]}**  \n"
         + step_outcome_text(s))
-    fig = (update_probs(bars, s.probs_1, s.probs_2) if bars is not None
-           else probs_bars(s.probs_1, s.probs_2, classes, run.label, run.attacked))
-    ph_bars.plotly_chart(fig, key=f"lab_bars_{tag}{s.index}", config={"displayModeBar": False})
+    ph_bars.markdown(probs_html(s.probs_1, s.probs_2, classes, run.label, run.attacked), unsafe_allow_html=True)
     if s.p_attack is not None:
         fill, text = run.detector_line(s)
         ph_det.progress(fill, text=text)
@@ -188,10 +186,9 @@ if go:
     run = AttackRun(ds, attack, which, int(label), np.asarray(x0, np.float32), source=origin, seed=seed,
                     label_source=label_source, fpr=fpr, pgd_steps=pgd_steps, variant=variant)
     try:
-        bars = probs_bars(np.zeros(10), np.zeros(10), classes, run.label, run.attacked)  # built once, updated per step
         with st.spinner("attacking…"):
             for s in paced(run.play(m1, m2, det, surrogate=surrogate), pace / 1000):
-                show_step(run, s, bars=bars)
+                show_step(run, s)
                 if run.adaptive:  # few, slow steps: watch P(attack) slide against the threshold line live
                     ph_traj.plotly_chart(trajectory_figure(run.steps, run.label, run.budget_name, run.threshold,
                                                            run.budget_text),
@@ -209,7 +206,7 @@ if run is None or not run.steps or not run.matches(ds, attack, which, int(label)
                                          "cleared.)"))
     st.stop()
 if not go:
-    show_step(run, run.final, "final")
+    show_step(run, run.final)
 
 # ----------------------------------------------------------------------------- verdict, replay, downloads
 st.divider()
@@ -243,10 +240,10 @@ cols[0].metric("P(attack)", "—" if m["p_attack"] is None else f"{m['p_attack']
 cols[1].metric("Above clean images", rank,
                help=f"The share of the detector's {run.clean_images or 'held-out'} {CLEAN_IMAGES} with a lower "
                     "P(attack) than the final image"
-                    + ("" if run.fpr is None else f"; the detector flags above {100 * (1 - run.fpr):g} %") + ".")
-cols[2].metric("MSE · L2", f"{m['mse']:.1e} · {m['l2']:.2f}",
-               help="Mean squared and Euclidean (L2) size of the perturbation over all pixels (0–1 scale), as in "
-                    "the paper's Table II.")
+                    + ("" if run.fpr is None else f"; the detector flags above {cut_percent(run.fpr)}") + ".")
+cols[2].metric("MSE", f"{m['mse']:.1e}",
+               help="Mean squared change per pixel (0–1 scale), the size the paper's Table II reports.  Its "
+                    f"Euclidean (L2) size over all pixels: {m['l2']:.3f} (also in the JSON download).")
 if m.get("png_still_fools") is False and run.fooled:
     st.caption("Note: rounded to 8 bits (the PNG download), the image no longer fools the model; "
                "the JSON keeps exact values.")

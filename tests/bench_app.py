@@ -124,15 +124,12 @@ def cold_start_browser() -> tuple[float, float, float] | None:
 
 
 def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
-    """Per-step seconds: engine step + images + softmax figure JSON (what a live step costs the server)."""
-    import numpy as np
-    import plotly.io
-    import plotly.tools
-
+    """Per-step seconds: engine step + images + the softmax bars' HTML (what a live step costs the server)."""
     from core.attack_run import AttackRun, amplified, warm_up
     from core.data import CLASSES, samples
-    from core.figures import display, probs_bars, update_probs
+    from core.figures import display
     from core.models import load_pair
+    from pages.lab_widgets import probs_html
 
     m1, m2 = load_pair("mnist")
     warm_up(m1, m2)  # as pages/common.models does
@@ -146,16 +143,12 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     run = AttackRun("mnist", attack, 1, int(y[sample]), x[sample].numpy())
     import core.attacks  # noqa: F401  (the page imports it when it renders, before Run)
 
-    bars = probs_bars(np.zeros(10), np.zeros(10), CLASSES["mnist"], run.label, 1)  # as the page: built once per run
     costs = []
     t = time.perf_counter()
     for s in run.play(m1, m2, det):
         display(s.x)
         display(amplified(run.x0, s.x))
-        fig = plotly.tools.return_figure_from_figure_or_data(
-            update_probs(bars, s.probs_1, s.probs_2), validate_figure=True
-        )
-        plotly.io.to_json(fig, validate=False)  # what st.plotly_chart does with it
+        probs_html(s.probs_1, s.probs_2, CLASSES["mnist"], run.label, 1)
         now = time.perf_counter()
         costs.append(now - t)
         t = now
