@@ -99,3 +99,23 @@ def false_alarm_words(fpr: float) -> str:
     return (f"At this operating point the detector flags {100 * check_fpr(fpr):g} % of {CLEAN_IMAGES} by design: "
             "a clean image flagged is one of those false alarms, and a flag after an attack on it says nothing "
             "about the attack.")
+
+
+def rank_sentence(p_attack: float, threshold: float, fpr: float, clean_scores: np.ndarray | None) -> str:
+    """The detail beside a verdict word (the Scan page's ATTACK / clean): the rank among clean test images,
+    when the detector has its calibration scores, then the numbers.
+
+    ``"more suspicious than 97 % of clean test images; flagged above 95 % · P(attack) 0.97 > threshold 0.0073"``.
+    """
+    detail = p_attack_detail(p_attack, threshold)
+    if clean_scores is None or len(clean_scores) == 0:
+        return detail
+    return f"{rank_words(clean_share_below(p_attack, clean_scores), fpr, p_attack > threshold)} · {detail}"
+
+
+def as_given_words(fpr: float) -> str:
+    """What a flag on a scanned image means: a verdict on the image as given, which cannot tell an attack from
+    one of the clean images the operating point flags by design."""
+    return (f"The verdict is about the image as given.  At this operating point the detector also flags "
+            f"{100 * check_fpr(fpr):g} % of {CLEAN_IMAGES} (false alarms): if nobody perturbed this image, the "
+            "flag is one of those.")

@@ -22,6 +22,7 @@ from core.scan import (
     verdict_column,
     verdict_word,
 )
+from core.verdicts import as_given_words, rank_sentence
 from pages import common
 
 ds = common.dataset()
@@ -69,8 +70,10 @@ def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: 
                        icon=":material/warning:")
         else:
             (st.error if flag else st.success)(
-                f"Universal detector {common.at_fpr(fpr)}: **{verdict_word(flag)}** "
-                f"(P(attack) = {p:.4g} {'>' if flag else '≤'} threshold {thr:.4g})")
+                f"Universal detector {common.at_fpr(fpr)}: **{verdict_word(flag)}** — "
+                + rank_sentence(p, thr, fpr, getattr(dets["all"], "clean_scores_", None)))
+            if flag:
+                st.caption(as_given_words(fpr))
     per = {k: v for k, v in r["p_attack"].items() if k != "all"}
     if per:
         st.dataframe(pd.DataFrame({"detector trained on": [common.attack_label(k) for k in per],

@@ -11,6 +11,7 @@ import pytest
 
 from core.data import samples
 from core.detector import load
+from core.images import load_image
 from core.verdicts import FALSE_ALARM, clean_share_below, percent
 from tests.support import app, markdown, messages, no_exception, png
 
@@ -148,6 +149,23 @@ def test_cifar_lab_words_budgets_in_255ths_and_ranks_the_verdict() -> None:
         assert "of clean test images" in run.verdict() and run.verdict() in messages(at)
     shown = run.budget_text(run.final.budget)
     assert shown.endswith("/255") and f"= `{shown}`" in markdown(at)  # the step's budget, as k/255
+
+
+def test_scan_verdict_ranks_the_image_among_clean_test_images() -> None:
+    """The Scan page's verdict line: the rank among the detector's clean calibration images, then P(attack)."""
+    x, _ = samples("mnist")
+    det = load("mnist")
+    p = det.predict_proba(x)
+    flagged = int(np.flatnonzero(p > det.threshold(0.05))[0])
+    at = app().run()
+    at.switch_page("pages/scan.py").run()
+    upload = ("sample.png", png((x[flagged, 0].numpy() * 255).round().astype(np.uint8)), "image/png")
+    at.file_uploader(key="scan_upload").set_value(upload).run()
+    no_exception(at)
+    line = next(m for m in messages(at).splitlines() if m.startswith("Universal detector"))
+    share = clean_share_below(float(det.predict_proba(load_image(upload[1], "mnist")[0])[0]), det.clean_scores_)
+    assert f"**ATTACK** — more suspicious than {percent(share)} of clean test images; flagged above 95 %" in line
+    assert any("about the image as given" in c.value for c in at.caption)  # a flag may be a false alarm
 
 
 def test_attack_lab_upload_good_and_bad() -> None:

@@ -14,7 +14,15 @@ from core.detector import load
 from core.figures import heatmap, log_ticks, probs_bars, replay_figure, trajectory_figure
 from core.models import load_pair
 from core.operating_point import FPRS, threshold_at
-from core.verdicts import FALSE_ALARM, clean_share_below, detector_sentence, percent, rank_words
+from core.verdicts import (
+    FALSE_ALARM,
+    as_given_words,
+    clean_share_below,
+    detector_sentence,
+    percent,
+    rank_sentence,
+    rank_words,
+)
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +221,15 @@ def test_cifar_verdict_near_a_threshold_of_one_reads_without_contradiction() -> 
     words = detector_sentence(0.966, thr, 0.05, share)
     assert words.startswith("takes it for clean — more suspicious than " + percent(share) + " of clean test images")
     assert "flagged above 95 %" in words and f"P(attack) 0.966 ≤ threshold {thr:.4g}" in words
+
+
+def test_scan_detail_ranks_with_calibration_scores_and_without() -> None:
+    scores = np.linspace(0, 1, 101)[1:]
+    thr = threshold_at(scores, 0.05)
+    assert rank_sentence(0.965, thr, 0.05, scores) == ("more suspicious than 96 % of clean test images; flagged "
+                                                       "above 95 % · P(attack) 0.965 > threshold 0.96")
+    assert rank_sentence(0.5, 0.95, 0.05, None) == "P(attack) 0.5 ≤ threshold 0.95"
+    assert "5 % of clean test images" in as_given_words(0.05)
 
 
 def test_a_clean_image_flagged_before_any_perturbation_is_a_false_alarm_not_caught() -> None:
