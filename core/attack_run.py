@@ -190,15 +190,16 @@ class RunStep:
         return d
 
 
-def step_outcome_text(step: RunStep) -> str:
-    """A step's outcome in words (adaptive runs: the engine's verdict; paper runs: fooled or not yet)."""
+def step_outcome(step: RunStep) -> tuple[str, str]:
+    """A step's outcome: its kind (``fooled``, ``not_yet``, ``evaded``, ``caught``, ``right``; the page picks an
+    icon for it) and its words (adaptive runs: the engine's verdict; paper runs: fooled or not yet)."""
     if step.outcome is None:
-        return "🟥 **model fooled**" if step.fooled else "⬜ not fooled yet"
+        return ("fooled", "**model fooled**") if step.fooled else ("not_yet", "not fooled yet")
     if step.outcome == EVADED:
-        return "🟥 **evaded**: model 1 fooled, the detector stays silent"
+        return "evaded", "**evaded**: model 1 fooled, the detector stays silent"
     if step.outcome == CAUGHT:
-        return "🟧 **caught**: model 1 fooled, but the detector flags the image"
-    return "⬜ model 1 still right"
+        return "caught", "**caught**: model 1 fooled, but the detector flags the image"
+    return "right", "model 1 still right"
 
 
 @dataclass

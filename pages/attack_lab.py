@@ -30,7 +30,7 @@ from core.attack_run import (  # noqa: E402
     clean_softmax,
     is_adaptive,
     paced,
-    step_outcome_text,
+    step_outcome,
 )
 from core.attacks import ATTACK_SPECS  # noqa: E402
 from core.attacks.adaptive import ADAPTIVE_SPECS  # noqa: E402
@@ -44,6 +44,9 @@ from pages.lab_widgets import probs_html  # noqa: E402
 
 PACES = (0, 100, REPLAY_FRAME_MS, 500, 1000, 2000)  # ms per step, live and in the replay
 AUTO_LABEL = "auto"  # the upload's label option: the attacked model's own clean prediction
+OUTCOME_ICONS = {"fooled": ":red[:material/error:]", "evaded": ":red[:material/error:]",
+                 "caught": ":orange[:material/shield:]", "not_yet": ":gray[:material/hourglass_top:]",
+                 "right": ":gray[:material/check_circle:]"}  # Material icons: headless browsers lack emoji fonts
 
 ds = common.dataset()
 fpr = common.fpr()
@@ -67,7 +70,7 @@ names = ATTACK_NAMES + adaptive_attacks()  # the paper's seven, then the adaptiv
 attack = c1.selectbox("Attack", names, key="lab_attack", format_func=attack_choice_label)
 adaptive = is_adaptive(attack)
 target = c2.radio("Attacked model", ["1", "2", "coin"], horizontal=True, key="lab_target", disabled=adaptive,
-                  format_func={"1": "model 1", "2": "model 2", "coin": "🪙 coin flip"}.get)
+                  format_func={"1": "model 1", "2": "model 2", "coin": "coin flip"}.get)
 seed = int(c3.number_input("Seed", 0, 10_000, 0, key="lab_seed"))
 which = 1 if adaptive else choose_model(target, seed)
 pgd_steps, surrogate = 100, None
@@ -95,12 +98,13 @@ elif adaptive:
                f"{pgd_steps} PGD steps of ε/10 at each.")
     if det is None:
         st.info("Adaptive attacks attack the detector, and none is shipped for this dataset: pick one of the "
-                "paper's attacks, or make the detectors first.", icon="ℹ️")
+                "paper's attacks, or make the detectors first.", icon=":material/info:")
         st.stop()
     try:
         det.threshold(fpr)
     except RuntimeError as e:
-        st.warning(f"The detector has no operating points, so an adaptive attack has nothing to evade: {e}", icon="⚠️")
+        st.warning(f"The detector has no operating points, so an adaptive attack has nothing to evade: {e}",
+                   icon=":material/warning:")
         st.stop()
     if attack == "transfer":
         surrogate = common.try_call(common.surrogate, ds, variant,
@@ -123,7 +127,8 @@ if source == "gallery":
             cols[c].button("pick", key=f"lab_pick_{i}", on_click=st.session_state.__setitem__, args=("lab_index", i))
     x0, label, origin = xs[idx], int(ys[idx]), f"shipped sample {idx}"
 elif source == "random":
-    if "lab_random" not in st.session_state or st.button("🎲 another one", key="lab_reroll"):
+    if "lab_random" not in st.session_state or st.button("another one", icon=":material/casino:",
+                                                                   key="lab_reroll"):
         st.session_state["lab_random"] = int(np.random.default_rng().integers(len(xs)))
     idx = st.session_state["lab_random"]
     x0, label, origin = xs[idx], int(ys[idx]), f"shipped sample {idx} (random)"
@@ -161,7 +166,8 @@ pace = c_pace.select_slider(
     format_func=lambda ms: "as fast as it computes" if ms == 0 else f"{ms / 1000:g} s",
     help="How long each step of the search stays on screen, live and in the replay: an MNIST search computes "
          "40 steps in under a second, faster than a browser draws them.  Step by step: the replay's slider.")
-go = c_go.button(f"▶ Run {attack_choice_label(attack)} on model {which}", type="primary", key="lab_run")
+go = c_go.button(f"Run {attack_choice_label(attack)} on model {which}", icon=":material/play_arrow:", type="primary",
+                 key="lab_run")
 # Before any step: both models on the clean image.
 p1, p2 = clean_softmax(m1, m2, x0)
 ph_info.markdown(f"**Clean image** · model 1 → **{classes[int(np.argmax(p1))]}**, "
@@ -170,12 +176,14 @@ ph_bars.markdown(probs_html(p1, p2, classes, label, which), unsafe_allow_html=Tr
 
 
 def show_step(run: AttackRun, s) -> None:
+    """One step of a run in the live area: both images, the step in words, the detector's bar, the softmax."""
+    kind, words = step_outcome(s)
     ph_adv.image(display(s.x), caption=f"perturbed · step {s.index}", width="stretch")
     ph_pert.image(display(amplified(run.x0, s.x)), caption="perturbation, amplified", width="stretch")
     ph_info.markdown(
         f"**Step {s.index}** · {run.budget_name} = `{run.budget_text(s.budget)}`  \n"
         f"model 1 → **{classes[int(np.argmax(s.probs_1))]}**, model 2 → **{classes[int(np.argmax(s.probs_2))]}**  \n"
-        + step_outcome_text(s))
+        f"{OUTCOME_ICONS[kind]} {words}")
     ph_bars.markdown(probs_html(s.probs_1, s.probs_2, classes, run.label, run.attacked), unsafe_allow_html=True)
     if s.p_attack is not None:
         fill, text = run.detector_line(s)
@@ -259,7 +267,7 @@ with st.expander("Trajectory: true-class probability of both models and P(attack
                     key="lab_traj", config={"displayModeBar": False})
 d1, d2 = st.columns(2)
 stem = f"{ds}_{run.attack}_model{run.attacked}"
-d1.download_button("⬇ adversarial image (PNG, lossless 8-bit)", to_png(run.final.x), f"{stem}.png", "image/png",
-                   key="lab_dl_png", on_click="ignore")
-d2.download_button("⬇ the run (JSON, exact float32 images)", run.to_json(), f"{stem}.json", "application/json",
-                   key="lab_dl_json", on_click="ignore")
+d1.download_button("adversarial image (PNG, lossless 8-bit)", to_png(run.final.x), f"{stem}.png", "image/png",
+                   icon=":material/download:", key="lab_dl_png", on_click="ignore")
+d2.download_button("the run (JSON, exact float32 images)", run.to_json(), f"{stem}.json", "application/json",
+                   icon=":material/download:", key="lab_dl_json", on_click="ignore")
