@@ -169,6 +169,7 @@ class Traffic:
 def open_page(browser, width: int):
     ctx = browser.new_context(viewport={"width": width, "height": 1900})
     p = ctx.new_page()
+    p.set_default_timeout(90_000)  # a busy shared machine: a rerun can take long
     p.traffic = Traffic(p)
     return ctx, p
 
