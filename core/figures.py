@@ -127,7 +127,7 @@ def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], 
 
     def title(k: int, s: Any) -> str:
         p = "" if s.p_attack is None else f" · P(attack) {s.p_attack:.3g}"
-        return f"step {s.index} ({k + 1} of {n}) · {budget_name} {budget_fmt(s.budget)}" \
+        return f"step {s.index} ({k + 1} of {n}) · {budget_name} = {budget_fmt(s.budget)}" \
                f"{' · FOOLED' if s.fooled else ''}{p}"
 
     for t, (r, c) in zip(traces(steps[0]), cells):
@@ -148,13 +148,13 @@ def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], 
                          constrain="domain", row=r, col=c)
     anim = {"frame": {"duration": int(frame_ms), "redraw": True}, "transition": {"duration": 0}, "mode": "immediate"}
     fig.update_layout(
-        title_text=title(0, steps[0]), title_font_size=14, height=560, margin=dict(l=10, r=10, t=60, b=10),
-        updatemenus=[{"type": "buttons", "x": 0, "y": -0.16, "xanchor": "left", "yanchor": "top", "direction": "left",
+        title_text=title(0, steps[0]), title_font_size=14, height=600, margin=dict(l=10, r=10, t=60, b=90),
+        updatemenus=[{"type": "buttons", "x": 0, "y": -0.2, "xanchor": "left", "yanchor": "top", "direction": "left",
                       "buttons": [
                           {"label": "▶ play", "method": "animate", "args": [None, {**anim, "fromcurrent": True}]},
                           {"label": "❚❚ pause", "method": "animate",
                            "args": [[None], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}]}],
-        sliders=[{"active": 0, "x": 0.2, "len": 0.8, "y": -0.14, "yanchor": "top", "currentvalue": {"prefix": "step "},
+        sliders=[{"active": 0, "x": 0.2, "len": 0.8, "y": -0.18, "yanchor": "top", "currentvalue": {"prefix": "step "},
                   "ticklen": 0, "font": {"size": 9},
                   "steps": [{"label": str(s.index), "method": "animate",
                              "args": [[str(k)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
@@ -196,13 +196,15 @@ def trajectory_figure(steps: Sequence[Any], label: int, budget_name: str = "budg
         top = 1.0
         span = max(np.log10(top) - np.log10(low), 0.3)
         vals, text = log_ticks(low, top)
-        fig.update_yaxes(type="log", range=[np.log10(low) - 0.08 * span, 0.04 * span], tickvals=vals, ticktext=text,
-                         title_text="P(attack)", row=2, col=1)
+        y_range = [np.log10(low) - 0.08 * span, 0.04 * span]
+        fig.update_yaxes(type="log", range=y_range, tickvals=vals, ticktext=text, title_text="P(attack)", row=2, col=1)
         if threshold is not None:  # annotations on a log axis take log10 positions; the line takes the value
+            y = float(np.log10(threshold))
+            near_top = (y - y_range[0]) / (y_range[1] - y_range[0]) > 0.8  # label below the line, clear of the title
             fig.add_hline(y=threshold, line=dict(color="#d62728", width=1.5, dash="dash"), opacity=0.8, row=2, col=1)
-            fig.add_annotation(x=0, xref="x2 domain", y=float(np.log10(threshold)), yref="y2", xanchor="left",
-                               yanchor="bottom", showarrow=False, text=f"threshold {threshold:.3g}: flags above",
-                               font=dict(color="#d62728", size=11))
+            fig.add_annotation(x=0, xref="x2 domain", y=y, yref="y2", xanchor="left",
+                               yanchor="top" if near_top else "bottom", showarrow=False,
+                               text=f"threshold {threshold:.3g}: flags above", font=dict(color="#d62728", size=11))
     fig.update_xaxes(title_text=budget_name, row=rows, col=1, **budget_ticks(b, budget_fmt))
     fig.update_layout(height=440 if p else 280, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))

@@ -121,10 +121,10 @@ if source == "gallery":
     idx = int(st.number_input(f"Sample (0–{len(xs) - 1})", 0, len(xs) - 1, key="lab_index"))
     with st.expander("Gallery: the first sample of each class (click to pick)"):
         firsts = [int(np.flatnonzero(ys == c)[0]) for c in range(10)]
-        cols = st.columns(10)
-        for c, i in enumerate(firsts):
-            cols[c].image(display(xs[i], 3), caption=f"#{i} {classes[ys[i]]}")
-            cols[c].button("pick", key=f"lab_pick_{i}", on_click=st.session_state.__setitem__, args=("lab_index", i))
+        for row in (firsts[:5], firsts[5:]):  # five a row: a class name fits its column at 1024 px
+            for col, i in zip(st.columns(5), row):
+                col.image(display(xs[i], 3), caption=f"#{i} {classes[ys[i]]}")
+                col.button("pick", key=f"lab_pick_{i}", on_click=st.session_state.__setitem__, args=("lab_index", i))
     x0, label, origin = xs[idx], int(ys[idx]), f"shipped sample {idx}"
 elif source == "random":
     if "lab_random" not in st.session_state or st.button("another one", icon=":material/casino:",

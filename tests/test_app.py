@@ -180,6 +180,25 @@ def test_attack_lab_upload_good_and_bad() -> None:
     at.file_uploader(key="lab_upload").set_value(("one.png", png(digit), "image/png")).run()
     no_exception(at)
     assert at.button(key="lab_run")
+    # no label given: the attacked model's own clean answer, and the option says exactly that
+    at.radio(key="lab_target").set_value("2")
+    at.select_slider(key="lab_pace").set_value(0)
+    at.run()
+    assert at.selectbox(key="lab_label").options[0] == "model 2's own answer on the clean image (the attacked model)"
+    at.button(key="lab_run").click().run()
+    no_exception(at)
+    run = at.session_state["lab_last_run"]
+    assert run.label_source == "model 2's clean prediction" and run.label == int(np.argmax(run.steps[0].probs_2))
+
+
+def test_transfer_attack_caption_says_what_the_attacker_knows() -> None:
+    """The transfer attacker knows the architectures and recipe, not the weights, and crafts on its own pair."""
+    at = app().run()
+    at.selectbox(key="lab_attack").set_value("transfer").run()
+    no_exception(at)
+    caption = next(c.value for c in at.caption if "Attacked model: model 1" in c.value)
+    assert "not their weights" in caption and "surrogate pair of its own" in caption
+    assert "knows both models and the detector" not in caption
 
 
 # ------------------------------------------------------------------------------------------- scan
