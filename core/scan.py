@@ -122,6 +122,13 @@ FLAGGED_STYLE = "background-color: #fde2e1; color: #8b1a1a; font-weight: 600"  #
 ERROR_STYLE = "background-color: #f0f0f0; color: #555555; font-style: italic"  # a file that could not be scanned
 
 
+def _cell_text(v: Any) -> str:
+    """A table cell as text: blank for a missing value, ``0.9998`` for a float."""
+    if v is None or v != v:  # None or NaN
+        return ""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def batch_table(rows: Sequence[dict[str, Any]], verdict_col: str) -> Styler:
     """``table_rows`` output as the Scan page shows it: file, verdict and error first; flagged rows in red, files
     that could not be read in grey with their error in the error column and "not scanned" as verdict; no "None"
@@ -135,9 +142,8 @@ def batch_table(rows: Sequence[dict[str, Any]], verdict_col: str) -> Styler:
     df.loc[failed, verdict_col] = "not scanned"
     df["error"] = df["error"].fillna("")
     scores = [c for c in df.columns if c not in ("file", verdict_col, "error")]
-    if failed.any() and scores:  # blank, not "None": the table shows text there (Styler's na_rep is not used)
-        df[scores] = df[scores].astype(object)
-        df.loc[failed, scores] = ""
+    if failed.any() and scores:  # blank, not "None" (Styler's na_rep is not used): the scores become text
+        df[scores] = df[scores].map(_cell_text)
     first = ["file", verdict_col, "error"]
     df = df[first + [c for c in df.columns if c not in first]]
 

@@ -80,7 +80,9 @@ def show_one(x: torch.Tensor, name: str, notes: list[str] | None = None, truth: 
                                    "P(attack)": [round(v, 4) for v in per.values()],
                                    "threshold": [r["threshold"][k] for k in per],
                                    verdict_column(fpr): [verdict_word(r["flagged"][k]) for k in per]}),
-                     hide_index=True, width="stretch")
+                     hide_index=True, width="stretch",
+                     column_config={"P(attack)": st.column_config.NumberColumn(help=help_for("P(attack)")),
+                                    "threshold": st.column_config.NumberColumn(help=help_for("threshold"))})
 
 
 def read_uploads(files: list) -> list[dict]:
