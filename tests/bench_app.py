@@ -162,7 +162,8 @@ def apptest_run_per_step(attack: str = "fgsm") -> tuple[float, int]:
     PagesManager.__init__ = steady_state_init(PagesManager.__init__)  # as tests/conftest.py does per test
 
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.selectbox(key="lab_attack").set_value(attack).run()
+    at.selectbox(key="lab_attack").set_value(attack)
+    at.select_slider(key="lab_pace").set_value(0).run()  # the page's own cost per step, not the demo's pace
     t = time.perf_counter()
     at.button(key="lab_run").click().run()
     elapsed = time.perf_counter() - t
