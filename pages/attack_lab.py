@@ -258,7 +258,8 @@ if m.get("png_still_fools") is False and run.fooled:
 
 st.subheader("Replay")
 st.caption("Press play, or drag the slider to step through the search one step at a time.")
-st.plotly_chart(replay_figure(run.x0, run.steps, classes, run.budget_name, run.label, run.budget_text, pace),
+st.plotly_chart(replay_figure(run.x0, run.steps, classes, run.budget_name, run.label, run.budget_text,
+                              pace or REPLAY_FRAME_MS),  # "as fast as it computes" has no meaning in a replay
                 key="lab_replay", config={"displayModeBar": False})
 with st.expander("Trajectory: true-class probability of both models and P(attack) over the budget", expanded=True):
     st.caption("Below, P(attack) on a log axis of its own; the dashed line is the detector's threshold at "
