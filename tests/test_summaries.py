@@ -4,7 +4,10 @@ Plotly selection (``pages.common.selected_customdata``)."""
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +131,19 @@ def test_selected_customdata_reads_every_shape_plotly_sends() -> None:
     event = {"selection": {"points": [{"customdata": [2, 4]}, {"customdata": {"1": 5, "0": 3}}, {"customdata": 7},
                                       {"x": 1}]}}
     assert selected_customdata(event) == [[2, 4], [3, 5], [7]]
+
+
+def test_the_entry_point_imports_no_torch_and_no_sklearn() -> None:
+    """Issue 19's cold start: everything ``app.py`` imports loads without torch or scikit-learn, so the sidebar and
+    the page title reach the browser before a page loads the engine."""
+    mods = sorted({n.module for n in ast.walk(ast.parse((REPO / "app.py").read_text()))
+                   if isinstance(n, ast.ImportFrom) and n.module and n.level == 0})
+    assert "pages" in mods and "core.glossary" in mods
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            "heavy = sorted(m for m in ('torch', 'sklearn', 'scipy') if m in sys.modules)\n"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "", f"app.py's imports load {out.stdout.strip()}"
