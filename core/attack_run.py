@@ -139,17 +139,18 @@ def budget_text(value: float | None, budget_name: str, dataset: str) -> str:
     return eps_text(value, dataset) if "L∞" in budget_name else f"{value:.4g}"
 
 
-def paced(steps: Iterable[T], seconds: float, clock: Callable[[], float] = time.perf_counter,
+def paced(steps: Iterable[T], seconds: float, lead: float = 0.0, clock: Callable[[], float] = time.perf_counter,
           sleep: Callable[[float], None] = time.sleep) -> Iterator[T]:
-    """Yield ``steps`` at least ``seconds`` apart: a live demo sees every step of a search that computes faster
-    than a browser draws (an MNIST FGSM search: 40 steps in under a second).  Slower steps pass at once."""
-    last = None
+    """Yield ``steps`` at least ``seconds`` apart, the first at least ``lead`` after the start: a live demo sees
+    every step of a search that computes faster than a browser draws (an MNIST FGSM search: 40 steps in under a
+    second).  Steps that reach a browser while it is busy (drawing the page a run starts from) are merged into
+    one drawing and never seen: ``lead`` gives it that time.  Slower steps pass at once."""
+    last, gap = clock(), lead
     for step in steps:
-        if last is not None and seconds > 0:
-            wait = seconds - (clock() - last)
-            if wait > 0:
-                sleep(wait)
-        last = clock()
+        wait = gap - (clock() - last)
+        if wait > 0:
+            sleep(wait)
+        last, gap = clock(), seconds
         yield step
 
 

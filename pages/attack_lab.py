@@ -43,6 +43,7 @@ from core.verdicts import CLEAN_IMAGES, cut_percent, false_alarm_words, percent 
 from pages.lab_widgets import probs_html  # noqa: E402
 
 PACES = (0, 100, REPLAY_FRAME_MS, 500, 1000, 2000)  # ms per step, live and in the replay
+LEAD_S = 1.0  # a paced run's first step waits this long: the browser first redraws the page the run started from
 AUTO_LABEL = "auto"  # the upload's label option: the attacked model's own clean prediction
 OUTCOME_ICONS = {"fooled": ":red[:material/error:]", "evaded": ":red[:material/error:]",
                  "caught": ":orange[:material/shield:]", "not_yet": ":gray[:material/hourglass_top:]",
@@ -195,7 +196,7 @@ if go:
                     label_source=label_source, fpr=fpr, pgd_steps=pgd_steps, variant=variant)
     try:
         with st.spinner("attacking…"):
-            for s in paced(run.play(m1, m2, det, surrogate=surrogate), pace / 1000):
+            for s in paced(run.play(m1, m2, det, surrogate=surrogate), pace / 1000, LEAD_S if pace else 0.0):
                 show_step(run, s)
                 if run.adaptive:  # few, slow steps: watch P(attack) slide against the threshold line live
                     ph_traj.plotly_chart(trajectory_figure(run.steps, run.label, run.budget_name, run.threshold,

@@ -320,6 +320,8 @@ def test_paced_steps_are_at_least_the_chosen_time_apart() -> None:
     assert slept == [0.2, 0.2, 0.2]  # each step waits what its computation left of 0.25 s
     slept.clear()
     assert list(paced(slow(3, 0.5), 0.25, clock=lambda: now[0], sleep=sleep)) == [0, 1, 2] and not slept
+    assert list(paced(slow(2, 0.05), 0.25, lead=1.0, clock=lambda: now[0], sleep=sleep)) == [0, 1]
+    assert slept == [0.95, 0.2]  # the first step after the lead-in, the rest at the pace
 
 
 def test_a_run_matches_only_its_own_image_and_choices() -> None:
