@@ -230,7 +230,7 @@ def test_attack_lab_run_in_the_browser(server, page) -> None:
     page.get_by_role("button", name="Run").first.wait_for(timeout=90_000)
     settle(page)
     page.get_by_role("button", name="Run").first.click()
-    page.get_by_text("Replay", exact=True).first.wait_for(timeout=120_000)
+    page.get_by_text("Replay", exact=True).first.wait_for(timeout=240_000)  # a paced run on a busy machine
     settle(page)
     no_errors(page, "attack lab run")
     assert page.locator(".js-plotly-plot").count() >= 2  # live softmax bars + the replay animation
