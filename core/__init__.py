@@ -15,3 +15,7 @@ ATTACK_SHORT = {  # table columns and matrix axes, where space is short
     "fgsm": "FGSM", "igsm": "IGSM", "jsma": "JSMA", "deepfool": "DeepFool",
     "gaussian_blur": "Blur", "gaussian_noise": "Noise", "salt_and_pepper": "S&P",
 }
+DETECTION_METHOD_LABELS = {  # Table IV's methods: the paper's keys and ours
+    "feature_squeezing": "Feature squeezing", "ensemble": "Ensemble (Bagnall et al.)", "proposed": "Bi-model mismatch",
+    "feinman": "Feinman et al. (KDE + BU)", "ours": "Bi-model mismatch",
+}

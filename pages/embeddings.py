@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import DATASET_LABELS
 from core.app.figures import display, embedding_scatter
+from core.app.glossary import help_for
 from core.results.readers import (
     commands,
     embedding,
@@ -20,17 +21,18 @@ from core.results.readers import (
 from pages import common
 
 ds = common.dataset()
-st.title(":material/scatter_plot: Embeddings")
 st.caption(
     "Each point is an image: clean (green) or adversarial (red; symbol = the attacked model). "
     "In pixel space attacks hide among clean images; in the 20 softmax features of the two models they separate. "
-    "Draw a box or lasso to see the images."
+    "Draw a box or lasso to see the images.",
+    help=help_for("t-SNE / UMAP", "PCA-50", "softmax"),
 )
 
 have = embedding_attacks(ds)
 if not have:
     st.info(
-        f"No embeddings for {DATASET_LABELS[ds]} yet: make them with `{commands(ds)['embeddings']}`.", icon="ℹ️"
+        f"No embeddings for {DATASET_LABELS[ds]} yet: make them with `{commands(ds)['embeddings']}`.",
+        icon=":material/info:",
     )
     st.stop()
 
@@ -87,22 +89,16 @@ with metrics:
         m1.metric(
             f"Attack vs clean, {label} of pixels",
             f"{sep.get(f'{method}_pixels', float('nan')):.2f}",
-            help="Accuracy of a 10-nearest-neighbour classifier on the 2-D map (3-fold CV): 0.5 = mixed, 1 = apart.",
+            help=help_for("10-NN accuracy") + " (3-fold cross-validation on the 2-D map of the pixels.)",
         )
         m2.metric(
             f"Attack vs clean, {label} of features",
             f"{sep.get(f'{method}_features', float('nan')):.2f}",
-            help="The same on the map of the 20 softmax features: the paper's Figure 4 point in one number.",
+            help=help_for("10-NN accuracy") + " (On the map of the 20 softmax features: the paper's Figure 4 point "
+            "in one number.)",
         )
 
-pts = (event or {}).get("selection", {}).get("points", []) if event else []
-rows = sorted(
-    {
-        int(p["customdata"] if not isinstance(p["customdata"], list) else p["customdata"][0])
-        for p in pts
-        if p.get("customdata") is not None
-    }
-)
+rows = sorted({int(c[0]) for c in common.selected_customdata(event)})
 if rows:
     n_att = int((emb["label"][rows] == 1).sum())
     st.markdown(f"**{len(rows)} selected** — {n_att} adversarial, {len(rows) - n_att} clean (showing up to 40)")
@@ -114,7 +110,7 @@ if rows:
     if imgs is not None and len(imgs):
         cols = st.columns(10)
         for k, (r, img) in enumerate(zip(rows[:40], imgs)):
-            tag = "adv" if emb["label"][r] == 1 else "clean"
-            cols[k % 10].image(display(img, 3), caption=f"{tag} #{r}")
+            tag = "attacked" if emb["label"][r] == 1 else "clean"
+            cols[k % 10].image(display(img, 3), caption=f"{tag}, point {r}")
 else:
     st.caption("Use the box or lasso tool on the plot to select points.")

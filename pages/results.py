@@ -4,16 +4,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import ATTACK_NAMES, DATASET_LABELS
-from core.experiments.table1 import table1_rows
+from core import ATTACK_NAMES, DATASET_LABELS, DETECTION_METHOD_LABELS
+from core.app.glossary import help_for
 from core.io.paper import paper_results
-from core.results.readers import commands, table2_rows, table3_rows, versus_paper
+from core.results.readers import commands, table1_rows, table2_rows, table3_rows, versus_paper
 from pages import common
 
 ds = common.dataset()
 P = paper_results()
 cmds = commands(ds)
-st.title(":material/bar_chart: Results vs paper")
 st.caption(f"{DATASET_LABELS[ds]}: our reproduction beside the paper's numbers. Δ = ours − paper. "
            "Empty cells: not measured yet, or not reported by the paper.")
 
@@ -48,7 +47,7 @@ show(
 common.command_box(cmds["table1"])
 
 # ----------------------------------------------------------------------------- Table II
-st.subheader("Table II — attack quality")
+st.subheader("Table II — attack quality", help=help_for("MSE"))
 t2 = common.try_call(common.result, ds, "table2", what="Table II")
 c2 = table2_rows(ds, t2["rows"] if t2 else {})
 show(
@@ -79,7 +78,8 @@ if t2:
     common.command_box(t2["command"])
 
 # ----------------------------------------------------------------------------- Table III
-st.subheader("Table III — RBF-SVM detector, 10-fold cross-validation")
+st.subheader("Table III — RBF-SVM detector, 10-fold cross-validation",
+             help="The detector trained and tested on ten splits of each attack's data.  \n" + help_for("F1", "AUC"))
 t3 = common.try_call(common.result, ds, "table3", what="Table III")
 recs = []
 for a, c in table3_rows(ds, t3["rows"] if t3 else {}).items():
@@ -93,27 +93,25 @@ if t3:
     common.command_box(t3["command"])
 
 # ----------------------------------------------------------------------------- Table IV
-st.subheader("Table IV — detection rate against the baselines")
+st.subheader("Table IV — detection rate against the baselines",
+             help=help_for("detection rate", "Feature Squeezing", "KDE + BU"))
 pt4 = P["table4_detection_rate"][ds]
 t4 = common.try_call(common.result, ds, "table4", what="Table IV")
 cols4 = ["fgsm", "igsm", "jsma", "deepfool"]
 recs = []
-names = {
-    "feature_squeezing": "Feature squeezing",
-    "ensemble": "Ensemble (Bagnall et al.)",
-    "proposed": "Bi-model mismatch",
-    "feinman": "Feinman et al. (KDE + BU)",
-    "ours": "Bi-model mismatch",
-}
 for method, per in pt4.items():
     recs.append(
-        {"method": names.get(method, method), "source": "paper", **{common.attack_label(a): per.get(a) for a in cols4}}
+        {
+            "method": DETECTION_METHOD_LABELS.get(method, method),
+            "source": "paper",
+            **{common.attack_label(a): per.get(a) for a in cols4},
+        }
     )
 if t4:
     for method, per in t4["methods"].items():
         recs.append(
             {
-                "method": names.get(method, method),
+                "method": DETECTION_METHOD_LABELS.get(method, method),
                 "source": "ours",
                 **{common.attack_label(a): per.get(a) for a in ATTACK_NAMES},
             }
@@ -134,7 +132,10 @@ if t4:
             show(
                 pd.DataFrame(
                     [
-                        {"method": names.get(m, m), **{common.attack_label(a): v for a, v in per.items()}}
+                        {
+                            "method": DETECTION_METHOD_LABELS.get(m, m),
+                            **{common.attack_label(a): v for a, v in per.items()},
+                        }
                         for m, per in t4["fpr"].items()
                     ]
                 ),

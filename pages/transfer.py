@@ -6,17 +6,19 @@ import streamlit as st
 
 from core import ATTACK_LABELS, ATTACK_NAMES, ATTACK_SHORT
 from core.app.figures import confusion_figure, grouped_bars, heatmap
+from core.app.glossary import help_for
 from core.results.readers import confusion, paper_transfer
 from pages import common
 
 ds = common.dataset()
 labels = [ATTACK_SHORT[a] for a in ATTACK_NAMES]
-st.title(":material/grid_on: Transfer matrices")
 st.caption("Rows: the attack the detector was trained on. Columns: the attack it is tested on. "
-           f"The paper's values are its Figure {5 if ds == 'mnist' else 6}.")
+           f"The paper's values are its Figure {5 if ds == 'mnist' else 6}.", help=help_for("transfer matrix", "AUC"))
 
 metric = st.radio("Metric", ["accuracy", "auc"], horizontal=True, key="tr_metric",
-                  format_func={"accuracy": "Accuracy", "auc": "AUC"}.get)
+                  format_func={"accuracy": "Accuracy", "auc": "AUC"}.get,
+                  help="Accuracy: the share of clean and attacked images the detector labels right.  \n"
+                       + help_for("AUC"))
 ours = common.try_call(common.result, ds, "transfer", what="Our transfer matrix")
 paper = paper_transfer(ds)
 
@@ -24,12 +26,9 @@ c1, c2 = st.columns(2)
 mat = None if ours is None else ours.get(metric)
 def clicked(event, key: str) -> None:
     """A click on a heatmap cell selects that pair below (once per new click)."""
-    pts = (event or {}).get("selection", {}).get("points", []) if event else []
-    cell = next((p.get("customdata") for p in pts if p.get("customdata") is not None), None)
-    if isinstance(cell, dict):  # JSON of a numpy row can arrive as {"0": i, "1": j}
-        cell = [cell[k] for k in sorted(cell, key=lambda k: int(k))]
-    if cell is not None and st.session_state.get(f"{key}_last") != list(cell):
-        st.session_state[f"{key}_last"] = list(cell)
+    cells = common.selected_customdata(event)
+    if cells and st.session_state.get(f"{key}_last") != cells[0]:
+        cell = st.session_state[f"{key}_last"] = cells[0]
         st.session_state["tr_train"], st.session_state["tr_test"] = (
             ATTACK_NAMES[int(cell[0])],
             ATTACK_NAMES[int(cell[1])],
@@ -105,19 +104,18 @@ with c4:
     except (ValueError, RuntimeError) as e:
         st.warning(f"Confusion matrix unavailable: {e}")
     if cm is not None:
-        a, b = st.columns([1, 2])
-        a.plotly_chart(
-            confusion_figure(cm["matrix"], f"{common.attack_label(tr)} → {common.attack_label(te)}"),
-            key="tr_cm",
-            config={"displayModeBar": False},
-        )
-        b.markdown(
+        st.markdown(
             f"Shipped detector trained on **{common.attack_label(tr)}**, applied to all {cm['rows']} rows of the "
             f"**{common.attack_label(te)}** detector data ({cm['rule']}): accuracy "
             f"**{cm['accuracy']:.3f}**.  \n_{cm['note']}._"
         )
+        st.plotly_chart(
+            confusion_figure(cm["matrix"], f"Confusion matrix: {ATTACK_SHORT[tr]} → {ATTACK_SHORT[te]}"),
+            key="tr_cm",
+            config={"displayModeBar": False},
+        )
 
-st.subheader("Leave one attack out")
+st.subheader("Leave one attack out", help=help_for("leave one attack out"))
 st.caption("Trained on the other six attacks pooled, tested on the held-out one: generalisation to an unseen attack.")
 lo = common.try_call(common.result, ds, "loao", what="Leave-one-attack-out results")
 if lo is not None and lo["rows"]:
@@ -127,7 +125,7 @@ if lo is not None and lo["rows"]:
         if any(m in r for r in lo["rows"].values())
     }
     st.plotly_chart(
-        grouped_bars(series, list(ATTACK_NAMES), ATTACK_LABELS, "held-out attack"),
+        grouped_bars(series, list(ATTACK_NAMES), ATTACK_LABELS, "Detector tested on the held-out attack"),
         key="tr_loao",
         config={"displayModeBar": False},
     )

@@ -1,17 +1,21 @@
 """``python tests/bench_app.py``: the dashboard's three speed targets, measured and compared with the target.
 
-1. **Cold start to first page rendered** (target 5 s): a fresh Python process imports Streamlit, runs
-   ``app.py`` through ``AppTest`` (entry point, sidebar, models loaded, Attack lab rendered) and exits;
-   timed from the process's launch.  When headless Chromium and Playwright are present, also the real
-   thing: ``streamlit run`` launched, page opened, until the Attack lab's title is visible.
+1. **Cold start** (targets: first page visible 4 s, page usable 6 s).  The real thing, when headless Chromium
+   and Playwright are present: ``streamlit run`` launched with the browser already open, page opened, until
+   the Attack lab's title is visible (``app.py`` sends it before the page imports torch), then until its
+   **Run** button is (models and detector loaded, page complete); median of three fresh servers.  Also a
+   fresh Python process that runs ``app.py`` through ``AppTest`` to the complete first page (the usable
+   target; the gate when there is no browser).
 2. **One live budget-search step rendered on MNIST** (target 150 ms): per step of a live run, the engine
    step (attack + both models + detector) plus everything the page builds for it (two enlarged images,
    the softmax figure serialised to JSON as Streamlit sends it); median and worst over the steps.
    Also the whole Attack lab run through AppTest divided by its steps (page overhead included).
-3. **Upload to verdict** (target 1 s): PNG bytes → ``core.data.uploads.load_image`` → ``core.app.scan.scan`` with
+3. **Upload to verdict** (target 1 s): PNG bytes → ``core.images.load_image`` → ``core.scan.scan`` with
    every shipped detector, models warm; and the same through AppTest (``file_uploader.set_value`` + rerun).
 
-Exits 1 when a median (cold start, live step, upload to verdict) misses its target; ``.ci/run`` runs it.
+Exits 1 when a median (first page visible, page usable, live step, upload to verdict) misses its target;
+``.ci/run`` runs it.  Wall-clock figures grow with the machine's load (printed first); the CPU seconds beside
+them do not.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ if str(REPO) not in sys.path:
 from core.io.paths import PROJECT_ROOT  # noqa: E402
 from tests.support import CHROMIUM_ARGS, chromium_path, free_port, steady_state_init, streamlit_run  # noqa: E402
 
-TARGETS = {"cold_start_s": 5.0, "step_ms": 150.0, "upload_to_verdict_s": 1.0}
+TARGETS = {"first_page_s": 4.0, "usable_s": 6.0, "step_ms": 150.0, "upload_to_verdict_s": 1.0}
 APP = str(PROJECT_ROOT / "app.py")
 MISSED: list[str] = []  # the gated figures over their target; main() exits 1 if any
 
@@ -120,15 +124,12 @@ def cold_start_browser() -> tuple[float, float, float] | None:
 
 
 def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
-    """Per-step seconds: engine step + images + softmax figure JSON (what a live step costs the server)."""
-    import numpy as np
-    import plotly.io
-    import plotly.tools
-
+    """Per-step seconds: engine step + images + the softmax bars' HTML (what a live step costs the server)."""
     from core.app.attack_run import AttackRun, amplified, warm_up
-    from core.app.figures import display, probs_bars, update_probs
+    from core.app.figures import display
     from core.data import CLASSES, samples
     from core.models import load_pair
+    from pages.lab_widgets import probs_html
 
     m1, m2 = load_pair("mnist")
     warm_up(m1, m2)  # as pages/common.models does
@@ -142,16 +143,12 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     run = AttackRun("mnist", attack, 1, int(y[sample]), x[sample].numpy())
     import core.attacks  # noqa: F401  (the page imports it when it renders, before Run)
 
-    bars = probs_bars(np.zeros(10), np.zeros(10), CLASSES["mnist"], run.label, 1)  # as the page: built once per run
     costs = []
     t = time.perf_counter()
     for s in run.play(m1, m2, det):
         display(s.x)
         display(amplified(run.x0, s.x))
-        fig = plotly.tools.return_figure_from_figure_or_data(
-            update_probs(bars, s.probs_1, s.probs_2), validate_figure=True
-        )
-        plotly.io.to_json(fig, validate=False)  # what st.plotly_chart does with it
+        probs_html(s.probs_1, s.probs_2, CLASSES["mnist"], run.label, 1)
         now = time.perf_counter()
         costs.append(now - t)
         t = now
@@ -165,7 +162,8 @@ def apptest_run_per_step(attack: str = "fgsm") -> tuple[float, int]:
     PagesManager.__init__ = steady_state_init(PagesManager.__init__)  # as tests/conftest.py does per test
 
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.selectbox(key="lab_attack").set_value(attack).run()
+    at.selectbox(key="lab_attack").set_value(attack)
+    at.select_slider(key="lab_pace").set_value(0).run()  # the page's own cost per step, not the demo's pace
     t = time.perf_counter()
     at.button(key="lab_run").click().run()
     elapsed = time.perf_counter() - t
@@ -227,33 +225,21 @@ def main() -> int:
     interactive_threads()  # as the app does
     print("Dashboard benchmarks (MNIST), on this machine's CPU; targets as the README states them")
     print(f"  (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall-clock figures grow with it)")
+    runs = [r for r in (cold_start_browser() for _ in range(3)) if r is not None]
     cold, cpu = cold_start_apptest()
-    print(
-        _line(
-            "cold start → first page (AppTest, fresh process), median",
-            statistics.median(cold),
-            TARGETS["cold_start_s"],
-            "s",
-            gate=True,
-        )
-    )
-    print(
-        _line(
-            "  the same, CPU seconds used (independent of other load)",
-            statistics.median(cpu),
-            TARGETS["cold_start_s"],
-            "s",
-        )
-    )
-    browser = cold_start_browser()
-    if browser is None:
+    print(_line("cold start → page usable (AppTest, fresh process), median", statistics.median(cold),
+                TARGETS["usable_s"], "s", gate=not runs))
+    print(_line("  the same, CPU seconds used (independent of other load)", statistics.median(cpu),
+                TARGETS["usable_s"], "s"))
+    if not runs:
         print("  --  cold start in headless Chromium: skipped (needs /usr/bin/chromium and the playwright package)")
     else:
-        print(_line("cold start → page visible (streamlit run + Chromium)", browser[0], TARGETS["cold_start_s"], "s"))
-        print(_line("cold start → page complete, models loaded (Chromium)", browser[1], TARGETS["cold_start_s"], "s"))
-        print(
-            _line("  server CPU seconds used by then (independent of load)", browser[2], TARGETS["cold_start_s"], "s")
-        )
+        visible, usable, server_cpu = (statistics.median(r[k] for r in runs) for k in range(3))
+        print(_line(f"cold start → first page visible (streamlit run + Chromium), median of {len(runs)}", visible,
+                    TARGETS["first_page_s"], "s", gate=True))
+        print(_line(f"cold start → page usable, models loaded (Chromium), median of {len(runs)}", usable,
+                    TARGETS["usable_s"], "s", gate=True))
+        print(_line("  server CPU seconds used by then (independent of load)", server_cpu, TARGETS["usable_s"], "s"))
     first = [1000 * c for c in step_costs()]  # first run in this process: lazy imports, plotly validators
     costs = [1000 * c for c in step_costs(sample=1)]
     print(

@@ -9,7 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import app, messages, no_exception, png
+from core.app.verdicts import FALSE_ALARM, clean_share_below, percent
+from core.data import samples
+from core.data.uploads import load_image
+from core.detector import load
+from tests.support import app, markdown, messages, no_exception, png
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ("pages/attack_lab.py", "pages/scan.py", "pages/transfer.py", "pages/embeddings.py", "pages/results.py",
@@ -67,17 +71,25 @@ def test_transfer_toggle_auc() -> None:
 # ------------------------------------------------------------------------------------------- attack lab
 
 
-def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
+def lab_run(dataset: str = "mnist", attack: str = "fgsm", index: int = 3, model: str = "1"):
+    """The attack lab after one run of ``attack`` on shipped sample ``index`` of ``dataset``, paced at 0 s."""
     at = app().run()
-    at.selectbox(key="lab_attack").set_value("fgsm")
-    at.radio(key="lab_target").set_value("1")
-    at.number_input(key="lab_index").set_value(3)
+    at.selectbox(key="dataset").set_value(dataset).run()
+    at.selectbox(key="lab_attack").set_value(attack)
+    at.radio(key="lab_target").set_value(model)
+    at.number_input(key="lab_index").set_value(index)
+    at.select_slider(key="lab_pace").set_value(0)
     at.run()
     at.button(key="lab_run").click().run()
     no_exception(at)
+    return at
+
+
+def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
+    at = lab_run()
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Steps"]) >= 2
-    assert float(metrics["L∞"]) > 0
+    assert float(metrics["Measured L∞"]) > 0
     run = at.session_state["lab_last_run"]
     assert run.verdict() in messages(at)  # the verdict the run reached, word for word
     assert sorted(b.key for b in at.get("download_button")) == ["lab_dl_json", "lab_dl_png"]
@@ -88,6 +100,72 @@ def test_full_budget_search_run_on_a_shipped_mnist_sample() -> None:
     at.run()  # a rerun (e.g. after a download) shows the same run without recomputing
     no_exception(at)
     assert {m.label: m.value for m in at.metric}["Steps"] == metrics["Steps"]
+
+
+def test_stale_results_are_cleared_when_the_sample_or_attack_changes() -> None:
+    """Another sample or attack: the last run's perturbed image, bars, verdict and replay leave the page; back
+    to the run's own choices, they return (the run is kept, only not shown beside another image)."""
+    at = lab_run()
+    run = at.session_state["lab_last_run"]
+    assert at.metric and run.verdict() in messages(at)
+    at.number_input(key="lab_index").set_value(4).run()
+    no_exception(at)
+    assert not at.metric and run.verdict() not in messages(at) and not at.get("plotly_chart")
+    assert not any("perturbed · step" in str(i.proto) for i in at.get("imgs"))
+    assert any("cleared" in c.value for c in at.caption)
+    at.number_input(key="lab_index").set_value(3).run()
+    assert at.metric and run.verdict() in messages(at)
+    at.selectbox(key="lab_attack").set_value("igsm").run()
+    no_exception(at)
+    assert not at.metric and run.verdict() not in messages(at) and not at.get("plotly_chart")
+    at.selectbox(key="lab_attack").set_value("fgsm").run()
+    at.radio(key="lab_target").set_value("2").run()
+    assert not at.metric  # another attacked model is another run too
+
+
+def test_lab_names_a_clean_image_flagged_before_any_perturbation() -> None:
+    """A shipped clean sample the detector already flags: the outcome is a false alarm, never "caught"."""
+    det = load("mnist")
+    x, _ = samples("mnist")
+    p = det.predict_proba(x)
+    flagged = np.flatnonzero(p > det.threshold(0.05))
+    assert flagged.size, "no shipped MNIST sample is flagged at 5 % clean false positives"
+    at = lab_run(index=int(flagged[0]))
+    run = at.session_state["lab_last_run"]
+    assert run.clean_flagged and run.verdict().startswith(FALSE_ALARM) and not run.verdict().startswith("caught")
+    assert run.verdict() in messages(at) and "false alarm" in "\n".join(c.value for c in at.caption)
+
+
+def test_cifar_lab_words_budgets_in_255ths_and_ranks_the_verdict() -> None:
+    """CIFAR-10: budgets as k/255, the verdict ranked against the detector's clean calibration scores."""
+    at = lab_run("cifar10", "igsm", index=0)
+    run = at.session_state["lab_last_run"]
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Budget reached"].value.endswith("/255") and metrics["Measured L∞"].value.endswith("/255")
+    assert all(m.help for m in metrics.values())  # every metric explains itself
+    share = clean_share_below(run.final.p_attack, load("cifar10").clean_scores_)
+    assert run.final.clean_share == share and metrics["Above clean images"].value == percent(share)
+    if run.fooled and run.caught is not None and not run.clean_flagged:
+        assert "of clean test images" in run.verdict() and run.verdict() in messages(at)
+    shown = run.budget_text(run.final.budget)
+    assert shown.endswith("/255") and f"= `{shown}`" in markdown(at)  # the step's budget, as k/255
+
+
+def test_scan_verdict_ranks_the_image_among_clean_test_images() -> None:
+    """The Scan page's verdict line: the rank among the detector's clean calibration images, then P(attack)."""
+    x, _ = samples("mnist")
+    det = load("mnist")
+    p = det.predict_proba(x)
+    flagged = int(np.flatnonzero(p > det.threshold(0.05))[0])
+    at = app().run()
+    at.switch_page("pages/scan.py").run()
+    upload = ("sample.png", png((x[flagged, 0].numpy() * 255).round().astype(np.uint8)), "image/png")
+    at.file_uploader(key="scan_upload").set_value(upload).run()
+    no_exception(at)
+    line = next(m for m in messages(at).splitlines() if m.startswith("Universal detector"))
+    share = clean_share_below(float(det.predict_proba(load_image(upload[1], "mnist")[0])[0]), det.clean_scores_)
+    assert f"**ATTACK** — more suspicious than {percent(share)} of clean test images; flagged above 95 %" in line
+    assert any("about the image as given" in c.value for c in at.caption)  # a flag may be a false alarm
 
 
 def test_attack_lab_upload_good_and_bad() -> None:
@@ -102,6 +180,25 @@ def test_attack_lab_upload_good_and_bad() -> None:
     at.file_uploader(key="lab_upload").set_value(("one.png", png(digit), "image/png")).run()
     no_exception(at)
     assert at.button(key="lab_run")
+    # no label given: the attacked model's own clean answer, and the option says exactly that
+    at.radio(key="lab_target").set_value("2")
+    at.select_slider(key="lab_pace").set_value(0)
+    at.run()
+    assert at.selectbox(key="lab_label").options[0] == "model 2's own answer on the clean image (the attacked model)"
+    at.button(key="lab_run").click().run()
+    no_exception(at)
+    run = at.session_state["lab_last_run"]
+    assert run.label_source == "model 2's clean prediction" and run.label == int(np.argmax(run.steps[0].probs_2))
+
+
+def test_transfer_attack_caption_says_what_the_attacker_knows() -> None:
+    """The transfer attacker knows the architectures and recipe, not the weights, and crafts on its own pair."""
+    at = app().run()
+    at.selectbox(key="lab_attack").set_value("transfer").run()
+    no_exception(at)
+    caption = next(c.value for c in at.caption if "Attacked model: model 1" in c.value)
+    assert "not their weights" in caption and "surrogate pair of its own" in caption
+    assert "knows both models and the detector" not in caption
 
 
 # ------------------------------------------------------------------------------------------- scan

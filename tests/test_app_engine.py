@@ -1,5 +1,5 @@
-"""The engine behind the dashboard: core.app.attack_run, core.app.scan, core.app.figures (no Streamlit), and the Security
-page's pure helpers in pages.common."""
+"""The engine behind the dashboard: core.app.attack_run, core.app.scan, core.app.figures (no Streamlit); the Security page's
+tables and summary are tests/test_summaries.py."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from core.app.attack_run import AttackRun, RunStep, amplified, choose_model, distortion
+from core.app.attack_run import AttackRun, RunStep, amplified, budget_text, choose_model, distortion, paced
+from core.app.figures import heatmap, log_ticks, probs_bars, replay_figure, trajectory_figure
+from core.app.verdicts import (
+    FALSE_ALARM,
+    as_given_words,
+    clean_share_below,
+    detector_sentence,
+    percent,
+    rank_sentence,
+    rank_words,
+)
 from core.data import CLASSES, samples
+from core.detector import load
+from core.detector.thresholds import FPRS, threshold_at
 from core.models import load_pair
 
 
@@ -163,24 +175,165 @@ def test_scan_rows_and_csv(pair) -> None:
 
 
 def test_figures() -> None:
-    from core.app.figures import heatmap, probs_bars, replay_figure, trajectory_figure, update_probs
-
     run = fake_run(4)
     fig = replay_figure(run.x0, run.steps, CLASSES["mnist"], "eps", run.label)
     assert len(fig.frames) == 4 and fig.layout.sliders[0].steps[2].args[1]["frame"]["redraw"] is True
     assert fig.data[0].type == "image" and fig.data[0].source.startswith("data:image/png;base64,")
     assert list(fig.layout.yaxis3.range) == [0, 1]
-    bars = probs_bars(np.zeros(10), np.zeros(10), CLASSES["mnist"], 3, 1)
-    update_probs(bars, np.ones(10) / 10, np.eye(10)[2])
-    assert bars.data[1].y[2] == 1.0
+    bars = probs_bars(np.ones(10) / 10, np.eye(10)[2], CLASSES["mnist"], 3, 1)
+    assert bars.data[1].y[2] == 1.0 and list(bars.data[0].marker.line.width)[3] == 2  # the true class outlined
     m = np.full((7, 7), 0.5)
     m[0, 0] = np.nan
     h = heatmap(m, list("ABCDEFG"), "t", clickable=True)
     assert h.data[0].texttemplate and h.data[1].type == "scatter" and len(h.data[1].customdata) == 49
-    traj = trajectory_figure(run.steps, run.label, "eps", threshold=0.01)
-    assert len(traj.data) == 3 and traj.data[2].name == "detector: P(attack)" and traj.data[2].yaxis == "y2"
-    assert traj.layout.yaxis2.type == "log" and traj.layout.shapes[0].y0 == 0.01 and traj.layout.shapes[0].yref == "y2"
     assert not trajectory_figure(run.steps, run.label).layout.shapes  # no operating point: no threshold line
+
+
+# ------------------------------------------------------------------------------------------- the lab's words, figures
+
+
+def test_verdict_ranks_an_image_among_the_detectors_clean_scores() -> None:
+    """The rank comes from the clean calibration scores and agrees with the threshold set on them."""
+    scores = np.random.default_rng(0).beta(0.5, 8, 5000)
+    assert clean_share_below(scores.max() + 1, scores) == 1.0 and clean_share_below(-1, scores) == 0.0
+    assert clean_share_below(np.sort(scores)[100], scores) == 100 / 5000
+    for fpr in FPRS:
+        thr = threshold_at(scores, fpr)
+        for p in np.concatenate([scores[:300], [thr, np.nextafter(thr, 1)]]):
+            share = clean_share_below(p, scores)
+            if p > thr:  # flagged: more suspicious than more than 1 - fpr of the clean images
+                assert share > 1 - fpr
+            else:
+                assert share <= 1 - fpr + 1 / len(scores)
+                assert "right at the cut-off" in rank_words(share, fpr, False) or float(
+                    rank_words(share, fpr, False).split("than ")[1].split(" %")[0]) < 100 * (1 - fpr)
+    assert percent(0.929) == "92 %" and percent(0.9987) == "99.8 %" and percent(1.0) == "100 %"
+    assert rank_words(0.93, 0.05) == "more suspicious than 93 % of clean test images; flagged above 95 %"
+    assert rank_words(1.0, 0.01).startswith("more suspicious than every one of the clean test images")
+
+
+def test_cifar_verdict_near_a_threshold_of_one_reads_without_contradiction() -> None:
+    """The issue's case: P(attack) 0.966 at CIFAR-10's 5 % threshold (0.989) is "taken for clean" because it ranks
+    below 95 % of the shipped detector's clean calibration images, and the sentence says so."""
+    det = load("cifar10")
+    thr, share = det.threshold(0.05), clean_share_below(0.966, det.clean_scores_)
+    assert thr > 0.966 and share < 0.95
+    words = detector_sentence(0.966, thr, 0.05, share)
+    assert words.startswith("takes it for clean — more suspicious than " + percent(share) + " of clean test images")
+    assert "flagged above 95 %" in words and f"P(attack) 0.966 ≤ threshold {thr:.4g}" in words
+
+
+def test_scan_detail_ranks_with_calibration_scores_and_without() -> None:
+    scores = np.linspace(0, 1, 101)[1:]
+    thr = threshold_at(scores, 0.05)
+    assert rank_sentence(0.965, thr, 0.05, scores) == ("more suspicious than 96 % of clean test images; flagged "
+                                                       "above 95 % · P(attack) 0.965 > threshold 0.96")
+    assert rank_sentence(0.5, 0.95, 0.05, None) == "P(attack) 0.5 ≤ threshold 0.95"
+    assert "5 % of clean test images" in as_given_words(0.05)
+
+
+def test_a_clean_image_flagged_before_any_perturbation_is_a_false_alarm_not_caught() -> None:
+    run = fake_run()
+    run.steps[0].p_attack = 0.9  # step 0 is the clean image: flagged at threshold 0.5
+    run.steps[-1].p_attack = 0.95
+    assert run.clean_flagged and run.caught
+    assert run.verdict().startswith(FALSE_ALARM) and "caught" not in run.verdict()
+    assert "flagged too" in run.verdict() and "at 5 % clean false positives" in run.verdict()
+    assert FALSE_ALARM in run.detector_line(run.steps[0])[1] and FALSE_ALARM not in run.detector_line(run.final)[1]
+    run.steps[-1].fooled = False
+    assert run.verdict().startswith(FALSE_ALARM) and "did not fool" in run.verdict()
+    run.steps[0].p_attack = 0.1  # not flagged at first: the ordinary outcome
+    run.steps[-1].fooled = True
+    assert not run.clean_flagged and run.verdict().startswith("caught")
+    adaptive = fake_run()
+    adaptive.attack, adaptive.steps[0].p_attack = "joint_pgd", 0.9
+    for k, s in enumerate(adaptive.steps):
+        s.outcome = 1 if k == len(adaptive.steps) - 1 else 0  # model 1 right, then caught
+    assert adaptive.verdict().startswith(FALSE_ALARM) and "flagged too" in adaptive.verdict()
+    assert AttackRun.from_json(run.to_json()).verdict() == run.verdict()
+
+
+def test_budgets_in_255ths_for_cifar() -> None:
+    assert budget_text(8 / 255, "L∞ ε", "cifar10") == "8/255"
+    assert budget_text(3 / 255, "L∞ ε = iterations × 1/255", "cifar10") == "3/255"
+    assert budget_text(0.03, "ε (L∞)", "cifar10") == "7.65/255"
+    assert budget_text(0.043, "L∞ ε", "mnist") == "0.043" and budget_text(0.5, "σ (pixels)", "cifar10") == "0.5"
+    assert budget_text(None, "L∞ ε", "cifar10") == "—"
+    run = fake_run()
+    run.dataset, run.budget_name, run.x0 = "cifar10", "L∞ ε", np.zeros((3, 32, 32), np.float32)
+    for k, s in enumerate(run.steps):
+        s.budget, s.x = k / 255, np.full((3, 32, 32), k / 255, np.float32)
+    fig = replay_figure(run.x0, run.steps, CLASSES["cifar10"], run.budget_name, run.label, run.budget_text)
+    assert [f.layout.title.text.split("L∞ ε = ")[1].split(" ")[0] for f in fig.frames] == ["0/255", "1/255", "2/255"]
+    run.steps[0].p_attack = 0.9  # a false alarm on the clean image: the verdict names the budget that fooled
+    assert "model 2 fooled at L∞ ε 2/255" in run.verdict()
+    traj = trajectory_figure(run.steps, run.label, run.budget_name, 0.5, run.budget_text)
+    assert list(traj.layout.xaxis2.ticktext) == ["0/255", "1/255", "2/255"]
+
+
+def test_replay_frames_keep_each_trace_on_its_own_axes() -> None:
+    """Every frame names each trace's axes: without, both images moved into the first panel on replay."""
+    run = fake_run(4)
+    fig = replay_figure(run.x0, run.steps, CLASSES["mnist"], "eps", run.label, frame_ms=400)
+    axes = [(t.xaxis, t.yaxis) for t in fig.data]
+    assert len(set(axes)) == 4 and [t.type for t in fig.data] == ["image", "image", "bar", "bar"]
+    for f in fig.frames:
+        assert [(t.xaxis, t.yaxis) for t in f.data] == axes
+    assert fig.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"] == 400
+    assert [f.layout.title.text.split(" · ")[0] for f in fig.frames] == [f"step {k} ({k + 1} of 4)" for k in range(4)]
+
+
+def test_trajectory_draws_p_attack_on_its_own_readable_log_axis() -> None:
+    run = fake_run(4)
+    for s, p in zip(run.steps, (0.0021, 0.0115, 0.3, 0.97)):
+        s.p_attack = p
+    traj = trajectory_figure(run.steps, run.label, "eps", threshold=0.00728)
+    pa = next(t for t in traj.data if t.name == "detector: P(attack)")
+    assert pa.yaxis == "y2" and traj.layout.yaxis2.type == "log" and traj.layout.yaxis.type in (None, "linear")
+    assert list(traj.layout.yaxis.range) == [0, 1.02]
+    lo, hi = traj.layout.yaxis2.range
+    vals, text = traj.layout.yaxis2.tickvals, traj.layout.yaxis2.ticktext
+    assert list(text) == ["0.01", "0.1", "1"] and all(lo <= np.log10(v) <= hi for v in vals)
+    line = traj.layout.shapes[0]  # the threshold: on the P(attack) axis, labelled where it is drawn
+    assert line.yref == "y2" and line.y0 == line.y1 == 0.00728
+    note = next(a for a in traj.layout.annotations if "threshold" in a.text)
+    assert note.yref == "y2" and note.y == pytest.approx(np.log10(0.00728))
+    for lo_, hi_ in ((0.003, 1), (0.5, 1), (0.95, 1), (1e-5, 1), (0.0115, 1)):
+        vals, text = log_ticks(lo_, hi_)
+        assert len(vals) >= 3 and all(lo_ <= v <= hi_ for v in vals) and all(len(t) <= 6 for t in text)
+        assert [float(t) for t in text] == pytest.approx(vals) and len(set(text)) == len(text)
+
+
+def test_paced_steps_are_at_least_the_chosen_time_apart() -> None:
+    now, slept = [0.0], []
+
+    def sleep(d: float) -> None:
+        slept.append(round(d, 6))
+        now[0] += d
+
+    def slow(n: int, cost: float):
+        for k in range(n):
+            now[0] += cost
+            yield k
+
+    assert list(paced(slow(4, 0.05), 0.25, clock=lambda: now[0], sleep=sleep)) == [0, 1, 2, 3]
+    assert slept == [0.2, 0.2, 0.2]  # each step waits what its computation left of 0.25 s
+    slept.clear()
+    assert list(paced(slow(3, 0.5), 0.25, clock=lambda: now[0], sleep=sleep)) == [0, 1, 2] and not slept
+    assert list(paced(slow(2, 0.05), 0.25, lead=1.0, clock=lambda: now[0], sleep=sleep)) == [0, 1]
+    assert slept == [0.95, 0.2]  # the first step after the lead-in, the rest at the pace
+
+
+def test_a_run_matches_only_its_own_image_and_choices() -> None:
+    run = fake_run()
+    assert run.matches("mnist", "fgsm", 2, 7, run.x0.copy(), 3)
+    other = run.x0.copy()
+    other[0, 0, 0] += 0.5
+    assert not run.matches("mnist", "fgsm", 2, 7, other, 3)
+    assert not run.matches("mnist", "igsm", 2, 7, run.x0, 3) and not run.matches("mnist", "fgsm", 1, 7, run.x0, 3)
+    assert not run.matches("mnist", "fgsm", 2, 7, run.x0, 4) and not run.matches("cifar10", "fgsm", 2, 7, run.x0, 3)
+    assert not run.matches("mnist", "fgsm", 2, 1, run.x0, 3) and not run.matches("mnist", "fgsm", 2, 7, run.x0, 3,
+                                                                                  variant="robust")
 
 
 # ------------------------------------------------------------------------------------------- adaptive attacks
@@ -211,7 +364,6 @@ def test_adaptive_run_on_a_shipped_sample(pair, one_thread, attack: str) -> None
     engine's outcome per step, P(attack) per step equal to the detector's own on the recorded image."""
     from core.app.attack_run import CAUGHT, EVADED, RIGHT
     from core.attacks.adaptive.grids import GRIDS
-    from core.detector import load
 
     det = load("mnist")
     m1, m2 = pair
@@ -249,8 +401,6 @@ def test_adaptive_run_needs_a_detector_and_model_1(pair) -> None:
     x, y = samples("mnist")
     with pytest.raises(ValueError, match="detector"):
         list(AttackRun("mnist", "joint_pgd", 1, int(y[0]), x[0].numpy()).play(m1, m2, None))
-    from core.detector import load
-
     with pytest.raises(ValueError, match="model 1"):
         list(AttackRun("mnist", "joint_pgd", 2, int(y[0]), x[0].numpy()).play(m1, m2, load("mnist")))
     with pytest.raises(ValueError, match="surrogate"):
@@ -299,44 +449,3 @@ def fig_colours(kind: str) -> tuple[str, ...]:
     from core.app.figures import ADAPTIVE_COLOURS, PAPER_COLOURS
 
     return PAPER_COLOURS if kind == "paper" else ADAPTIVE_COLOURS
-
-
-def test_security_tables_and_summary_follow_the_numbers() -> None:
-    from pages.common import convergence_rows, detection_rows, eps_text, security_rows, security_summary
-    from tests.support import fake_security_doc
-
-    doc = fake_security_doc()
-    rows = {r["attack"]: r for r in security_rows(doc)}
-    assert rows["Joint PGD"]["ε50"] == "0.18" and rows["Selective PGD"]["ε50"] == "> max"
-    assert rows["Joint PGD"]["success at ε=0.3"] == 0.8125 and rows["PGD, no detector"]["success at ε=0.3"] == 1.0
-    assert rows["Joint PGD"]["kind"] == "adaptive" and rows["Joint PGD"]["reference"] == "Carlini & Wagner 2017"
-    assert detection_rows(doc)[0] == {
-        "attack": "FGSM",
-        "detected at 1 % FPR": 0.61,
-        "detected at 5 % FPR": 0.81,
-        "detected at 10 % FPR": 0.91,
-        "AUC": 0.9,
-    }
-    assert convergence_rows(doc)[2] == {
-        "attack": "Feature matching",
-        "100 steps": 0.5625,
-        "1000 steps": 0.7188,
-        "change": 0.1562,
-    }
-    assert eps_text(8 / 255, "cifar10") == "8/255" and eps_text(None, "mnist") == "> max"
-
-    text = security_summary(doc, 0.05)
-    assert "Joint PGD evades it on 81 %" in text and "not as a security guarantee" in text
-    assert "100 % of them at ε = 0.3, half of them already by ε = 0.14" in text
-    assert "More PGD steps still help (Feature matching: 56 % → 72 %" in text
-    assert "The paper's 7 attacks, which ignore the detector, get past it on at most 9 %" in text
-    assert "sidebar" not in text  # the file's operating point is the sidebar's
-    assert "flagged 4.8 %" in text and "64 test images" in text
-    assert "1 % clean false positives" in security_summary(doc, 0.01) and "61 %–67 %" in security_summary(doc, 0.01)
-    # the words follow the numbers: a weak best attacker and converged attacks read differently
-    doc["headline"]["best_success"] = 0.03
-    doc["convergence"]["success"]["feature_matching"] = [0.5625, 0.5625]
-    doc["convergence"]["success"]["joint_pgd"] = [0.8125, 0.8125]
-    doc["convergence"]["success"]["o_pgd"] = [0.0625, 0.0625]
-    text = security_summary(doc, 0.05)
-    assert "evades it on 3 %" in text and "rarely get past it" in text and "have converged" in text

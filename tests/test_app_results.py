@@ -280,6 +280,27 @@ def test_scan_page_detectors_and_demo(fake_results: Path) -> None:
     assert list(df["detector trained on"]) == ["FGSM", "IGSM"]
 
 
+def test_scan_batch_shows_progress_errors_and_flags(fake_results: Path) -> None:
+    """Issue 19: a batch with a bad file reads under a status box, and the bad file's row says why, not "None"."""
+    from tests.support import png
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255
+    at = page("pages/scan.py")
+    at.file_uploader(key="scan_upload").set_value(
+        [("one.png", png(digit), "image/png"), ("junk.png", b"not an image", "image/png")]).run()
+    assert not at.exception
+    status = at.status[0]
+    assert status.label == "Read 2 files, 1 refused" and status.state == "complete"
+    df = at.dataframe[0].value
+    verdict = next(c for c in df.columns if c.startswith("verdict at"))
+    assert list(df.columns[:3]) == ["file", verdict, "error"]
+    bad = df[df["file"] == "junk.png"].iloc[0]
+    assert bad[verdict] == "not scanned" and "not a recognised image" in bad["error"]
+    assert all(v == "" for k, v in bad.items() if k not in ("file", verdict, "error"))
+    assert df[df["file"] == "one.png"].iloc[0][verdict] in ("ATTACK", "clean")
+
+
 def test_attack_lab_with_a_detector(fake_results: Path) -> None:
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.selectbox(key="lab_attack").set_value("salt_and_pepper").run()

@@ -56,11 +56,11 @@ def test_security_page_shows_curves_table_roc_and_summary(security_artifacts) ->
 
     table = at.dataframe[0].value.set_index("attack")
     assert table.loc["Joint PGD", "ε50"] == "0.18" and table.loc["Orthogonal PGD", "ε50"] == "> max"
-    assert table.loc["Joint PGD", "success at ε=0.3"] == 0.8125 and table.loc["FGSM", "detected at ε=0.3"] == 0.9
+    assert table.loc["Joint PGD", "success at ε = 0.3"] == 0.8125 and table.loc["FGSM", "detected at ε = 0.3"] == 0.9
     assert table.loc["Transfer (surrogate pair)", "kind"] == "transfer"
     assert table.loc["Joint PGD", "reference"] == "Carlini & Wagner 2017" and table.loc["FGSM", "seconds"] == 13.5
     detection = at.dataframe[1].value.set_index("attack")
-    assert detection.loc["IGSM", "detected at 5 % FPR"] == 0.82 and detection.loc["IGSM", "AUC"] == 0.91
+    assert detection.loc["IGSM", "detected at 5 % clean FPR"] == 0.82 and detection.loc["IGSM", "AUC"] == 0.91
     convergence = at.dataframe[2].value.set_index("attack")
     assert convergence.loc["Feature matching", "1000 steps"] == 0.7188
 
@@ -211,7 +211,8 @@ def test_attack_lab_adaptive_run_on_a_shipped_sample() -> None:
     assert "5 % clean false positives" in verdict
     if run.final.outcome == 2:  # evaded: model 1 wrong, P(attack) under the threshold line
         assert any("evaded" in e.value for e in at.error) and run.final.p_attack <= run.threshold * (1 + 1e-4)
-    assert {m.label for m in at.metric} >= {"Steps", "ε (L∞)", "P(attack)"}
+    metrics = {m.label: m for m in at.metric}
+    assert set(metrics) >= {"Steps", "Budget reached", "P(attack)"} and "ε (L∞)" in metrics["Budget reached"].help
 
 
 def test_transfer_attack_without_a_surrogate_pair_explains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,7 +251,7 @@ def test_security_page_shows_the_baselines_and_switches_variant(security_artifac
     no_exception(at)
     base = at.dataframe[3].value
     row = base[(base["defence"] == "feature_squeezing") & (base["attack"] == "Joint PGD")].iloc[0]
-    assert row["ε50"] == "> max" and row["success at ε=0.3"] == 0.8125
+    assert row["ε50"] == "> max" and row["success at ε = 0.3"] == 0.8125
     assert "too slow here" in base[base["attack"] == "transfer"]["reference"].iloc[0]
     at.radio(key="sec_variant").set_value("robust").run()
     no_exception(at)
@@ -296,8 +297,7 @@ def assert_last_step_is_the_detectors(run, det) -> None:
                                               ("cifar10", "robust_pool"), ("mnist", "robust_pgd")])
 def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> None:
     """The shipped files: the page offers the hardened variant and shows its ε50 as the file says."""
-    from core.results.security import read_security
-    from pages.common import eps_text
+    from core.results.security import eps_text, read_security
 
     doc = read_security(dataset, variant)
     at = app().run()

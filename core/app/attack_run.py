@@ -11,9 +11,9 @@ rate ``fpr``.
 
 The adaptive attacks of ``core.attacks.adaptive`` (they know both models and the
 detector) play ``search_steps`` instead: model 1 is always the attacked model, one
-step per L∞ budget of ``core.experiments.security.GRIDS``, each with the engine's outcome
+step per L∞ budget of ``core.security.GRIDS``, each with the engine's outcome
 (model 1 right / fooled but caught / fooled and not flagged); the run stops at the
-first undetected success.  ``to_json`` / ``from_json`` and :func:`core.data.uploads.to_png`
+first undetected success.  ``to_json`` / ``from_json`` and :func:`core.images.to_png`
 give the downloads.  Nothing here imports Streamlit.
 """
 from __future__ import annotations
@@ -24,13 +24,14 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
 
-from core import ATTACK_LABELS
+from core.app import ATTACK_LABELS
 from core.app.scan import fpr_words
+from core.app.verdicts import FALSE_ALARM, clean_share_below, detector_sentence, rank_words
 from core.attacks import ATTACK_SPECS, budget_search_steps
 from core.attacks.adaptive import ADAPTIVE_ATTACKS, ADAPTIVE_SPECS, get_adaptive, search_steps
 from core.attacks.adaptive.grids import GRIDS
@@ -39,11 +40,14 @@ from core.data.uploads import quantise
 from core.detector import watched_features
 from core.detector.judges import judge_for
 from core.detector.thresholds import DEFAULT_FPR
+from core.results.security import eps_text
 
-FORMAT_VERSION = 2  # 2: operating point (fpr), adaptive attacks, per-step outcome; version 1 files still load
+FORMAT_VERSION = 3  # 2: operating point (fpr), adaptive attacks, per-step outcome; 3: per-step clean_share, variant
+# (version 1 and 2 files still load)
 RIGHT, CAUGHT, EVADED = 0, 1, 2  # per-step outcome of an adaptive run (as in core.attacks.adaptive)
 OUTCOME_NAMES = {RIGHT: "model 1 right", CAUGHT: "caught", EVADED: "evaded"}
 ADAPTIVE_BUDGET_NAME = "ε (L∞)"
+T = TypeVar("T")
 
 
 def adaptive_attacks() -> tuple[str, ...]:
@@ -99,7 +103,7 @@ def interactive_threads(default: int = 1) -> int:
 @torch.no_grad()
 def p_attack_of(detector: Any) -> Callable[[np.ndarray, np.ndarray, torch.Tensor], float]:
     """``score(p1, p2, x)``: ``detector``'s P(attack) of image ``x`` from the pair's softmax ``p1, p2`` (already
-    computed) and those of any further models the detector watches; those are loaded once, here."""
+    computed) and, for a detector that watches more models (``pool``), theirs; those are loaded once, here."""
 
     more = detector.models()[2:]
 
@@ -129,6 +133,41 @@ def amplified(x0: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + d / (2 * m), 0, 1) if m > 0 else np.full_like(d, 0.5)
 
 
+def budget_text(value: float | None, budget_name: str, dataset: str) -> str:
+    """A budget as the lab prints it: L∞ budgets as ``core.security.eps_text`` does (CIFAR-10: ``8/255``, the
+    unit its pixels come in), any other budget (σ, γ, iterations…) to 4 significant digits."""
+    if value is None:
+        return "—"
+    return eps_text(value, dataset) if "L∞" in budget_name else f"{value:.4g}"
+
+
+def paced(steps: Iterable[T], seconds: float, lead: float = 0.0, clock: Callable[[], float] = time.perf_counter,
+          sleep: Callable[[float], None] = time.sleep) -> Iterator[T]:
+    """Yield ``steps`` at least ``seconds`` apart, the first at least ``lead`` after the start: a live demo sees
+    every step of a search that computes faster than a browser draws (an MNIST FGSM search: 40 steps in under a
+    second).  Steps that reach a browser while it is busy (drawing the page a run starts from) are merged into
+    one drawing and never seen: ``lead`` gives it that time.  Slower steps pass at once."""
+    last, gap = clock(), lead
+    for step in steps:
+        wait = gap - (clock() - last)
+        if wait > 0:
+            sleep(wait)
+        last, gap = clock(), seconds
+        yield step
+
+
+@torch.no_grad()
+def clean_prediction(model: torch.nn.Module, x0: np.ndarray) -> int:
+    """``model``'s class for the clean image ``x0 [C,H,W]`` (an upload's label when the user gives none)."""
+    return int(model(torch.from_numpy(np.ascontiguousarray(x0, np.float32))[None]).argmax(1)[0])
+
+
+@torch.no_grad()
+def clean_softmax(m1: torch.nn.Module, m2: torch.nn.Module, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both models' softmax on the clean image ``x0 [C,H,W]``: what the lab shows before a run."""
+    return softmax_pair(m1, m2, torch.from_numpy(np.ascontiguousarray(x0, np.float32))[None])
+
+
 @dataclass
 class RunStep:
     index: int
@@ -140,6 +179,7 @@ class RunStep:
     p_attack: float | None  # the universal detector's P(attack), None without a detector
     seconds: float = 0.0  # engine time for this step (attack + detector)
     outcome: int | None = None  # adaptive runs: RIGHT / CAUGHT / EVADED as the engine judged it; None otherwise
+    clean_share: float | None = None  # share of the detector's clean calibration scores below ``p_attack``
 
     def to_dict(self, with_image: bool = True) -> dict[str, Any]:
         d = {"index": self.index, "budget": self.budget, "fooled": self.fooled, "p_attack": self.p_attack,
@@ -147,21 +187,22 @@ class RunStep:
              "pred_1": int(np.argmax(self.probs_1)), "pred_2": int(np.argmax(self.probs_2)),
              "probs_1": [round(float(p), 6) for p in self.probs_1],
              "probs_2": [round(float(p), 6) for p in self.probs_2],
-             "seconds": round(self.seconds, 4)}
+             "seconds": round(self.seconds, 4), "clean_share": self.clean_share}
         if with_image:
             d["x_float32_b64"] = base64.b64encode(np.ascontiguousarray(self.x, np.float32).tobytes()).decode()
         return d
 
 
-def step_outcome_text(step: RunStep) -> str:
-    """A step's outcome in words (adaptive runs: the engine's verdict; paper runs: fooled or not yet)."""
+def step_outcome(step: RunStep) -> tuple[str, str]:
+    """A step's outcome: its kind (``fooled``, ``not_yet``, ``evaded``, ``caught``, ``right``; the page picks an
+    icon for it) and its words (adaptive runs: the engine's verdict; paper runs: fooled or not yet)."""
     if step.outcome is None:
-        return "🟥 **model fooled**" if step.fooled else "⬜ not fooled yet"
+        return ("fooled", "**model fooled**") if step.fooled else ("not_yet", "not fooled yet")
     if step.outcome == EVADED:
-        return "🟥 **evaded**: model 1 fooled, the detector stays silent"
+        return "evaded", "**evaded**: model 1 fooled, the detector stays silent"
     if step.outcome == CAUGHT:
-        return "🟧 **caught**: model 1 fooled, but the detector flags the image"
-    return "⬜ model 1 still right"
+        return "caught", "**caught**: model 1 fooled, but the detector flags the image"
+    return "right", "model 1 still right"
 
 
 @dataclass
@@ -186,6 +227,9 @@ class AttackRun:
     fpr: float | None = DEFAULT_FPR  # the operating point (None: a version-1 file, judged at a bare threshold)
     pgd_steps: int = 100  # adaptive runs: PGD steps per budget
     detector_note: str = ""  # why the detector gave no verdict (e.g. no operating points)
+    variant: str = "paper"  # the detector variant that judged the run
+    clean_images: int | None = None  # how many clean calibration scores each step's ``clean_share`` ranks against
+    _clean_scores: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def adaptive(self) -> bool:
@@ -222,7 +266,7 @@ class AttackRun:
             p1, p2 = (pa, po) if self.attacked == 1 else (po, pa)
             p_attack = None if score is None else score(p1, p2, xs)
             step = RunStep(int(s.index), float(s.budget), xs[0].numpy().astype(np.float32), p1, p2, bool(s.fooled),
-                        p_attack, time.perf_counter() - t)
+                           p_attack, time.perf_counter() - t, clean_share=self._share(p_attack))
             self.steps.append(step)
             yield step
             t = time.perf_counter()
@@ -242,6 +286,7 @@ class AttackRun:
             raise ValueError("adaptive attacks attack model 1 (the model whose answer the user gets)")
         attack = get_adaptive(self.attack, surrogate if self.attack == "transfer" else None)
         self.threshold = float(detector.threshold(self.fpr))  # RuntimeError without operating points
+        self._set_clean_scores(detector)
         judge = judge_for(detector, self.fpr)
         self.budget_name = ADAPTIVE_BUDGET_NAME
         x = torch.from_numpy(np.ascontiguousarray(self.x0, np.float32))[None]
@@ -279,17 +324,30 @@ class AttackRun:
         fooled = int(np.argmax(p1)) != self.label
         if outcome is None:
             outcome = RIGHT if not fooled else CAUGHT if p_attack > self.threshold else EVADED
-        return RunStep(index, float(eps), xs[0].numpy().astype(np.float32), p1, p2, fooled, p_attack, seconds, outcome)
+        return RunStep(index, float(eps), xs[0].numpy().astype(np.float32), p1, p2, fooled, p_attack, seconds, outcome,
+                       self._share(p_attack))
 
     def _set_threshold(self, detector: Any) -> None:
         """The detector's threshold at ``fpr``; a detector without operating points scores but gives no verdict."""
         self.threshold, self.detector_note = None, ""
+        self._set_clean_scores(detector)
         if detector is None:
             return
         try:
             self.threshold = float(detector.threshold(self.fpr if self.fpr is not None else DEFAULT_FPR))
         except RuntimeError as e:
             self.detector_note = str(e)
+
+    def _set_clean_scores(self, detector: Any) -> None:
+        """The detector's clean calibration scores (``Calibrated.clean_scores_``), to rank each step against."""
+        scores = getattr(detector, "clean_scores_", None)
+        self._clean_scores = None if scores is None or len(scores) == 0 else np.sort(np.asarray(scores, np.float64))
+        self.clean_images = None if self._clean_scores is None else len(self._clean_scores)
+
+    def _share(self, p_attack: float | None) -> float | None:
+        """The share of clean calibration scores below ``p_attack`` (None without a score or calibration)."""
+        return None if p_attack is None or self._clean_scores is None else clean_share_below(p_attack,
+                                                                                             self._clean_scores)
 
     def _check_png(self, attacked: torch.nn.Module) -> None:
         """Does the 8-bit PNG download still fool the attacked model?"""
@@ -326,38 +384,113 @@ class AttackRun:
         return "a bare P(attack) threshold" + ("" if self.threshold is None else f" of {self.threshold:.2f}") + \
             " (a run saved before operating points)"
 
+    @property
+    def clean_step(self) -> RunStep | None:
+        """Step 0, the clean image as given (every run starts there), or None."""
+        s = self.steps[0] if self.steps else None
+        return s if s is not None and s.index == 0 and s.budget == 0 else None
+
+    @property
+    def clean_flagged(self) -> bool:
+        """The detector flags the clean image itself, before any perturbation: a false alarm, which makes a later
+        "caught" meaningless."""
+        s = self.clean_step
+        return bool(s is not None and s.p_attack is not None and self.threshold is not None
+                    and s.p_attack > self.threshold)
+
+    def budget_text(self, value: float | None) -> str:
+        """A budget as the lab prints it (``budget_text``: CIFAR-10's L∞ budgets as k/255)."""
+        return budget_text(value, self.budget_name, self.dataset)
+
+    def rank(self, step: RunStep) -> str:
+        """Where ``step``'s image ranks among clean test images ("more suspicious than 93 % of clean test images;
+        flagged above 95 %"), or "" without calibration scores or operating point."""
+        if step.clean_share is None or step.p_attack is None or self.fpr is None:
+            return ""
+        flagged = None if self.threshold is None else step.p_attack > self.threshold
+        return rank_words(step.clean_share, self.fpr, flagged)
+
+    def detector_line(self, step: RunStep) -> tuple[float, str]:
+        """What the live detector bar shows for ``step``: its fill (the rank among clean test images, or
+        P(attack) without calibration scores) and its text."""
+        if step.p_attack is None:
+            return 0.0, "no detector"
+        fill = step.clean_share if step.clean_share is not None else step.p_attack
+        text = detector_sentence(step.p_attack, self.threshold, self.fpr or DEFAULT_FPR, step.clean_share)
+        if self.threshold is None and self.detector_note:
+            text += f" ({self.detector_note})"
+        elif self.threshold is not None:
+            text += f" at {self.operating_point()}"
+        if step is self.clean_step and self.clean_flagged:
+            text = f"{FALSE_ALARM}: {text}"
+        return min(max(float(fill), 0.0), 1.0), f"Detector: {text}"
+
     def verdict(self) -> str:
-        """A one-line outcome for the user, naming the operating point the detector judged at."""
+        """A one-line outcome for the user, naming the operating point the detector judged at.
+
+        With the detector's clean calibration scores, the final image's rank among clean test images says what
+        P(attack) means; a clean image flagged before any perturbation is named a false alarm, never "caught".
+        """
         if self.final is None:
             return "not run"
         at = f"at {self.operating_point()}"
         if self.adaptive:
             return self._adaptive_verdict(at)
+        who = f"model {self.attacked}"
         if not self.fooled:
-            return f"the attack did not fool model {self.attacked} within its budget range"
+            did_not = f"the attack did not fool {who} within its budget range"
+            return f"{FALSE_ALARM} {at}; {did_not}" if self.clean_flagged else did_not
         if len(self.steps) == 1 and self.final.budget == 0:
-            return f"model {self.attacked} already misclassifies the clean image: no perturbation needed"
+            return f"{who} already misclassifies the clean image: no perturbation needed"
         if self.final.p_attack is None:
-            return f"model {self.attacked} fooled; no detector shipped to judge it"
+            return f"{who} fooled; no detector shipped to judge it"
         if self.caught is None:
-            return (f"model {self.attacked} fooled; the detector has no operating point to judge it "
-                    f"({self.detector_note})")
-        return (f"caught: the detector flags the adversarial image {at}" if self.caught
-                else f"missed: the detector takes the adversarial image for clean {at}")
+            return f"{who} fooled; the detector has no operating point to judge it ({self.detector_note})"
+        fooled_at = f"{who} fooled at {self.budget_name} {self.budget_text(self.final.budget)}"
+        if self.clean_flagged:
+            return (f"{FALSE_ALARM} {at}; {fooled_at}, and the adversarial image is "
+                    + ("flagged too" if self.caught else "no longer flagged"))
+        rank = self.rank(self.final)
+        rank = f" — {rank}" if rank else ""
+        return (f"caught: the detector flags the adversarial image {at}{rank}" if self.caught
+                else f"missed: the detector takes the adversarial image for clean {at}{rank}")
+
+    def verdict_detail(self) -> str:
+        """The numbers behind the verdict: the final P(attack) against the threshold, and the clean image's."""
+        f, c = self.final, self.clean_step
+        if f is None or f.p_attack is None:
+            return ""
+        parts = [f"final image: {detector_sentence(f.p_attack, self.threshold, self.fpr or DEFAULT_FPR, None)}"]
+        if c is not None and c is not f and c.p_attack is not None:
+            rank = self.rank(c).split(";")[0]
+            parts.append(f"clean image: P(attack) {c.p_attack:.4g}" + (f", {rank}" if rank else ""))
+        return " · ".join(parts)
 
     def _adaptive_verdict(self, at: str) -> str:
         f = self.final
-        eps = f"ε = {f.budget:.4g}"
+        eps = f"ε = {self.budget_text(f.budget)}"
         if len(self.steps) == 1 and f.budget == 0 and f.outcome != RIGHT:
             return "model 1 already misclassifies the clean image: no perturbation needed"
         if f.outcome == EVADED:
             return (f"evaded: model 1 fooled and the detector takes the image for clean {at} ({eps}) — "
                     "this attacker beats the detector")
+        if self.clean_flagged:
+            what = (f"model 1 fooled at {eps} and the image is flagged too" if f.outcome == CAUGHT
+                    else f"the attack did not fool model 1 without detection up to {eps}")
+            return f"{FALSE_ALARM} {at}; {what}"
         if f.outcome == CAUGHT:
             if self.attack == "no_detector":
                 return f"caught: PGD, blind to the detector, fools model 1 at {eps}, but the detector flags it {at}"
             return f"caught: model 1 was fooled, but the detector flagged every fooling image {at} up to {eps}"
         return f"the attack did not fool model 1 without detection up to {eps} (the largest budget)"
+
+    def matches(self, dataset: str, attack: str, attacked: int, label: int, x0: np.ndarray, seed: int,
+                variant: str = "paper", pgd_steps: int = 100) -> bool:
+        """Whether this run is of the image and the choices now on screen; if not, its results are stale."""
+        return (self.dataset == dataset and self.attack == attack and self.attacked == int(attacked)
+                and self.label == int(label) and self.seed == int(seed) and self.variant == variant
+                and (not self.adaptive or self.pgd_steps == int(pgd_steps))
+                and self.x0.shape == np.shape(x0) and np.array_equal(self.x0, np.asarray(x0, np.float32)))
 
     def metrics(self) -> dict[str, Any]:
         f = self.final
@@ -379,14 +512,16 @@ class AttackRun:
             "label_name": self.classes()[self.label], "label_source": self.label_source,
             "source": self.source, "shape": list(self.x0.shape), "fpr": self.fpr,
             "operating_point": self.operating_point(), "detector_threshold": self.threshold,
-            "pgd_steps": self.pgd_steps if self.adaptive else None,
+            "pgd_steps": self.pgd_steps if self.adaptive else None, "variant": self.variant,
+            "clean_images": self.clean_images,
             "clean": {"probs_1": rnd(self.clean_probs_1), "probs_2": rnd(self.clean_probs_2),
                       "p_attack": self.clean_p_attack, "x_float32_b64": enc(self.x0)},
-            "verdict": self.verdict(), "metrics": self.metrics(),
+            "verdict": self.verdict(), "verdict_detail": self.verdict_detail(), "metrics": self.metrics(),
             "steps": [s.to_dict() for s in self.steps],
             "note": "images are float32 [C,H,W] in [0,1], little-endian, base64 (exact values; the PNG rounds to "
                     "8 bits); the detector flags when P(attack) > detector_threshold, its threshold at clean "
-                    "false-positive rate fpr",
+                    "false-positive rate fpr; clean_share: the share of the detector's clean_images calibration "
+                    "scores below a step's P(attack)",
         }
 
     def to_json(self) -> str:
@@ -409,8 +544,10 @@ class AttackRun:
                   clean_probs_1=None if c["probs_1"] is None else np.array(c["probs_1"]),
                   clean_probs_2=None if c["probs_2"] is None else np.array(c["probs_2"]),
                   clean_p_attack=c.get("p_attack"), label_source=d.get("label_source", "ground truth"),
-                  fpr=None if old else d.get("fpr"), pgd_steps=d.get("pgd_steps") or 100)
+                  fpr=None if old else d.get("fpr"), pgd_steps=d.get("pgd_steps") or 100,
+                  variant=d.get("variant", "paper"), clean_images=d.get("clean_images"))
         run.steps = [RunStep(s["index"], s["budget"], dec(s["x_float32_b64"]), np.array(s["probs_1"]),
-                          np.array(s["probs_2"]), s["fooled"], s["p_attack"], s.get("seconds", 0.0), s.get("outcome"))
+                          np.array(s["probs_2"]), s["fooled"], s["p_attack"], s.get("seconds", 0.0), s.get("outcome"),
+                          s.get("clean_share"))
                      for s in d["steps"]]
         return run

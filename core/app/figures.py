@@ -6,7 +6,7 @@ heatmaps use ``px.imshow(..., text_auto=...)``.  Images use
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import plotly.express as px
@@ -48,61 +48,115 @@ def probs_bars(probs_1: Sequence[float], probs_2: Sequence[float], classes: Sequ
     return fig
 
 
-def update_probs(fig: go.Figure, probs_1: Sequence[float], probs_2: Sequence[float]) -> go.Figure:
-    """Refresh a ``probs_bars`` figure in place: ~2 ms instead of ~30 ms for a new one (the live-step budget)."""
-    with fig.batch_update():
-        fig.data[0].y = np.asarray(probs_1, float)
-        fig.data[1].y = np.asarray(probs_2, float)
-    return fig
-
-
 def _image_trace(x: np.ndarray) -> go.Image:
     u8 = to_uint8(x)
     return px.imshow(u8, binary_string=True).data[0]
 
 
+REPLAY_PANELS = ("perturbed image", "perturbation (amplified)", "model 1 softmax", "model 2 softmax")
+REPLAY_FRAME_MS = 250  # the replay's default time per step (the lab's pace control sets it)
+
+
+def _number(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def budget_ticks(budgets: Sequence[float], fmt: Callable[[float], str] = _number, most: int = 7) -> dict[str, Any]:
+    """x-axis ticks for a run's budgets: at most ``most`` of them, evenly picked, labelled by ``fmt`` (the lab's
+    budget text: CIFAR-10's L∞ budgets as k/255)."""
+    b = sorted(set(float(v) for v in budgets))
+    if not b:
+        return {}
+    pick = [b[int(round(i))] for i in np.linspace(0, len(b) - 1, min(most, len(b)))]
+    return {"tickvals": pick, "ticktext": [fmt(v) for v in pick]}
+
+
+def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+    """Readable ticks for a log axis over ``[lo, hi]`` (both > 0): whole decades ("0.001", "0.01", "0.1", "1"),
+    else 1-2-5, else every digit, whichever first gives three ticks; less than a digit's step apart (0.95 to 1),
+    evenly spaced decimals.
+
+    Plotly's own labels on a short log range are bare mantissas ("9, 1, 2, 3") or long decimals ("0.01155371").
+    """
+    lo, hi = float(lo), float(hi)
+    if not 0 < lo <= hi:
+        raise ValueError(f"log axis bounds must satisfy 0 < lo <= hi, got {lo}, {hi}")
+    a, b = int(np.floor(np.log10(lo) + 1e-9)), int(np.ceil(np.log10(hi) - 1e-9))
+
+    def within(mantissas: Sequence[int]) -> list[float]:
+        vals = [float(f"{m}e{k}") for k in range(a, b + 1) for m in mantissas]
+        return [v for v in vals if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
+
+    vals: list[float] = []
+    for mantissas in ((1,), (1, 2, 5), range(1, 10)):  # the sparsest that still gives three ticks
+        vals = within(mantissas)
+        if len(vals) >= 3:
+            break
+    if len(vals) < 3:  # less than a digit's step (0.95 to 1): evenly spaced 1-2-5 steps, as on a linear axis
+        step = 10.0 ** np.floor(np.log10((hi - lo) / 4)) if hi > lo else 10.0 ** np.floor(np.log10(hi))
+        step *= next((m for m in (1, 2, 5, 10) if (hi - lo) / (m * step) <= 5), 10)
+        digits = max(0, int(-np.floor(np.log10(step) + 1e-9)))
+        vals = sorted({round(float(v), digits) for v in np.arange(np.ceil(lo / step) * step, hi + step / 2, step)})
+        return vals, [f"{v:.{digits}f}" for v in vals]
+    return vals, [f"{v:g}" for v in vals]
+
+
 def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], budget_name: str = "budget",
-                  label: int | None = None) -> go.Figure:
+                  label: int | None = None, budget_fmt: Callable[[float], str] = _number,
+                  frame_ms: int = REPLAY_FRAME_MS) -> go.Figure:
     """A slider/play-button animation of a recorded run, rendered entirely in the browser.
 
     ``steps``: objects with ``.x [C,H,W]``, ``.budget``, ``.probs_1``, ``.probs_2``, ``.fooled``, ``.p_attack``.
-    Four panels per frame: perturbed image, amplified perturbation, model 1 and model 2 softmax.
-    Every frame redraws (``redraw: True``, needed for image traces); axes are fixed.
+    Four panels per frame, two images above two softmax charts (each panel keeps a readable width on a
+    1000-px screen): perturbed image, amplified perturbation, model 1 and model 2 softmax.  Every frame names
+    each trace's axes: an image trace from ``px.imshow`` carries ``xaxis="x"``, and a frame without its own
+    axes would move both images into the first panel.  Every frame redraws (``redraw: True``, needed for image
+    traces) and plays ``frame_ms`` apart; the title counts the steps ("step 3 of 12").
     """
 
-    fig = make_subplots(1, 4, column_widths=[0.2, 0.2, 0.3, 0.3], horizontal_spacing=0.05,
-                        subplot_titles=["perturbed", "perturbation (amplified)", "model 1 softmax", "model 2 softmax"])
+    fig = make_subplots(2, 2, row_heights=[0.55, 0.45], vertical_spacing=0.16, horizontal_spacing=0.08,
+                        subplot_titles=list(REPLAY_PANELS))
+    cells = ((1, 1), (1, 2), (2, 1), (2, 2))
+    n = len(steps)
 
     def traces(s: Any) -> list[Any]:
         return [_image_trace(s.x), _image_trace(amplified(x0, s.x)),
                 go.Bar(x=list(classes), y=np.asarray(s.probs_1, float), marker_color=MODEL_COLOURS[0],
-                       showlegend=False),
+                       showlegend=False, hovertemplate="%{x}: %{y:.3f}<extra>model 1</extra>"),
                 go.Bar(x=list(classes), y=np.asarray(s.probs_2, float), marker_color=MODEL_COLOURS[1],
-                       showlegend=False)]
+                       showlegend=False, hovertemplate="%{x}: %{y:.3f}<extra>model 2</extra>")]
 
-    def title(s: Any) -> str:
-        p = "" if s.p_attack is None else f" · P(attack) {s.p_attack:.2f}"
-        return f"step {s.index} · {budget_name} {s.budget:.4g}{' · FOOLED' if s.fooled else ''}{p}"
+    def title(k: int, s: Any) -> str:
+        p = "" if s.p_attack is None else f" · P(attack) {s.p_attack:.3g}"
+        return f"step {s.index} ({k + 1} of {n}) · {budget_name} = {budget_fmt(s.budget)}" \
+               f"{' · FOOLED' if s.fooled else ''}{p}"
 
-    first = traces(steps[0])
-    for i, t in enumerate(first):
-        fig.add_trace(t, 1, i + 1)
-    fig.frames = [go.Frame(data=traces(s), traces=[0, 1, 2, 3], name=str(k), layout=go.Layout(title_text=title(s)))
+    for t, (r, c) in zip(traces(steps[0]), cells):
+        fig.add_trace(t, r, c)
+    axes = [(t.xaxis, t.yaxis) for t in fig.data]
+
+    def placed(s: Any) -> list[Any]:
+        return [t.update(xaxis=xa, yaxis=ya) for t, (xa, ya) in zip(traces(s), axes)]
+
+    fig.frames = [go.Frame(data=placed(s), traces=[0, 1, 2, 3], name=str(k), layout=go.Layout(title_text=title(k, s)))
                   for k, s in enumerate(steps)]
-    for col in (3, 4):
-        fig.update_yaxes(range=[0, 1], fixedrange=True, row=1, col=col)
-        fig.update_xaxes(type="category", fixedrange=True, row=1, col=col)
-    for col in (1, 2):
-        fig.update_xaxes(visible=False, fixedrange=True, row=1, col=col)
-        fig.update_yaxes(visible=False, fixedrange=True, row=1, col=col)
-    anim = {"frame": {"duration": 350, "redraw": True}, "transition": {"duration": 0}, "mode": "immediate"}
+    for r, c in cells[2:]:
+        fig.update_yaxes(range=[0, 1], fixedrange=True, row=r, col=c)
+        fig.update_xaxes(type="category", fixedrange=True, tickangle=-45, row=r, col=c)
+    for i, (r, c) in enumerate(cells[:2]):
+        fig.update_xaxes(visible=False, fixedrange=True, constrain="domain", row=r, col=c)
+        fig.update_yaxes(visible=False, fixedrange=True, autorange="reversed", scaleanchor=axes[i][0],
+                         constrain="domain", row=r, col=c)
+    anim = {"frame": {"duration": int(frame_ms), "redraw": True}, "transition": {"duration": 0}, "mode": "immediate"}
     fig.update_layout(
-        title_text=title(steps[0]), height=330, margin=dict(l=10, r=10, t=60, b=10),
-        updatemenus=[{"type": "buttons", "x": 0, "y": -0.12, "xanchor": "left", "direction": "left", "buttons": [
-            {"label": "▶ play", "method": "animate", "args": [None, {**anim, "fromcurrent": True}]},
-            {"label": "❚❚ pause", "method": "animate",
-             "args": [[None], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}]}],
-        sliders=[{"active": 0, "x": 0.15, "len": 0.85, "y": -0.05, "currentvalue": {"prefix": "step "},
+        title_text=title(0, steps[0]), title_font_size=14, height=600, margin=dict(l=10, r=10, t=60, b=90),
+        updatemenus=[{"type": "buttons", "x": 0, "y": -0.2, "xanchor": "left", "yanchor": "top", "direction": "left",
+                      "buttons": [
+                          {"label": "▶ play", "method": "animate", "args": [None, {**anim, "fromcurrent": True}]},
+                          {"label": "❚❚ pause", "method": "animate",
+                           "args": [[None], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}]}],
+        sliders=[{"active": 0, "x": 0.2, "len": 0.8, "y": -0.18, "yanchor": "top", "currentvalue": {"prefix": "step "},
+                  "ticklen": 0, "font": {"size": 9},
                   "steps": [{"label": str(s.index), "method": "animate",
                              "args": [[str(k)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
                                                  "transition": {"duration": 0}}]} for k, s in enumerate(steps)]}],
@@ -111,32 +165,50 @@ def replay_figure(x0: np.ndarray, steps: Sequence[Any], classes: Sequence[str], 
 
 
 def trajectory_figure(steps: Sequence[Any], label: int, budget_name: str = "budget",
-                      threshold: float | None = None) -> go.Figure:
-    """Over the budget: each model's probability of the true class, and the detector's P(attack).
+                      threshold: float | None = None, budget_fmt: Callable[[float], str] = _number) -> go.Figure:
+    """Over the budget: each model's probability of the true class (top), the detector's P(attack) (below).
 
-    The gap between the two models' curves is the decision mismatch the detector feeds on.  P(attack) is on
-    a log axis of its own (right), with the operating point's threshold as a dashed line: thresholds at 1 %,
-    5 % and 10 % clean false positives can lie orders of magnitude apart, and clean P(attack) is often tiny.
+    The gap between the two models' curves is the decision mismatch the detector feeds on.  P(attack) has a
+    panel and a log axis of its own, labelled in plain decimals (``log_ticks``), with the operating point's
+    threshold as a dashed line on that axis: thresholds at 1 %, 5 % and 10 % clean false positives can lie
+    orders of magnitude apart, and clean P(attack) is often tiny.  A step's hover says where it ranks among
+    the detector's clean test images (``clean_share``, when the run has it).
     """
     b = [s.budget for s in steps]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    p = [s.p_attack for s in steps if s.p_attack is not None]
+    rows = 2 if p else 1
+    fig = make_subplots(rows, 1, shared_xaxes=True, vertical_spacing=0.12, row_heights=[0.5, 0.5] if p else None,
+                        subplot_titles=[""] + (["detector: P(attack), log axis"] if p else []))
+    hover_b = [budget_fmt(v) for v in b]
     for k, colour in ((1, MODEL_COLOURS[0]), (2, MODEL_COLOURS[1])):
         fig.add_trace(go.Scatter(x=b, y=[float(getattr(s, f"probs_{k}")[label]) for s in steps], mode="lines+markers",
-                                 name=f"model {k}: P(true class)", line=dict(color=colour)), secondary_y=False)
-    p = [s.p_attack for s in steps if s.p_attack is not None]
+                                 name=f"model {k}: P(true class)", line=dict(color=colour), customdata=hover_b,
+                                 hovertemplate=f"{budget_name} %{{customdata}}: %{{y:.3f}}<extra>model {k}</extra>"),
+                      1, 1)
+    fig.update_yaxes(range=[0, 1.02], title_text="P(true class)", row=1, col=1)
     if p:
+        share = [getattr(s, "clean_share", None) for s in steps]
+        rank = ["" if v is None else f"<br>more suspicious than {100 * v:.1f} % of clean test images" for v in share]
         fig.add_trace(go.Scatter(x=b, y=[s.p_attack for s in steps], mode="lines+markers", name="detector: P(attack)",
-                                 line=dict(color="#d62728", dash="dot")), secondary_y=True)
-        low = min(p + ([threshold] if threshold is not None else []))
-        fig.update_yaxes(type="log", range=[max(np.floor(np.log10(max(low, 1e-8))) - 0.2, -8.2), 0.02],
-                         title_text="P(attack) (log)", secondary_y=True, showgrid=False)
-        if threshold is not None:
-            fig.add_hline(y=threshold, line=dict(color="#d62728", width=1.5, dash="dash"), opacity=0.6,
-                          secondary_y=True, annotation_text=f"threshold {threshold:.3g}",
-                          annotation_position="top left", annotation_font_color="#d62728")
-    fig.update_yaxes(range=[0, 1.02], title_text="P(true class)", secondary_y=False)
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=budget_name,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0))
+                                 line=dict(color="#d62728", dash="dot"), customdata=list(zip(hover_b, rank)),
+                                 hovertemplate=f"{budget_name} %{{customdata[0]}}: P(attack) %{{y:.4g}}"
+                                               "%{customdata[1]}<extra>detector</extra>"), 2, 1)
+        low = max(min(p + ([threshold] if threshold is not None else [])), 1e-8)
+        top = 1.0
+        span = max(np.log10(top) - np.log10(low), 0.3)
+        vals, text = log_ticks(low, top)
+        y_range = [np.log10(low) - 0.08 * span, 0.04 * span]
+        fig.update_yaxes(type="log", range=y_range, tickvals=vals, ticktext=text, title_text="P(attack)", row=2, col=1)
+        if threshold is not None:  # annotations on a log axis take log10 positions; the line takes the value
+            y = float(np.log10(threshold))
+            near_top = (y - y_range[0]) / (y_range[1] - y_range[0]) > 0.8  # label below the line, clear of the title
+            fig.add_hline(y=threshold, line=dict(color="#d62728", width=1.5, dash="dash"), opacity=0.8, row=2, col=1)
+            fig.add_annotation(x=0, xref="x2 domain", y=y, yref="y2", xanchor="left",
+                               yanchor="top" if near_top else "bottom", showarrow=False,
+                               text=f"threshold {threshold:.3g}: flags above", font=dict(color="#d62728", size=11))
+    fig.update_xaxes(title_text=budget_name, row=rows, col=1, **budget_ticks(b, budget_fmt))
+    fig.update_layout(height=440 if p else 280, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
 
@@ -184,7 +256,9 @@ def heatmap(mat: np.ndarray, labels: Sequence[str], title: str, zmin: float | No
         )  # the markers take the hover
         fig.update_layout(clickmode="event+select", hovermode="closest")
     fig.update_layout(
-        title_text=title, height=440, margin=dict(l=10, r=10, t=40, b=10), coloraxis_colorbar=dict(thickness=12)
+        # no colour bar: every cell prints its value, and under Streamlit's theme the bar squeezes a half-width
+        # heatmap at 1024 px to a few pixels per column
+        title_text=title, height=440, margin=dict(l=10, r=10, t=40, b=10), coloraxis_showscale=False
     )
     fig.update_xaxes(side="bottom", tickangle=-35)
     return fig
@@ -225,13 +299,14 @@ def grouped_bars(
                 textposition="outside",
             )
         )
-    fig.update_layout(
+    fig.update_traces(cliponaxis=False)  # a value label above a bar near the top stays whole
+    fig.update_layout(  # title on the first line, the legend on its own line under it, the labels under that
         barmode="group",
-        title_text=title,
-        height=380,
+        title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", yref="container", pad=dict(t=6)),
+        height=400,
         yaxis_range=list(yrange),
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", y=1.12),
+        margin=dict(l=10, r=10, t=100 if title else 70, b=10),
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.1, yanchor="bottom"),
     )
     return fig
 

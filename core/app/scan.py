@@ -14,16 +14,13 @@ import io
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
+from pandas.io.formats.style import Styler
 
 from core.data import CLASSES
 from core.detector import pair_features
-from core.detector.thresholds import DEFAULT_FPR, check_fpr
-
-
-def fpr_words(fpr: float) -> str:
-    """An operating point as the app says it: ``0.05`` → ``"5 % clean false positives"``."""
-    return f"{100 * check_fpr(fpr):g} % clean false positives"
+from core.detector.thresholds import DEFAULT_FPR, check_fpr, fpr_words  # noqa: F401  (fpr_words: scan's callers use it)
 
 
 def verdict_column(fpr: float) -> str:
@@ -119,3 +116,39 @@ def rows_to_csv(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         w.writerow(r)
     return buf.getvalue()
+
+
+FLAGGED_STYLE = "background-color: #fde2e1; color: #8b1a1a; font-weight: 600"  # a row the detector flags
+ERROR_STYLE = "background-color: #f0f0f0; color: #555555; font-style: italic"  # a file that could not be scanned
+
+
+def _cell_text(v: Any) -> str:
+    """A table cell as text: blank for a missing value, ``0.9998`` for a float."""
+    if v is None or v != v:  # None or NaN
+        return ""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def batch_table(rows: Sequence[dict[str, Any]], verdict_col: str) -> Styler:
+    """``table_rows`` output as the Scan page shows it: file, verdict and error first; flagged rows in red, files
+    that could not be read in grey with their error in the error column and "not scanned" as verdict; no "None"
+    in empty cells."""
+    df = pd.DataFrame(list(rows))
+    if verdict_col not in df:
+        df[verdict_col] = None
+    if "error" not in df:
+        df["error"] = ""
+    failed = df["error"].fillna("").astype(str) != ""
+    df.loc[failed, verdict_col] = "not scanned"
+    df["error"] = df["error"].fillna("")
+    scores = [c for c in df.columns if c not in ("file", verdict_col, "error")]
+    if failed.any() and scores:  # blank, not "None" (Styler's na_rep is not used): the scores become text
+        df[scores] = df[scores].map(_cell_text)
+    first = ["file", verdict_col, "error"]
+    df = df[first + [c for c in df.columns if c not in first]]
+
+    def style(row: pd.Series) -> list[str]:
+        css = ERROR_STYLE if failed[row.name] else FLAGGED_STYLE if row[verdict_col] == verdict_word(True) else ""
+        return [css] * len(row)
+
+    return df.style.apply(style, axis=1).format(na_rep="", precision=4)

@@ -35,17 +35,14 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.data.datasets import SHAPES
-from core.io.paths import check_dataset
-
-if TYPE_CHECKING:
-    from PIL import Image
+from core.data.data import SHAPES
+from core.data.paths import check_dataset
 
 MAX_BYTES = 10 * 1024 * 1024  # same as the dashboard's server.maxUploadSize (10 MB)
 MAX_PIXELS = 10_000 * 10_000  # images with this many pixels or more are refused
@@ -95,7 +92,6 @@ def _open(data: bytes):
 
 def _decode(data: bytes, target: tuple[int, int]) -> tuple[Image.Image, list[str]]:
     """Open, check, take the first frame, apply EXIF orientation and load the pixels."""
-
     im = _open(data)
     notes = [f"decoded {im.format} {im.size[0]}x{im.size[1]}, mode {im.mode}"]
     frames = getattr(im, "n_frames", 1)
@@ -125,7 +121,6 @@ def _decode(data: bytes, target: tuple[int, int]) -> tuple[Image.Image, list[str
 
 def _composite(im, notes: list[str]):
     """Flatten alpha onto white, or onto black when the visible content is mostly light."""
-
     rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
     alpha = rgba[..., 3:4]
     if alpha.min() >= 1.0:
@@ -182,7 +177,6 @@ def _as_float(img_or_arr, channels: int) -> np.ndarray:
 
 def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a ``[H, W, C]`` float array to ``size`` = (width, height) with Lanczos, per channel in float."""
-
     chans = [
         np.asarray(Image.fromarray(arr[..., c], "F").resize(size, Image.Resampling.LANCZOS))
         for c in range(arr.shape[2])
@@ -292,7 +286,6 @@ def to_png(x: torch.Tensor | np.ndarray) -> bytes:
     PNG itself is lossless; the only change is rounding to the nearest of 256 levels,
     so ``load_image(to_png(x), dataset)`` returns ``round(x * 255) / 255`` exactly.
     """
-
     u8 = to_uint8(x)
     buf = io.BytesIO()
     Image.fromarray(u8, "L" if u8.ndim == 2 else "RGB").save(buf, format="PNG", optimize=False)

@@ -7,10 +7,12 @@ Ours, Feature Squeezing and Feinman et al. all meet the same small interface, ``
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # annotations only: the dashboard's entry point imports this module and needs no torch
+    import torch
 
 FPRS = (0.01, 0.05, 0.10)  # the operating points stored with every shipped detector
 DEFAULT_FPR = 0.05  # the one every verdict uses unless the user picks another
@@ -22,6 +24,11 @@ def check_fpr(fpr: float) -> float:
     if not 0.0 < fpr < 1.0:
         raise ValueError(f"false-positive rate must lie in (0, 1), got {fpr}")
     return fpr
+
+
+def fpr_words(fpr: float) -> str:
+    """An operating point as the app says it: ``0.05`` → ``"5 % clean false positives"``."""
+    return f"{100 * check_fpr(fpr):g} % clean false positives"
 
 
 def threshold_at(clean_scores: np.ndarray, fpr: float) -> float:

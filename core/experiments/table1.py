@@ -22,19 +22,6 @@ def evaluate_models(dataset: str, root: str | None = None, device: str = "cpu") 
     return rows
 
 
-def table1_rows(dataset: str) -> list[dict[str, Any]]:
-    """Table I from the manifest alone (no data needed): what the app and the report show."""
-    models = read_manifest().get("models", {})
-    rows = []
-    for which, paper_acc in zip((1, 2), paper_table1(dataset)):
-        entry = models.get(model_key(dataset, which))
-        ours = entry.get("test_accuracy") if entry else None
-        rows.append({"dataset": dataset, "model": which, "arch": entry["arch"] if entry else "—",
-                     "options": entry.get("options", {}) if entry else {}, "ours": ours, "paper": paper_acc,
-                     "delta": None if ours is None else round(ours - paper_acc, 2)})
-    return rows
-
-
 def format_table1(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'dataset':8} {'model':5} {'architecture':34} {'ours %':>7} {'paper %':>8} {'delta':>6}"]
     for r in rows:

@@ -16,7 +16,8 @@ import numpy as np
 from core import ATTACK_NAMES
 from core.detector import load
 from core.io.files import read_json
-from core.io.paper import paper_results
+from core.io.manifest import read_manifest
+from core.io.paper import paper_results, paper_table1
 from core.io.paths import (
     MAKE_COMMANDS,
     adversarial_path,
@@ -28,9 +29,11 @@ from core.io.paths import (
     result_path,
     results_dir,
 )
+from core.models import model_key
 from core.results.metrics import separability
 
 __all__ = [
+    "table1_rows",
     "adversarial",
     "adversarial_attacks",
     "adversarial_path",
@@ -324,3 +327,16 @@ def confusion(dataset: str, trained_on: str, tested_on: str) -> dict[str, Any]:
         "rule": "SVM decision > 0 (the paper's protocol)",
         "note": note,
     }
+
+
+def table1_rows(dataset: str) -> list[dict[str, Any]]:
+    """Table I from the manifest alone (no data needed): what the app and the report show."""
+    models = read_manifest().get("models", {})
+    rows = []
+    for which, paper_acc in zip((1, 2), paper_table1(dataset)):
+        entry = models.get(model_key(dataset, which))
+        ours = entry.get("test_accuracy") if entry else None
+        rows.append({"dataset": dataset, "model": which, "arch": entry["arch"] if entry else "—",
+                     "options": entry.get("options", {}) if entry else {}, "ours": ours, "paper": paper_acc,
+                     "delta": None if ours is None else round(ours - paper_acc, 2)})
+    return rows
