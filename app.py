@@ -10,19 +10,16 @@ local file, so the app needs nothing from outside the machine.  Streamlit's v1 `
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import streamlit as st
+
+from core import DATASET_LABELS, DATASETS
+from core.app.glossary import glossary_markdown, help_for
+from core.detector.thresholds import DEFAULT_FPR, FPRS
+from pages import DATASET_KEY, FPR_KEY, PAGES, fpr_label, leave_v1_multipage_mode
+
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # pages import ``core`` and ``pages``
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from core import DATASET_LABELS, DATASETS  # noqa: E402
-from core.app.glossary import glossary_markdown, help_for  # noqa: E402
-from core.detector.thresholds import DEFAULT_FPR, FPRS  # noqa: E402
-from pages import DATASET_KEY, FPR_KEY, PAGES, fpr_label, leave_v1_multipage_mode  # noqa: E402
 
 FAVICON = ROOT / "static" / "favicon.png"  # a Material icon as favicon would be fetched from fonts.gstatic.com
 

@@ -151,8 +151,8 @@ def selected_customdata(event: Any) -> list[list[Any]]:
 
 
 def security(ds: str, variant: str = "paper") -> dict[str, Any]:
-    """``core.results.security.read_security``, cached and keyed by the file's mtime (a rerun shows up without a restart).
-    Raises FileNotFoundError with the command when the file is missing."""
+    """``core.results.security.read_security``, cached and keyed by the file's mtime (a rerun shows up without a
+    restart).  Raises FileNotFoundError with the command when the file is missing."""
     path = security_path(ds, variant)
     return _security_at(ds, variant, path.stat().st_mtime if path.exists() else 0.0)
 

@@ -31,8 +31,25 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from core.io.paths import PROJECT_ROOT  # noqa: E402
-from tests.support import CHROMIUM_ARGS, chromium_path, free_port, steady_state_init, streamlit_run  # noqa: E402
+import resource
+
+import numpy as np
+from PIL import Image
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+import core.attacks  # noqa: F401  (the page imports it when it renders, before Run)
+from core import ATTACK_NAMES
+from core.app.attack_run import AttackRun, amplified, interactive_threads, warm_up
+from core.app.figures import display
+from core.app.scan import scan
+from core.data import CLASSES, samples
+from core.data.uploads import load_image
+from core.detector import load
+from core.io.paths import PROJECT_ROOT
+from core.models import load_pair
+from pages.lab_widgets import probs_html
+from tests.support import CHROMIUM_ARGS, chromium_path, free_port, steady_state_init, streamlit_run
 
 TARGETS = {"first_page_s": 4.0, "usable_s": 6.0, "step_ms": 150.0, "upload_to_verdict_s": 1.0}
 APP = str(PROJECT_ROOT / "app.py")
@@ -53,7 +70,6 @@ def cold_start_apptest(repeats: int = 3) -> tuple[list[float], list[float]]:
             f"at = AppTest.from_file({APP!r}, default_timeout=120).run();"
             "assert not at.exception, at.exception; assert at.title;"
             "print(time.time() - t0)")
-    import resource
 
     out, cpu = [], []
     for _ in range(repeats):
@@ -125,23 +141,15 @@ def cold_start_browser() -> tuple[float, float, float] | None:
 
 def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
     """Per-step seconds: engine step + images + the softmax bars' HTML (what a live step costs the server)."""
-    from core.app.attack_run import AttackRun, amplified, warm_up
-    from core.app.figures import display
-    from core.data import CLASSES, samples
-    from core.models import load_pair
-    from pages.lab_widgets import probs_html
 
     m1, m2 = load_pair("mnist")
     warm_up(m1, m2)  # as pages/common.models does
     try:
-        from core.detector import load
-
         det = load("mnist", "all")
     except FileNotFoundError:
         det = None
     x, y = samples("mnist")
     run = AttackRun("mnist", attack, 1, int(y[sample]), x[sample].numpy())
-    import core.attacks  # noqa: F401  (the page imports it when it renders, before Run)
 
     costs = []
     t = time.perf_counter()
@@ -156,9 +164,6 @@ def step_costs(attack: str = "fgsm", sample: int = 0) -> list[float]:
 
 
 def apptest_run_per_step(attack: str = "fgsm") -> tuple[float, int]:
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.testing.v1 import AppTest
-
     PagesManager.__init__ = steady_state_init(PagesManager.__init__)  # as tests/conftest.py does per test
 
     at = AppTest.from_file(APP, default_timeout=120).run()
@@ -172,9 +177,6 @@ def apptest_run_per_step(attack: str = "fgsm") -> tuple[float, int]:
 
 
 def _digit_png() -> bytes:
-    import numpy as np
-    from PIL import Image
-
     a = np.full((400, 300), 255, np.uint8)
     a[60:340, 130:170] = 0
     buf = io.BytesIO()
@@ -183,12 +185,6 @@ def _digit_png() -> bytes:
 
 
 def upload_to_verdict(repeats: int = 5) -> list[float]:
-    from core import ATTACK_NAMES
-    from core.app.scan import scan
-    from core.data.uploads import load_image
-    from core.detector import load
-    from core.models import load_pair
-
     m1, m2 = load_pair("mnist")
     dets = {}
     for name in ("all",) + ATTACK_NAMES:
@@ -207,8 +203,6 @@ def upload_to_verdict(repeats: int = 5) -> list[float]:
 
 
 def upload_to_verdict_apptest() -> float:
-    from streamlit.testing.v1 import AppTest
-
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("pages/scan.py").run()  # models and detectors warm, as after a first visit
     t = time.perf_counter()
@@ -220,8 +214,6 @@ def upload_to_verdict_apptest() -> float:
 
 
 def main() -> int:
-    from core.app.attack_run import interactive_threads
-
     interactive_threads()  # as the app does
     print("Dashboard benchmarks (MNIST), on this machine's CPU; targets as the README states them")
     print(f"  (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall-clock figures grow with it)")

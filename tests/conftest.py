@@ -8,6 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
+import torch
+from PIL import Image
+from streamlit.runtime.pages_manager import PagesManager
+
+from core.io.paper import paper_results
+from tests.support import steady_state_init
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,7 +40,6 @@ def sample_mnist_root(artifacts: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_data_root(tmp_path: Path) -> Path:
     """A data root holding a 100/50-image MNIST (IDX) and a 40/20-image CIFAR-10 (ImageFolder PNG)."""
-    from PIL import Image
 
     rng = np.random.default_rng(0)
     raw = tmp_path / "data" / "MNIST" / "raw"
@@ -64,7 +70,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REPO / "artifacts", art, ignore=shutil.ignore_patterns("adversarial", "embeddings"))
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
     monkeypatch.setenv("ADV_CACHE_DIR", str(tmp_path / "cache"))
-    from core.io.paper import paper_results
 
     paper_results.cache_clear()
     return art
@@ -90,9 +95,7 @@ def streamlit_server_steady_state(request: pytest.FixtureRequest, monkeypatch: p
     """
     if not request.module.__name__.startswith("test_app") or "first_run" in request.keywords:
         return
-    from streamlit.runtime.pages_manager import PagesManager
 
-    from tests.support import steady_state_init
 
     monkeypatch.setattr(PagesManager, "__init__", steady_state_init(PagesManager.__init__))
 
@@ -104,8 +107,6 @@ def fresh_streamlit_caches(request: pytest.FixtureRequest):
     if not request.module.__name__.startswith("test_app"):  # the AppTest modules, as for the fixture above
         yield
         return
-    import streamlit as st
-    import torch
 
     threads = torch.get_num_threads()
     st.cache_data.clear()

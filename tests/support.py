@@ -1,6 +1,8 @@
 """Helpers shared by the browser test, the AppTest fixtures and the dashboard benchmark (`tests/bench_app.py`)."""
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import socket
@@ -8,9 +10,16 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
+from PIL import Image
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
 
 import core.data.datasets
+from core import ATTACK_NAMES
+from core.attacks.adaptive import ADAPTIVE_SPECS
+from core.attacks.adaptive.grids import GRIDS, HEADLINE_EPS
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
@@ -26,7 +35,6 @@ def chromium_path() -> str | None:
 
 def streamlit_run(app: str | Path, port: int) -> list[str]:
     """The command line that serves ``app`` headless on ``port`` (the browser test and the benchmark)."""
-    import sys
 
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port",
             str(port), "--browser.gatherUsageStats", "false"]
@@ -42,7 +50,6 @@ def steady_state_init(original: Callable) -> Callable:
     """A ``PagesManager.__init__`` that leaves Streamlit's v1 ``pages/`` mode, so AppTest runs as a
     long-running server does (AppTest resets the mode before every run; the one rerun that leaves it would
     drop a clicked button's trigger)."""
-    from streamlit.runtime.pages_manager import PagesManager
 
     def init(self, *args, **kwargs):
         original(self, *args, **kwargs)
@@ -54,11 +61,7 @@ def steady_state_init(original: Callable) -> Callable:
 def fake_security_doc(dataset: str = "mnist") -> dict:
     """A ``security.json`` in the schema ``python -m core security`` writes, with made-up but consistent numbers
     (curves rise with ε, success + detected ≤ fooled), for the Security page and its figures."""
-    import numpy as np
 
-    from core import ATTACK_NAMES
-    from core.attacks.adaptive import ADAPTIVE_SPECS
-    from core.attacks.adaptive.grids import GRIDS, HEADLINE_EPS
 
     grid = [round(e, 6) for e in GRIDS[dataset]]
     ramp = np.linspace(0, 1, len(grid))
@@ -116,8 +119,8 @@ def fake_security_doc(dataset: str = "mnist") -> dict:
 
 
 def write_fake_security(art: Path, dataset: str = "mnist") -> dict:
-    """Write ``fake_security_doc`` where ``core.results.security.read_security`` looks under the artifacts folder ``art``."""
-    import json
+    """Write ``fake_security_doc`` where ``core.results.security.read_security`` looks under the artifacts folder
+    ``art``."""
 
     doc = fake_security_doc(dataset)
     path = art / "results" / dataset / "security.json"
@@ -133,7 +136,6 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 def app(timeout: int = 60):
     """A fresh ``AppTest`` of the dashboard's entry point."""
-    from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(APP, default_timeout=timeout)
 
@@ -153,16 +155,13 @@ def markdown(at) -> str:
 
 def figures(at) -> list[dict]:
     """The Plotly figures of a run, as the JSON specs Streamlit sends."""
-    import json
 
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def png(arr) -> bytes:
     """PNG bytes of a uint8 image array (an upload)."""
-    import io
 
-    from PIL import Image
 
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")

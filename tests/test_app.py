@@ -13,6 +13,7 @@ from core.app.verdicts import FALSE_ALARM, clean_share_below, percent
 from core.data import samples
 from core.data.uploads import load_image
 from core.detector import load
+from core.io.paper import paper_results
 from tests.support import app, markdown, messages, no_exception, png
 
 REPO = Path(__file__).resolve().parent.parent
@@ -256,7 +257,6 @@ def bare_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     }
     (art / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
-    from core.io.paper import paper_results
 
     paper_results.cache_clear()
     yield art

@@ -1,5 +1,5 @@
-"""The engine behind the dashboard: core.app.attack_run, core.app.scan, core.app.figures (no Streamlit); the Security page's
-tables and summary are tests/test_summaries.py."""
+"""The engine behind the dashboard: core.app.attack_run, core.app.scan, core.app.figures (no Streamlit); the Security
+page's tables and summary are tests/test_summaries.py."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,34 @@ import numpy as np
 import pytest
 import torch
 
-from core.app.attack_run import AttackRun, RunStep, amplified, budget_text, choose_model, distortion, paced
-from core.app.figures import heatmap, log_ticks, probs_bars, replay_figure, trajectory_figure
+from core.app.attack_run import (
+    CAUGHT,
+    EVADED,
+    RIGHT,
+    AttackRun,
+    RunStep,
+    adaptive_attacks,
+    amplified,
+    attack_choice_label,
+    budget_text,
+    choose_model,
+    distortion,
+    is_adaptive,
+    paced,
+)
+from core.app.figures import (
+    ADAPTIVE_COLOURS,
+    PAPER_COLOURS,
+    heatmap,
+    log_ticks,
+    probs_bars,
+    replay_figure,
+    roc_figure,
+    security_curves_figure,
+    security_labels,
+    trajectory_figure,
+)
+from core.app.scan import rows_to_csv, scan, table_rows
 from core.app.verdicts import (
     FALSE_ALARM,
     as_given_words,
@@ -19,10 +45,13 @@ from core.app.verdicts import (
     rank_sentence,
     rank_words,
 )
+from core.attacks.adaptive.grids import GRIDS
 from core.data import CLASSES, samples
+from core.data.uploads import quantise
 from core.detector import load
 from core.detector.thresholds import FPRS, threshold_at
 from core.models import load_pair
+from tests.support import fake_security_doc
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +151,6 @@ def test_live_run_stops_at_the_first_fooling_step(pair) -> None:
     assert int(np.argmax(steps[-1].probs_1)) != run.label
     m = run.metrics()
     assert m["steps"] == len(steps) and m["linf"] > 0
-    from core.data.uploads import quantise
 
     with torch.no_grad():  # the 8-bit PNG's own prediction, computed here
         png_pred = int(m1(quantise(torch.from_numpy(steps[-1].x)[None])).argmax(1)[0])
@@ -130,8 +158,6 @@ def test_live_run_stops_at_the_first_fooling_step(pair) -> None:
 
 
 def test_scan_rows_and_csv(pair) -> None:
-    from core.app.scan import rows_to_csv, scan, table_rows
-
     m1, m2 = pair
     x, y = samples("mnist")
 
@@ -340,8 +366,6 @@ def test_a_run_matches_only_its_own_image_and_choices() -> None:
 
 
 def test_attack_choice_labels() -> None:
-    from core.app.attack_run import adaptive_attacks, attack_choice_label, is_adaptive
-
     assert adaptive_attacks()[:2] == ("no_detector", "joint_pgd") and not is_adaptive("fgsm")
     assert attack_choice_label("joint_pgd") == "Joint PGD (adaptive)"
     assert attack_choice_label("no_detector") == "PGD, no detector (reference)"
@@ -362,8 +386,6 @@ def one_thread():
 def test_adaptive_run_on_a_shipped_sample(pair, one_thread, attack: str) -> None:
     """An adaptive run against the shipped detector at 5 %: one step per ε of the grid from the clean image, the
     engine's outcome per step, P(attack) per step equal to the detector's own on the recorded image."""
-    from core.app.attack_run import CAUGHT, EVADED, RIGHT
-    from core.attacks.adaptive.grids import GRIDS
 
     det = load("mnist")
     m1, m2 = pair
@@ -411,9 +433,6 @@ def test_adaptive_run_needs_a_detector_and_model_1(pair) -> None:
 
 
 def test_security_figures() -> None:
-    from core.app.figures import roc_figure, security_curves_figure, security_labels
-    from tests.support import fake_security_doc
-
     doc = fake_security_doc()
     fig = security_curves_figure(doc)
     by = {t.meta: t for t in fig.data}
@@ -446,6 +465,4 @@ def test_security_figures() -> None:
 
 
 def fig_colours(kind: str) -> tuple[str, ...]:
-    from core.app.figures import ADAPTIVE_COLOURS, PAPER_COLOURS
-
     return PAPER_COLOURS if kind == "paper" else ADAPTIVE_COLOURS

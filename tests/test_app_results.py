@@ -6,15 +6,26 @@ without running the (long) pipeline.
 """
 from __future__ import annotations
 
+import io as _io
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import core.results.readers as R
 from core import ATTACK_NAMES
+from core.data import samples
+from core.detector import Detector, RBFHead, store
+from core.io.manifest import register_file, update_manifest
+from core.io.paper import paper_results
+from core.models import DEFAULT_SPECS, _load_weights, build_model
+from core.results.readers import paper_transfer
+from tests.support import png
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -40,7 +51,6 @@ def build_fake_artifacts(art: Path) -> Path:
         k: v for k, v in manifest["files"].items() if k.startswith(("models/mnist", "samples", "paper"))
     }
     (art / "manifest.json").write_text(json.dumps(manifest))
-    from core.io.paper import paper_results
 
     paper_results.cache_clear()
     rng = np.random.default_rng(0)
@@ -116,7 +126,6 @@ def build_fake_artifacts(art: Path) -> Path:
             },
         },
     )
-    from core.data import samples
 
     x, y = samples("mnist")
     x = x.numpy()
@@ -162,7 +171,6 @@ def build_fake_artifacts(art: Path) -> Path:
 def fake_detector(trained_on: str, rng: np.random.Generator, clean_scores: np.ndarray | None = None):
     """A small random RBF head over the 20 features, with operating points from ``clean_scores`` (default: the
     head's own P(attack) on random softmax pairs, standing in for held-out clean images)."""
-    from core.detector import Detector, RBFHead
 
     head = RBFHead(rng.dirichlet(np.ones(10), (8, 2)).reshape(8, 20), rng.normal(size=8), 0.0, 1.0, (1.0, 0.0))
     det = Detector("mnist", trained_on, head)
@@ -174,7 +182,6 @@ def fake_detector(trained_on: str, rng: np.random.Generator, clean_scores: np.nd
 
 def store_fake_detector(trained_on: str, rng: np.random.Generator, clean_scores: np.ndarray | None = None):
     """Write a fake detector under ``$ADV_ARTIFACTS`` and register it in the manifest, as the pipeline does."""
-    from core.detector import store
 
     det = fake_detector(trained_on, rng, clean_scores)
     store(det, "python -m core pipeline --dataset mnist --stage detectors")
@@ -187,7 +194,6 @@ def fake_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
     build_fake_artifacts(art)
     yield art
-    from core.io.paper import paper_results
 
     paper_results.cache_clear()
 
@@ -200,8 +206,6 @@ def page(path: str) -> AppTest:
 
 
 def test_loaders_normalise_the_pipeline_formats(fake_results: Path) -> None:
-    import core.results.readers as R
-
     t2 = R.table2("mnist")
     assert t2["rows"]["fgsm"]["success_rate_percent"] == 90.0 and t2["command"].startswith(
         "python -m core attack-quality"
@@ -228,8 +232,6 @@ def test_loaders_normalise_the_pipeline_formats(fake_results: Path) -> None:
 
 
 def test_paper_transfer_matrix_has_nan_diagonal() -> None:
-    from core.results.readers import paper_transfer
-
     m = paper_transfer("mnist")
     assert m.shape == (7, 7) and np.isnan(np.diag(m)).all() and not np.isnan(m[0, 1])
 
@@ -282,7 +284,6 @@ def test_scan_page_detectors_and_demo(fake_results: Path) -> None:
 
 def test_scan_batch_shows_progress_errors_and_flags(fake_results: Path) -> None:
     """Issue 19: a batch with a bad file reads under a status box, and the bad file's row says why, not "None"."""
-    from tests.support import png
 
     digit = np.zeros((28, 28), np.uint8)
     digit[4:24, 12:16] = 255
@@ -315,10 +316,7 @@ def test_attack_lab_with_a_detector(fake_results: Path) -> None:
 @pytest.fixture
 def cifar_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Artifacts with untrained CIFAR-10 models of the default architectures (the real ones train for an hour)."""
-    import torch
 
-    from core.io.manifest import register_file, update_manifest
-    from core.models import DEFAULT_SPECS, build_model
 
     art = tmp_path / "artifacts"
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
@@ -334,7 +332,6 @@ def cifar_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         update_manifest(
             "models", f"cifar10/model_{which}", {"weights": rel, "arch": spec.arch, "options": spec.options}
         )
-    from core.models import _load_weights
 
     _load_weights.cache_clear()
     yield art
@@ -342,10 +339,6 @@ def cifar_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_cifar10_pages_with_standin_models(cifar_standin: Path) -> None:
-    import io as _io
-
-    from PIL import Image
-
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.selectbox(key="dataset").set_value("cifar10").run()
     assert not at.exception, [e.message for e in at.exception]

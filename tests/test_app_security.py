@@ -6,13 +6,22 @@ are set around the P(attack) of the uploaded image, so the verdict must flip wit
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from core.data.uploads import load_image
+from core.detector import Detector, load, pair_features, store
+from core.io.manifest import read_manifest, update_manifest
+from core.io.paper import paper_results
+from core.models import load_pair
+from core.results.security import eps_text, read_security
 from tests.support import app, figures, markdown, messages, no_exception, png, write_fake_security
+from tests.test_app_results import build_fake_artifacts, fake_detector
 
 # ------------------------------------------------------------------------------------------- sidebar
 
@@ -92,10 +101,6 @@ def test_security_page_without_results_explains(security_artifacts) -> None:
 @pytest.fixture
 def borderline_detector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Fake artifacts whose universal detector flags the test image at 10 % clean false positives, not at 5 % or 1 %."""
-    from core.data.uploads import load_image
-    from core.detector import pair_features, store
-    from core.models import load_pair
-    from tests.test_app_results import build_fake_artifacts, fake_detector
 
     art = tmp_path / "artifacts"
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
@@ -111,7 +116,6 @@ def borderline_detector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     det.calibrate(np.r_[np.full(930, p - d), np.full(70, p + d)])  # 10 %: p - d; 5 % and 1 %: p + d
     assert det.threshold(0.1) < p < det.threshold(0.05) == det.threshold(0.01)
     store(det, "python -m core calibrate --dataset mnist")
-    from core.io.paper import paper_results
 
     yield data, det
     paper_results.cache_clear()
@@ -150,9 +154,6 @@ def test_sidebar_operating_point_changes_the_scan_verdict(borderline_detector) -
 
 
 def test_scan_with_a_detector_without_operating_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.detector import store
-    from tests.test_app_results import build_fake_artifacts, fake_detector
-
     art = tmp_path / "artifacts"
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
     build_fake_artifacts(art)
@@ -188,9 +189,7 @@ def test_attack_lab_offers_the_adaptive_attacks_after_the_papers() -> None:
 def test_attack_lab_adaptive_run_on_a_shipped_sample() -> None:
     """Joint PGD on model 1 of shipped sample 3: the run ends evaded, caught or not fooled, says at which operating
     point, and every step's P(attack) is the detector's on that step's image."""
-    import torch
 
-    from core.detector import load
 
     at = app().run()
     at.selectbox(key="lab_attack").set_value("joint_pgd").run()
@@ -216,8 +215,6 @@ def test_attack_lab_adaptive_run_on_a_shipped_sample() -> None:
 
 
 def test_transfer_attack_without_a_surrogate_pair_explains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.test_app_results import build_fake_artifacts
-
     art = tmp_path / "artifacts"
     monkeypatch.setenv("ADV_ARTIFACTS", str(art))
     build_fake_artifacts(art)
@@ -233,9 +230,6 @@ def test_transfer_attack_without_a_surrogate_pair_explains(tmp_path: Path, monke
 
 
 def test_security_page_shows_the_baselines_and_switches_variant(security_artifacts) -> None:
-    import copy
-    import json
-
     art, doc = security_artifacts
     fs = {k: copy.deepcopy(doc[k]) for k in ("curves", "eps50", "attacks", "headline")}
     fs["eps50"]["joint_pgd"] = None
@@ -262,8 +256,6 @@ def test_security_page_shows_the_baselines_and_switches_variant(security_artifac
 def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
     """With a second variant shipped, the lab offers it; a run then uses that variant's detector and its pair."""
 
-    from core.detector import Detector, load, store
-    from core.io.manifest import read_manifest, update_manifest
 
     models = read_manifest()["models"]
     for which in (1, 2):  # the robust role points at the MLP for both models: a pair unlike the paper's
@@ -284,7 +276,6 @@ def test_attack_lab_switches_to_a_variant_and_shows_its_pair(isolated) -> None:
 
 def assert_last_step_is_the_detectors(run, det) -> None:
     """The lab's last step shows ``det``'s model 1 bars and ``det``'s own P(attack) of that image."""
-    import torch
 
     x = torch.from_numpy(run.steps[-1].x)[None]
     with torch.no_grad():
@@ -297,7 +288,6 @@ def assert_last_step_is_the_detectors(run, det) -> None:
                                               ("cifar10", "robust_pool"), ("mnist", "robust_pgd")])
 def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> None:
     """The shipped files: the page offers the hardened variant and shows its ε50 as the file says."""
-    from core.results.security import eps_text, read_security
 
     doc = read_security(dataset, variant)
     at = app().run()
@@ -315,7 +305,6 @@ def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> 
 def test_attack_lab_runs_an_adaptive_attack_against_a_committed_variant(variant: str, attack: str) -> None:
     """The pool watches four models: the lab shows its pair's bars (the shipped pair) and a verdict from all four,
     step by step, as the detector itself scores the image; robust_pgd's transfer attacker brings its own pair."""
-    from core.detector import load
 
     at = app().run()
     at.radio(key="lab_variant").set_value(variant).run()

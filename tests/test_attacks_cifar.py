@@ -5,15 +5,14 @@ import pytest
 import torch
 
 from core.attacks import ATTACKS, budget_search, budget_search_steps
+from core.data import samples
+from core.models import load_pair
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def cifar():
-    from core.data import samples
-    from core.models import load_pair
-
     m1, m2 = load_pair("cifar10")  # shipped: a missing or changed file fails the test
     x, y = samples("cifar10")
     idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:12]

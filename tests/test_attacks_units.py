@@ -1,9 +1,11 @@
 """Attack internals against hand computations and foolbox 3 at shared budgets."""
 from __future__ import annotations
 
+import foolbox as fb
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from core.attacks import (
@@ -76,8 +78,6 @@ def test_jsma_on_linear_model_by_hand():
 
 
 def test_blur_matches_scipy():
-    from scipy.ndimage import gaussian_filter
-
     g = torch.Generator().manual_seed(0)
     x = torch.rand(3, 2, 9, 7, generator=g)
     sig = torch.tensor([0.0, 0.7, 6.5])  # 6.5: radius 26 > 9, several reflections
@@ -90,8 +90,6 @@ def test_blur_matches_scipy():
 
 @pytest.fixture(scope="module")
 def mnist_fb():
-    import foolbox as fb
-
     (m1, _), (x, y) = load_pair("mnist"), samples("mnist")
     return fb, m1, fb.PyTorchModel(m1, bounds=(0, 1)), x[:12], y[:12]
 

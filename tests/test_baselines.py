@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
+from sklearn.neighbors import KernelDensity
 
+from core.data import samples
 from core.detector import baselines
+from core.models import load_pair
 
 
 def test_median_matches_scipy_reflect() -> None:
@@ -86,8 +89,6 @@ def test_threshold_at_5_percent_holds_on_held_out_clean_images() -> None:
     """Fitted on one half of the shipped clean samples, checked on the other: the threshold is the clean
     scores' upper 95 % quantile, and held-out clean images are flagged at about 5 % (binomial, 100 images:
     at most 12 %)."""
-    from core.data import samples
-    from core.models import load_pair
 
     m1, _ = load_pair("cifar10")
     x, _ = samples("cifar10")
@@ -104,10 +105,7 @@ def test_threshold_at_5_percent_holds_on_held_out_clean_images() -> None:
 def test_feinman_density_is_sklearns_gaussian_kde() -> None:
     """Feinman's KDE feature: the log of sklearn's Gaussian kernel density of the last hidden layer among the
     reference images of the predicted class, up to the kernel's normalising constant."""
-    from sklearn.neighbors import KernelDensity
 
-    from core.data import samples
-    from core.models import load_pair
 
     m1, _ = load_pair("mnist")
     x, y = samples("mnist")

@@ -19,7 +19,10 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+from PIL import Image
+from test_app_results import build_fake_artifacts
 
+from core.io.paper import paper_results
 from tests.support import CHROMIUM_ARGS, chromium_path, free_port, streamlit_run
 
 pytestmark = pytest.mark.browser
@@ -81,13 +84,11 @@ def server(browser):
 @pytest.fixture(scope="module")
 def fake_server(browser, tmp_path_factory):
     """The app over synthetic results of every kind (tests/test_app_results.py), for the data-driven pages."""
-    from test_app_results import build_fake_artifacts
 
     art = tmp_path_factory.mktemp("fake") / "artifacts"
     with pytest.MonkeyPatch.context() as mp:  # module scope: monkeypatch's own fixture is per test
         mp.setenv("ADV_ARTIFACTS", str(art))
         build_fake_artifacts(art)
-    from core.io.paper import paper_results
 
     paper_results.cache_clear()
     url, proc = _serve({"ADV_ARTIFACTS": str(art)})
@@ -256,8 +257,6 @@ def test_transfer_cell_click_selects_the_pair(server, page) -> None:
 
 
 def test_scan_upload_in_the_browser(server, page, tmp_path: Path) -> None:
-    from PIL import Image
-
     a = np.full((200, 160), 255, np.uint8)
     a[30:170, 70:95] = 0  # a dark "1" on white
     good = tmp_path / "digit.png"

@@ -8,6 +8,7 @@ import pytest
 
 from core import cli
 from core.experiments.benchmarks import attacks, executors, missed
+from core.models.classifiers import _load_weights
 
 
 def test_unknown_attack_names(isolated: Path, capsys: pytest.CaptureFixture) -> None:
@@ -38,8 +39,6 @@ def test_report_prints_the_committed_results(capsys: pytest.CaptureFixture) -> N
 
 
 def test_tampered_model_is_refused(isolated: Path, capsys: pytest.CaptureFixture) -> None:
-    from core.models.classifiers import _load_weights
-
     weights = isolated / "models" / "mnist" / "model_1.pt"
     weights.write_bytes(weights.read_bytes() + b"\0")
     _load_weights.cache_clear()

@@ -1,17 +1,30 @@
 """core.detector: features, the numpy RBF decision, no-pickle storage with a sha256 check."""
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from scipy.special import expit
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from core import cli, detector
-from core.data import samples
+from core.data import TEST_SIZES, samples, test_halves
 from core.detector import Detector, MismatchSVM
+from core.experiments.benchmarks.detect import record, run
+from core.io.files import read_json
+from core.io.manifest import IntegrityError
 from core.io.paths import detector_relpath
+from core.models import load_pair
+from core.results.operating_points import read_operating_points
+from core.results.readers import detector_data_path
+from core.results.security import read_security
 
 
 def _fitted(dataset: str = "mnist", trained_on: str = "all") -> tuple[Detector, np.ndarray, SVC]:
@@ -44,7 +57,6 @@ def test_numpy_decision_matches_sklearn() -> None:
 def test_shipped_detector_is_the_svc_refitted_on_its_shipped_data(dataset: str) -> None:
     """scikit-learn's SVC, refitted with the stored C and gamma on the shipped detector set, gives the same
     decision values as the stored support vectors do (and the stored Platt logit on top of them)."""
-    from core.results.readers import detector_data_path
 
     det = detector.load(dataset, "fgsm")
     with np.load(detector_data_path(dataset, "fgsm")) as z:
@@ -59,12 +71,6 @@ def test_shipped_detector_is_the_svc_refitted_on_its_shipped_data(dataset: str) 
 
 
 def test_mismatch_svm_fit_is_svc_plus_platt_on_out_of_fold_decisions() -> None:
-    from sklearn.exceptions import NotFittedError
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-
-    from core.detector import MismatchSVM
-
     with pytest.raises(NotFittedError):
         MismatchSVM().decision_function(np.zeros((2, 20)))
     _, f, svc = _fitted()
@@ -94,8 +100,6 @@ def test_operating_points_flag_at_most_fpr_of_the_calibration_scores() -> None:
 
 
 def test_shipped_detectors_state_operating_points_that_hold_on_held_out_clean_images() -> None:
-    from core.results.operating_points import read_operating_points
-
     for ds in ("mnist", "cifar10"):
         doc = read_operating_points(ds)
         for name in detector.TRAINED_ON:
@@ -116,7 +120,6 @@ def test_torch_module_equals_the_shipped_detector_and_passes_gradients(dataset: 
     assert logit.dtype == torch.float32 and logit.shape == (40,)
     np.testing.assert_allclose(torch.sigmoid(logit.double()).numpy(), det.predict_proba(x), atol=1e-5)
     m1, m2 = det.pair()
-    from core.models import load_pair
 
     assert (m1, m2) == load_pair(dataset)
     xg = x[:4].clone().requires_grad_(True)
@@ -149,8 +152,6 @@ def test_load_roundtrip_and_images(isolated) -> None:
 
 
 def test_tampered_detector_is_refused(isolated) -> None:
-    from core.io.manifest import IntegrityError
-
     det, _, _ = _fitted()
     _ship(det)
     path = isolated / (detector_relpath("mnist", "all") + ".npz")
@@ -163,9 +164,7 @@ def test_tampered_detector_is_refused(isolated) -> None:
 
 def test_tampered_detector_json_is_refused(isolated) -> None:
     """The ``.json`` half (gamma, intercept, Platt a and b) is checked as strictly as the arrays."""
-    import json
 
-    from core.io.manifest import IntegrityError
 
     det, _, _ = _fitted()
     _ship(det)
@@ -178,8 +177,6 @@ def test_tampered_detector_json_is_refused(isolated) -> None:
 
 
 def test_missing_and_unknown(isolated) -> None:
-    import shutil
-
     shutil.rmtree(isolated / "detectors", ignore_errors=True)
     with pytest.raises(FileNotFoundError, match="python -m core pipeline --dataset mnist"):
         detector.load("mnist", "fgsm")
@@ -190,9 +187,6 @@ def test_missing_and_unknown(isolated) -> None:
 
 
 def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
-    from core.experiments.benchmarks.detect import record, run
-    from core.io.files import read_json
-
     monkeypatch.setenv("ADV_DATA_ROOT", str(tmp_path / "no-data"))  # KDE reference falls back to the samples at once
 
     det, _, _ = _fitted()
@@ -220,9 +214,6 @@ def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_unseen_test_indices_are_the_held_out_half_and_what_security_attacks(dataset: str) -> None:
-    from core.data import TEST_SIZES, test_halves
-    from core.results.security import read_security
-
     idx = detector.unseen_test_indices(dataset)
     assert idx.dtype == np.int64 and len(idx) == TEST_SIZES[dataset] // 2 and np.all(np.diff(idx) > 0)
     cal, _ = test_halves(TEST_SIZES[dataset])

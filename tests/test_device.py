@@ -5,8 +5,12 @@ import pytest
 import torch
 
 from core import cli
+from core.data import samples
+from core.detector import pair_features
+from core.experiments.benchmarks.device_speed import figures, format_device, run
 from core.models import load_model, load_pair
 from core.models.device import OnDevice, on_device, resolve
+from core.models.training import augment_batch
 
 GPU = torch.cuda.is_available()
 DEVICE_COMMANDS = ("train", "evaluate-models", "attack-quality", "pipeline", "calibrate", "harden", "security")
@@ -56,8 +60,6 @@ def test_cuda_without_gpu_is_one_clear_line(capsys):
 
 
 def test_bench_device_on_the_cpu_reports_every_figure(monkeypatch):
-    from core.experiments.benchmarks.device_speed import figures, format_device, run
-
     r = run("mnist", "cpu", n=24)
     cpu = r["runs"]["cpu"]
     assert set(r["runs"]) == {"cpu"} and "gpu_over_cpu" not in r
@@ -80,7 +82,6 @@ def test_bench_device_on_the_cpu_reports_every_figure(monkeypatch):
 
 def test_augmentation_is_a_crop_and_a_flip_per_image():
     """The vectorised augmentation (same draws on any device) against a per-image reference."""
-    from core.models.training import augment_batch
 
     x = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     out = augment_batch(x, torch.Generator().manual_seed(5), pad=2)
@@ -96,9 +97,6 @@ def test_augmentation_is_a_crop_and_a_flip_per_image():
 @pytest.mark.skipif(not GPU, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
 def test_gpu_features_match_the_cpu(dataset):
-    from core.data import samples
-    from core.detector import pair_features
-
     x, _ = samples(dataset)
     cpu = pair_features(*load_pair(dataset), x)
     gpu = pair_features(*load_pair(dataset, device=str(resolve("cuda"))), x)

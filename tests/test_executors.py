@@ -12,15 +12,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from core import cli
+from core.experiments import security as S
+from core.experiments.executors import Executor
 from core.experiments.pipeline import PipelineConfig, run
+from core.experiments.pipeline import detector_data as data
+from core.experiments.pipeline.parallel import per_attack
+from tests.conftest import sample_mnist_root
 
 ATTACKS = ("fgsm", "gaussian_noise")
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray with 2 CPUs for the whole module (``ray.init`` takes seconds); ``core.experiments.executors`` reuses it."""
+    """A local Ray with 2 CPUs for the whole module (``ray.init`` takes seconds); ``core.experiments.executors``
+    reuses it."""
     import ray
 
     # pytest imports this file as a top-level module the workers cannot import: send its functions by value
@@ -33,7 +41,6 @@ def local_ray():
 @pytest.fixture
 def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineConfig:
     """Isolated artifacts and a data root whose MNIST train and test splits are the 200 shipped sample images."""
-    from tests.conftest import sample_mnist_root
 
     monkeypatch.setenv("ADV_DATA_ROOT", str(sample_mnist_root(isolated, tmp_path)))
     return PipelineConfig("mnist", n=40, chunk=20, attacks=ATTACKS, shipped_per_attack=10, embed_points=30,
@@ -79,7 +86,6 @@ def log_chunk(log: str, k: int) -> None:
 def dying_build(cfg: PipelineConfig, attack: str, progress, marker: str, log: str) -> dict:
     """``data.build_and_assemble`` whose first attempt dies (``os._exit``) while writing chunk 1: its temporary
     file is written in full but never replaces the chunk.  Logs each attempt's start and each chunk written."""
-    from core.experiments.pipeline import detector_data as data
 
     log_chunk(log, -1)
     if not os.path.exists(marker):
@@ -97,8 +103,6 @@ def dying_build(cfg: PipelineConfig, attack: str, progress, marker: str, log: st
 def test_worker_lost_mid_chunk_is_retried_without_double_or_half_write(
     local_ray, tiny: PipelineConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.experiments.pipeline.parallel import per_attack
-
     cfg = replace(tiny, n=60, attacks=("fgsm",))  # three chunks
     fresh(monkeypatch, tmp_path, "clean")
     run(cfg, ["data"], log=lambda s: None)
@@ -118,9 +122,6 @@ def test_worker_lost_mid_chunk_is_retried_without_double_or_half_write(
 
 def test_security_attacks_as_ray_tasks_give_the_same_figures(local_ray, tiny: PipelineConfig, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
-    from core.experiments import security as S
     cfg = S.SecurityConfig("mnist", n=8, steps=3, long_steps=4, long_n=4, attacks=("no_detector", "fgsm", "joint_pgd"))
     threads = torch.get_num_threads()
     fresh(monkeypatch, tmp_path, "inline")
@@ -139,9 +140,6 @@ def test_security_attacks_as_ray_tasks_give_the_same_figures(local_ray, tiny: Pi
 
 def test_missing_ray_is_a_clear_error(isolated: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture) -> None:
-    from core import cli
-    from core.experiments.executors import Executor
-
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     assert cli.main(["pipeline", "--dataset", "mnist", "--stage", "data", "--executor", "ray"]) == 2
     err = capsys.readouterr().err

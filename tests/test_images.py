@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from core.data import samples
 from core.data.uploads import MAX_PIXELS, ImageError, load_image, load_images, quantise, to_png, to_uint8
 
 
@@ -67,8 +68,6 @@ def test_mnist_dark_background_is_not_inverted() -> None:
 
 
 def test_28x28_png_round_trips_exactly() -> None:
-    from core.data import samples
-
     g = torch.Generator().manual_seed(0)
     x = (samples("mnist")[0][:1] + 0.05 * torch.randn(1, 1, 28, 28, generator=g)).clamp(
         0, 1

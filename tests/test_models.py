@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from core import models
-from core.io.manifest import IntegrityError
+from core.data import load_split
+from core.io.manifest import IntegrityError, read_manifest
 from core.models import ModelSpec, build_model
 
 SPECS = [
@@ -91,7 +92,6 @@ TABLE1 = [  # CIFAR-10: the GPU-trained pair adopted from ../shared/weights (iss
 @pytest.fixture(scope="module")
 def measured(data_root) -> dict:
     """Test accuracy of each shipped model on its full real test split (computed once per module)."""
-    from core.data import load_split
 
     acc = {}
     for dataset in ("mnist", "cifar10"):
@@ -103,8 +103,6 @@ def measured(data_root) -> dict:
 
 @pytest.mark.data
 def test_manifest_records_measured_accuracy(measured):
-    from core.io.manifest import read_manifest
-
     recorded = read_manifest()["models"]
     for (dataset, which), acc in measured.items():
         assert acc == pytest.approx(recorded[f"{dataset}/model_{which}"]["test_accuracy"], abs=0.02)

@@ -1,13 +1,23 @@
 """The detection pipeline end to end on a tiny MNIST config (shipped samples as the train split)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
+from core import detector
+from core.data import samples
+from core.detector import baselines as detector_baselines
 from core.experiments.pipeline import PipelineConfig, run, run_stage
+from core.io.files import exclusive_lock, read_json
+from core.models import load_pair
+from core.results.metrics import separability
+from core.results.report import report
+from tests.conftest import sample_mnist_root
 
 ATTACKS = ("fgsm", "gaussian_blur")
 
@@ -15,7 +25,6 @@ ATTACKS = ("fgsm", "gaussian_blur")
 @pytest.fixture
 def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineConfig:
     """Isolated artifacts, a data root whose MNIST train split is the 200 shipped sample images."""
-    from tests.conftest import sample_mnist_root
 
     monkeypatch.setenv("ADV_DATA_ROOT", str(sample_mnist_root(isolated, tmp_path)))
     return PipelineConfig("mnist", n=60, chunk=20, attacks=ATTACKS, cv_folds=3, inner_subsample=60, grid_c=(1.0, 10.0),
@@ -24,12 +33,6 @@ def tiny(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pip
 
 
 def test_end_to_end(tiny: PipelineConfig, isolated: Path) -> None:
-    from core import detector
-    from core.data import samples
-    from core.io.files import read_json
-    from core.models import load_pair
-    from core.results.report import report
-
     run(tiny, log=lambda s: None)
     res = isolated / "results" / "mnist"
     t3 = read_json(res / "table3.json")
@@ -62,8 +65,6 @@ def test_end_to_end(tiny: PipelineConfig, isolated: Path) -> None:
 
 def test_resume_after_interrupt_is_identical(tiny: PipelineConfig, isolated: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataclasses import replace
-
     cfg = replace(tiny, attacks=("fgsm",))
 
     class Stop(Exception):
@@ -96,8 +97,6 @@ def test_worker_processes_give_identical_results(tiny: PipelineConfig, isolated:
     one thread writes (the CLI's default ``--threads 1``).  With another thread count float kernels may round
     differently (seen: features off by 2.7e-7 on a 2-core x86-64 machine): then every label, outcome, budget and
     index is still identical and every float within 1e-5."""
-    import torch
-    from threadpoolctl import threadpool_limits
 
     def outputs() -> dict[str, np.ndarray]:
         got = {}
@@ -135,8 +134,6 @@ def test_worker_processes_give_identical_results(tiny: PipelineConfig, isolated:
 
 
 def test_lock_refuses_second_run(tiny: PipelineConfig) -> None:
-    from core.io.files import exclusive_lock
-
     with exclusive_lock(tiny.lock()):
         with pytest.raises(RuntimeError, match="another run"):
             run(tiny, ["cv"], log=lambda s: None)
@@ -149,9 +146,6 @@ def test_unknown_stage(tiny: PipelineConfig) -> None:
 
 def test_mc_dropout_head_only_equals_full_passes() -> None:
     """Feinman's MC dropout reruns only the head where all dropout lives: same masks, same numbers."""
-    from core.data import samples
-    from core.detector import baselines as detector_baselines
-    from core.models import load_pair
 
     m1, _ = load_pair("mnist")
     x, _ = samples("mnist")
@@ -162,8 +156,6 @@ def test_mc_dropout_head_only_equals_full_passes() -> None:
 
 
 def test_embedding_separability_tells_apart_from_mixed(tmp_path: Path) -> None:
-    from core.results.metrics import separability
-
     rng = np.random.default_rng(0)
     label = np.r_[np.zeros(100, np.int64), np.ones(100, np.int64)]
     apart = rng.normal(size=(200, 2)) + label[:, None] * 10

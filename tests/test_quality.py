@@ -9,6 +9,8 @@ import torch
 
 from core.attacks import BudgetResult
 from core.experiments import table2 as quality
+from core.io.files import read_json
+from core.io.manifest import verified_path
 
 
 class FakeSearch:
@@ -53,9 +55,6 @@ def test_success_over_attackable_images_and_mse_over_successes(monkeypatch: pyte
 
 
 def test_runner_writes_table2_and_resumes_at_the_next_attack(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.io.files import read_json
-    from core.io.manifest import verified_path
-
     x, y, which = images(60)
     monkeypatch.setattr(quality, "pick", lambda cfg: (x, y, which))
     cfg = quality.QualityConfig("mnist", n=60, seed=0)

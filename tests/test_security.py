@@ -14,11 +14,13 @@ from core.attacks import budget_search as paper_search
 from core.attacks.adaptive import ADAPTIVE_ATTACKS, get_adaptive
 from core.attacks.adaptive import budget_search as adaptive_search
 from core.attacks.adaptive.grids import EXTENDED_GRIDS, GRIDS, HEADLINE_EPS
+from core.cli import main
 from core.data import samples
 from core.data import test_halves as split_halves  # aliased: pytest would collect test_halves as a test
 from core.detector.judges import judge_for
 from core.detector.thresholds import FPRS, fpr_key
 from core.experiments.security import ATTACK_ORDER, DEFAULT_N
+from core.hardening.variants import read_variant
 from core.io.paths import security_path
 from core.results.metrics import eps50, outcomes_from_linf
 from core.results.security import read_security
@@ -119,8 +121,6 @@ def test_run_writes_the_schema_and_resumes_without_rerunning(isolated, monkeypat
 
 
 def test_cli_refuses_bad_options(capsys) -> None:
-    from core.cli import main
-
     assert main(["security", "--dataset", "mnist", "--attacks", "fgsm,cw"]) == 2
     assert "unknown attack" in capsys.readouterr().err
     assert main(["security", "--dataset", "mnist", "--n", "0"]) == 2
@@ -136,7 +136,6 @@ ROBUST_CLAIMS = {"mnist": {"table3_worst": -0.02, "eps50_ratio_min": 1.5},
 def test_committed_robust_variant_makes_every_adaptive_attacker_pay_more(dataset) -> None:
     """The hardened variant: same schema, its own operating point holds, Table III as far from the paper
     detector's (same rows) as the README says, and every adaptive attacker's ε50 at least the claimed multiple."""
-    from core.hardening.variants import read_variant
 
     robust, paper = read_security(dataset, "robust"), read_security(dataset)
     check_schema(robust, dataset)
@@ -160,7 +159,6 @@ def test_committed_robust_pgd_doubles_the_strongest_attackers() -> None:
     """The multi-step PGD-trained MNIST pair: what the README and docs/security.md claim of its file -- joint PGD
     and feature matching at ≥ 2× the paper detector's ε50 (so the cheapest attack too), its own operating point
     held, and the Table III miss they report (−0.026, not below −0.03)."""
-    from core.hardening.variants import read_variant
 
     sec, paper = read_security("mnist", "robust_pgd"), read_security("mnist")
     check_schema(sec, "mnist")

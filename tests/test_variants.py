@@ -6,16 +6,19 @@ import pytest
 import torch
 
 from core import ATTACK_NAMES, detector
-from core.io.paths import operating_points_path
+from core.data import samples
+from core.hardening.variants import compare_pair, format_pair, harden, read_variant
+from core.io.files import read_json
+from core.io.manifest import read_manifest, update_manifest
+from core.io.paths import artifacts_dir, operating_points_path, result_path
 from core.models import load_pair
+from core.results.operating_points import read_operating_points
 from tests.support import patch_data
 
 
 @pytest.fixture
 def robust_alias(isolated, monkeypatch):
     """The shipped MNIST pair registered under the "robust" role too (a stand-in for `train --robust`)."""
-    from core.data import samples
-    from core.io.manifest import read_manifest, update_manifest
 
     models = read_manifest()["models"]
     for which in (1, 2):
@@ -29,10 +32,6 @@ def robust_alias(isolated, monkeypatch):
 
 
 def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> None:
-    from core.hardening.variants import harden
-    from core.models import load_pair
-    from core.results.operating_points import read_operating_points
-
     doc = harden("mnist", "robust", n=24, seed=0)
     assert set(doc["table3"]) == set(ATTACK_NAMES)
     assert all(0.0 <= r["variant"] <= 1.0 and 0.0 <= r["paper_same_rows"] <= 1.0 for r in doc["table3"].values())
@@ -49,8 +48,6 @@ def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> No
 
     # --recheck: the Table III check again, on the same rows, with the shipped detector and its points untouched
 
-    from core.hardening.variants import read_variant
-    from core.io.paths import artifacts_dir
 
     files = [*(artifacts_dir() / "detectors" / "mnist").glob("all-robust.*"), operating_points_path("mnist", "robust")]
     shipped = {p: p.read_bytes() for p in files}
@@ -69,11 +66,6 @@ def test_missing_variant_names_the_command(isolated) -> None:
 
 
 def test_compare_pair_writes_the_table3_of_both_pairs_and_refuses_the_shipped_role(robust_alias) -> None:
-    from core.hardening.variants import compare_pair, format_pair
-    from core.io.files import read_json
-    from core.io.manifest import read_manifest
-    from core.io.paths import result_path
-
     doc = compare_pair("mnist", "robust", n=24, seed=0)
     saved = read_json(result_path("mnist", "pair_robust"))
     assert saved["table3"] == doc["table3"] and set(doc["table3"]) == set(ATTACK_NAMES)
