@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 import numpy as np
 import torch
 
-from core.app import ATTACK_LABELS
+from core import ATTACK_LABELS
 from core.app.scan import fpr_words
 from core.app.verdicts import FALSE_ALARM, clean_share_below, detector_sentence, rank_words
 from core.attacks import ATTACK_SPECS, budget_search_steps

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.data.data import SHAPES
+from core.data.datasets import SHAPES
 from core.data.paths import check_dataset
 
 MAX_BYTES = 10 * 1024 * 1024  # same as the dashboard's server.maxUploadSize (10 MB)
