@@ -5,7 +5,8 @@ width: every live step of the search was painted (a ``requestAnimationFrame`` re
 image's "step k" caption; the count must equal the run's Steps metric), the replay's two images sit in
 panels of their own (distinct x) and both are drawn, before and after play and after the slider moved,
 play paints every frame (its title counts "k of n"), the verdict is in words, no metric value is cut ("…" or
-overflow) and no caption or panel title breaks inside a word or runs into its neighbour.
+overflow), every metric has its help tooltip, and no caption or panel title breaks inside a word or runs into
+its neighbour.
 Screenshots: ``test-artifacts/screenshots/lab_<dataset>_<width>.png``.
 """
 from __future__ import annotations
@@ -105,6 +106,8 @@ def check_layout(page, where: str) -> None:
     """Nothing a person reads is cut or broken: metric values, image captions, the replay's panel titles."""
     cut = page.locator('[data-testid="stMetricValue"]').evaluate_all(CUT_METRICS)
     assert not cut, f"{where}: truncated metric values {cut}"
+    metrics = page.locator('[data-testid="stMetric"]')
+    assert metrics.count() == metrics.locator('button[aria-label^="Help for"]').count() == 6, f"{where}: help"
     texts = page.locator('[data-testid="stImageCaption"], [data-testid="stMetricLabel"]')
     assert not texts.evaluate_all(BROKEN_WORDS), f"{where}: words broken across lines"
     titles = [t.bounding_box() for t in replay(page).locator(".annotation-text").all()]
