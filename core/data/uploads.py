@@ -42,7 +42,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.data.datasets import SHAPES
-from core.data.paths import check_dataset
+from core.io.paths import check_dataset
 
 MAX_BYTES = 10 * 1024 * 1024  # same as the dashboard's server.maxUploadSize (10 MB)
 MAX_PIXELS = 10_000 * 10_000  # images with this many pixels or more are refused
