@@ -14,9 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import DATASET_LABELS, DATASETS
+from core import DATASET_LABELS, DATASETS, DEFAULT_FPR, FPRS
 from core.app.glossary import glossary_markdown, help_for
-from core.detector.thresholds import DEFAULT_FPR, FPRS
 from pages import DATASET_KEY, FPR_KEY, PAGES, fpr_label, leave_v1_multipage_mode
 
 ROOT = Path(__file__).resolve().parent

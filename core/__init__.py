@@ -5,6 +5,8 @@ CLI.  Nothing in this package imports Streamlit.  The names below are the one pl
 """
 
 DATASETS = ("mnist", "cifar10")
+FPRS = (0.01, 0.05, 0.10)  # the operating points (clean false-positive rates) stored with every shipped detector
+DEFAULT_FPR = 0.05  # the one every verdict uses unless the user picks another
 DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 ATTACK_NAMES = ("fgsm", "igsm", "jsma", "deepfool", "gaussian_blur", "gaussian_noise", "salt_and_pepper")
 ATTACK_LABELS = {  # what the dashboard and the docs call each attack

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from core import DATASETS
-from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_words
+from core import DATASETS, DEFAULT_FPR, FPRS
+from core.app.glossary import fpr_words
 
 DATASET_KEY = "dataset"  # session-state key of the sidebar's dataset (app.py)
 FPR_KEY = "fpr"  # session-state key of the sidebar's operating point (app.py)

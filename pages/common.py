@@ -22,7 +22,7 @@ from core.data.uploads import load_images
 from core.detector import VARIANT_DESCRIPTIONS, VARIANT_LABELS, VARIANTS, load, load_surrogates
 from core.io.paths import artifacts_dir, detector_relpath, result_path, security_path
 from core.models import load_pair
-from core.results.security import read_security
+from core.results.security import eps_text, read_security  # noqa: F401  (eps_text: the pages print budgets)
 from pages import FPR_KEY, dataset, fpr, fpr_label, leave_v1_multipage_mode  # noqa: F401  (the pages' one import)
 
 DETECTOR_NAMES = ("all",) + ATTACK_NAMES

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import DATASET_LABELS
 from core.app.figures import grouped_bars, roc_figure, security_curves_figure, security_labels
-from core.app.glossary import help_for
+from core.app.glossary import fpr_words, help_for
 from core.app.summaries import (
     baseline_rows,
     convergence_rows,
@@ -18,7 +18,7 @@ from core.app.summaries import (
     security_summary,
     success_column,
 )
-from core.detector.thresholds import fpr_key, fpr_words
+from core.detector.thresholds import fpr_key
 from pages import common
 
 SHARE = st.column_config.NumberColumn(format="percent")  # the tables hold shares in [0, 1]

@@ -23,7 +23,8 @@ from core.data import samples
 from core.detector import Detector, RBFHead, store
 from core.io.manifest import register_file, update_manifest
 from core.io.paper import paper_results
-from core.models import DEFAULT_SPECS, _load_weights, build_model
+from core.models import DEFAULT_SPECS, build_model
+from core.models.classifiers import _load_weights
 from core.results.readers import paper_transfer
 from tests.support import png
 

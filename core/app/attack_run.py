@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from core import ATTACK_LABELS
-from core.app.scan import fpr_words
+from core.app.glossary import fpr_words
 from core.app.verdicts import FALSE_ALARM, clean_share_below, detector_sentence, rank_words
 from core.attacks import ATTACK_SPECS, budget_search_steps
 from core.attacks.adaptive import ADAPTIVE_ATTACKS, ADAPTIVE_SPECS, get_adaptive, search_steps

@@ -57,3 +57,8 @@ def help_for(*terms: str) -> str:
 def glossary_markdown() -> str:
     """The whole glossary as a Markdown list, in alphabetical order (the sidebar's expander)."""
     return "\n".join(f"- **{t}**: {GLOSSARY[t]}" for t in sorted(GLOSSARY, key=str.casefold))
+
+
+def fpr_words(fpr: float) -> str:
+    """An operating point as the app says it: ``0.05`` → ``"5 % clean false positives"``."""
+    return f"{100 * float(fpr):g} % clean false positives"

@@ -18,9 +18,10 @@ import pandas as pd
 import torch
 from pandas.io.formats.style import Styler
 
+from core.app.glossary import fpr_words  # noqa: F401  (scan's callers use it)
 from core.data import CLASSES
 from core.detector import pair_features
-from core.detector.thresholds import DEFAULT_FPR, check_fpr, fpr_words  # noqa: F401  (fpr_words: scan's callers use it)
+from core.detector.thresholds import DEFAULT_FPR, check_fpr
 
 
 def verdict_column(fpr: float) -> str:

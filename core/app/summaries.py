@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from core.app.figures import security_labels
-from core.detector.thresholds import fpr_key, fpr_words
+from core.app.glossary import fpr_words
+from core.detector.thresholds import fpr_key
 from core.results.security import eps_text
 
 

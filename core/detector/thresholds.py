@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from core import DEFAULT_FPR, FPRS  # noqa: F401  (re-exported: the operating points every detector stores)
+
 if TYPE_CHECKING:  # annotations only: the dashboard's entry point imports this module and needs no torch
     import torch
 
-FPRS = (0.01, 0.05, 0.10)  # the operating points stored with every shipped detector
-DEFAULT_FPR = 0.05  # the one every verdict uses unless the user picks another
 
 
 def check_fpr(fpr: float) -> float:
@@ -24,11 +24,6 @@ def check_fpr(fpr: float) -> float:
     if not 0.0 < fpr < 1.0:
         raise ValueError(f"false-positive rate must lie in (0, 1), got {fpr}")
     return fpr
-
-
-def fpr_words(fpr: float) -> str:
-    """An operating point as the app says it: ``0.05`` → ``"5 % clean false positives"``."""
-    return f"{100 * check_fpr(fpr):g} % clean false positives"
 
 
 def threshold_at(clean_scores: np.ndarray, fpr: float) -> float:
