@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,24 +96,24 @@ def streamlit_server_steady_state(request: pytest.FixtureRequest, monkeypatch: p
     """
     if not request.module.__name__.startswith("test_app") or "first_run" in request.keywords:
         return
-
-
     monkeypatch.setattr(PagesManager, "__init__", steady_state_init(PagesManager.__init__))
 
 
 @pytest.fixture(autouse=True)
 def fresh_streamlit_caches(request: pytest.FixtureRequest):
     """In AppTest modules: empty Streamlit's caches around each test (they persist across AppTests in one
-    process) and restore torch's thread count (the app sets 1 thread for interactive work)."""
+    process), restore torch's thread count (the app sets 1 thread for interactive work) and ``__main__`` (AppTest
+    leaves the app script there, and a worker process spawned later would import and run it)."""
     if not request.module.__name__.startswith("test_app"):  # the AppTest modules, as for the fixture above
         yield
         return
 
-    threads = torch.get_num_threads()
+    threads, main = torch.get_num_threads(), sys.modules["__main__"]
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
     torch.set_num_threads(threads)
+    sys.modules["__main__"] = main
 
