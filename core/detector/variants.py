@@ -13,7 +13,6 @@ VARIANTS: tuple[str, ...] = ("paper", "robust", "robust_pgd")
 # the roles (core.models.ROLE_FLAGS) of the pairs each watches, in feature order
 VARIANT_ROLES: dict[str, tuple[str, ...]] = {"paper": ("model",), "robust": ("robust",), "robust_pgd": ("robust-pgd",)}
 VARIANT_PAIRS = {v: roles[0] for v, roles in VARIANT_ROLES.items()}  # the role of the pair whose bars the app shows
-VARIANT_ROWS = {v: roles[0] for v, roles in VARIANT_ROLES.items()}  # the pair its detector data's attacks target
 VARIANT_LABELS = {  # the plain name the app shows
     "paper": "Paper's detector",
     "robust": "Hardened: adversarially trained pair",

@@ -20,8 +20,6 @@ from core.attacks.adaptive import ADAPTIVE_SPECS
 from core.data import load_split_uint8, to_float
 from core.detector import (
     VARIANT_PAIRS,
-    VARIANT_ROLES,
-    VARIANT_ROWS,
     VARIANTS,
     Detector,
     MismatchSVM,
@@ -52,29 +50,23 @@ COMMAND = MAKE_COMMANDS["variant"]
 
 def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
               progress: Callable | None = None, device: str = "cpu",
-              n_per_attack: tuple[tuple[str, int], ...] = (),
-              features: tuple[str, ...] = ()) -> dict[str, dict[str, np.ndarray]]:
+              n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
     """Per attack: the rows (features, label, ...) of a detector data set over the pair of ``role``
     (``core.models.ROLE_FLAGS``), drawn as the paper detector's are, cached per attack.  ``n_per_attack``
-    overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's).  ``features``: the roles
-    of the pairs whose softmax make the features, in order (default: ``role``'s; the attacks target ``role``'s)."""
-
+    overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's)."""
     pair = load_pair(dataset, role, device)
-    features = features or (role,)
-    watched = tuple(m for r in features for m in load_pair(dataset, r, device))
-    name = role if features == (role,) else f"{role}_as_{'+'.join(features)}"
     cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
     x_train, y_train = load_split_uint8(dataset, "train", data_root)
 
     out = {}
-    for attack in progress(ATTACK_NAMES, desc=f"{dataset} {name} data", unit="attack") if progress else ATTACK_NAMES:
-        path = cache_dir() / "variants" / dataset / f"{name}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
+    for attack in progress(ATTACK_NAMES, desc=f"{dataset} {role} data", unit="attack") if progress else ATTACK_NAMES:
+        path = cache_dir() / "variants" / dataset / f"{role}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
         if not path.exists():
             d = draws(cfg, attack, len(x_train))
             x = to_float(np.asarray(x_train[d["index"]]))
             y = torch.from_numpy(np.asarray(y_train[d["index"]], np.int64))
             torch.manual_seed(seed * 7919 + 104_729)
-            rows = build_chunk(cfg, attack, 0, x, y, d["index"], d["attack"], d["model"], pair, watched)
+            rows = build_chunk(cfg, attack, 0, x, y, d["index"], d["attack"], d["model"], pair)
             save_with(path, lambda p, rows=rows: np.savez(p, **{k: v for k, v in rows.items() if k != "x_adv"}))
         with np.load(path) as z:
             out[attack] = {k: z[k] for k in z.files}
@@ -84,11 +76,8 @@ def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
 def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str | None,
                  progress: Callable | None = None, device: str = "cpu",
                  n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
-    """The ``variant`` detector's rows (``pair_data``): the attacks on its rows' pair (``VARIANT_ROWS``), the
-    softmax of every model it watches (``VARIANT_ROLES``) as features."""
-
-    return pair_data(dataset, VARIANT_ROWS[variant], n, seed, data_root, progress, device, n_per_attack,
-                     VARIANT_ROLES[variant])
+    """The ``variant`` detector's rows (``pair_data``) over the pair it watches (``VARIANT_PAIRS``)."""
+    return pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack)
 
 
 def table3_beside_paper(cfg: Any, data: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:

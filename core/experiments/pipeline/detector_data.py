@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -56,10 +56,9 @@ def build_chunk(
     coin: np.ndarray,
     which: np.ndarray,
     models: tuple[torch.nn.Module, torch.nn.Module],
-    watch: Sequence[torch.nn.Module] = (),
 ) -> dict[str, np.ndarray]:
-    """Attack one chunk of ``models`` (a pair) and return its rows (plus the exact float32 adversarial images).
-    The features are the softmax of ``watch`` (default: the pair; a detector watching more models, all of them)."""
+    """Attack one chunk of ``models`` (a pair) and return its rows (plus the exact float32 adversarial images);
+    the features are the pair's softmax."""
     m = len(x)
     x_final = x.clone()
     label = np.zeros(m, np.int64)
@@ -91,7 +90,7 @@ def build_chunk(
         attacked_model[hit] = target
         outcome[hit] = ATTACKED
         outcome[go[~success]] = FAILED
-    f = watched_features(watch or models, x_final)
+    f = watched_features(models, x_final)
     mse = ((x_final - x) ** 2).flatten(1).mean(1).numpy()
     adv_rows = np.flatnonzero(label == 1)
     return {
