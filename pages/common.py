@@ -105,7 +105,7 @@ def samples(ds: str) -> tuple[np.ndarray, np.ndarray]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def decoded(name: str, data: bytes, ds: str) -> dict[str, Any]:
-    """One upload through ``core.images.load_images`` (``{name, x, notes, error}``), once per file content: a
+    """One upload through ``core.data.uploads.load_images`` (``{name, x, notes, error}``), once per file content: a
     rerun of the page (another widget touched) does not decode a large photo again."""
     return load_images([(name, data)], ds)[0]
 

@@ -10,7 +10,7 @@
    step (attack + both models + detector) plus everything the page builds for it (two enlarged images,
    the softmax figure serialised to JSON as Streamlit sends it); median and worst over the steps.
    Also the whole Attack lab run through AppTest divided by its steps (page overhead included).
-3. **Upload to verdict** (target 1 s): PNG bytes → ``core.images.load_image`` → ``core.scan.scan`` with
+3. **Upload to verdict** (target 1 s): PNG bytes → ``core.data.uploads.load_image`` → ``core.app.scan.scan`` with
    every shipped detector, models warm; and the same through AppTest (``file_uploader.set_value`` + rerun).
 
 Exits 1 when a median (first page visible, page usable, live step, upload to verdict) misses its target;

@@ -1,5 +1,5 @@
 """The dashboard's app services without Streamlit: the Security page's tables and summary (``core.app.summaries``),
-the glossary (``core.app.glossary``), the Scan page's batch table (``core.scan.batch_table``) and the parsing of a
+the glossary (``core.app.glossary``), the Scan page's batch table (``core.app.scan.batch_table``) and the parsing of a
 Plotly selection (``pages.common.selected_customdata``)."""
 from __future__ import annotations
 

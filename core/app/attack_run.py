@@ -13,7 +13,7 @@ The adaptive attacks of ``core.attacks.adaptive`` (they know both models and the
 detector) play ``search_steps`` instead: model 1 is always the attacked model, one
 step per L∞ budget of ``core.security.GRIDS``, each with the engine's outcome
 (model 1 right / fooled but caught / fooled and not flagged); the run stops at the
-first undetected success.  ``to_json`` / ``from_json`` and :func:`core.images.to_png`
+first undetected success.  ``to_json`` / ``from_json`` and :func:`core.data.uploads.to_png`
 give the downloads.  Nothing here imports Streamlit.
 """
 from __future__ import annotations

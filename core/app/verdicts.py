@@ -1,7 +1,7 @@
 """A detector's verdict in words a newcomer reads at a glance: where an image ranks among clean test images.
 
 A detector flags an image when its P(attack) is above the threshold of the operating point: the score that a
-share ``fpr`` of held-out clean test images exceed (``core.operating_point.Calibrated``, whose sorted
+share ``fpr`` of held-out clean test images exceed (``core.detector.thresholds.Calibrated``, whose sorted
 ``clean_scores_`` are those images' scores).  Near a threshold of 1 a bare number misleads: on CIFAR-10
 "P(attack) 0.966 → takes it for clean" (threshold 0.989) reads as a contradiction.  Ranked against the same
 clean images it says what it means: "more suspicious than 93 % of clean test images; flagged above 95 %",
