@@ -12,7 +12,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 setup: $(BIN)/.installed
 
 app: setup
-	$(BIN)/streamlit run app.py
+	$(BIN)/streamlit run app.py --server.headless false   # opens the dashboard in your browser
 
 test: setup
 	$(BIN)/python -m pytest -q
