@@ -112,7 +112,9 @@ def browser():
 
 
 def settle(page, timeout: float = 90.0) -> None:
-    """Wait until the script run finishes (the 'running' status widget is gone) and the page is quiet."""
+    """Wait until the script run finishes (the 'running' status widget is gone) and the page is quiet: no HTTP
+    request in flight either (a lazy JS chunk still loading when the test moves on would be aborted by the
+    navigation and counted as the next page's failed request)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     time.sleep(0.5)
     deadline = time.time() + timeout
@@ -124,6 +126,7 @@ def settle(page, timeout: float = 90.0) -> None:
                 break
         time.sleep(0.2)
     time.sleep(0.5)
+    page.wait_for_load_state("networkidle", timeout=timeout * 1000)
 
 
 def shoot(page, name: str) -> None:
