@@ -15,8 +15,8 @@ from pathlib import Path
 import streamlit as st
 
 from core import DATASET_LABELS, DATASETS, DEFAULT_FPR, FPRS
-from core.app.glossary import glossary_markdown, help_for
-from pages import DATASET_KEY, FPR_KEY, PAGES, fpr_label, leave_v1_multipage_mode
+from core.app.glossary import fpr_words, glossary_markdown, help_for
+from pages import DATASET_KEY, FPR_KEY, PAGES, leave_v1_multipage_mode
 
 ROOT = Path(__file__).resolve().parent
 
@@ -35,7 +35,7 @@ with st.sidebar:
     st.caption("Detecting adversarial examples from the disagreement of two independently trained models "
                "(Monteiro et al., *Bi-model Decision Mismatch*).")
     st.selectbox("Dataset", DATASETS, key=DATASET_KEY, format_func=DATASET_LABELS.get)
-    st.selectbox("Operating point", FPRS, index=FPRS.index(DEFAULT_FPR), key=FPR_KEY, format_func=fpr_label,
+    st.selectbox("Operating point", FPRS, index=FPRS.index(DEFAULT_FPR), key=FPR_KEY, format_func=fpr_words,
                  help="The detectors flag an image when P(attack) is above the threshold that flags this share of "
                       "clean test images they never saw.  Fewer false alarms means more attacks let through.  \n"
                       + help_for("clean FPR"))

@@ -13,7 +13,6 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from core import DATASETS, DEFAULT_FPR, FPRS
-from core.app.glossary import fpr_words
 
 DATASET_KEY = "dataset"  # session-state key of the sidebar's dataset (app.py)
 FPR_KEY = "fpr"  # session-state key of the sidebar's operating point (app.py)
@@ -68,7 +67,3 @@ def fpr() -> float:
     f = st.session_state.get(FPR_KEY, DEFAULT_FPR)
     return float(f) if f in FPRS else DEFAULT_FPR
 
-
-def fpr_label(f: float) -> str:
-    """How the sidebar lists an operating point: "5 % clean false positives"."""
-    return fpr_words(f)

@@ -225,7 +225,7 @@ if run.verdict_detail():
 if run.clean_flagged and run.fpr is not None:
     st.caption(false_alarm_words(run.fpr))
 if run.fpr is not None and run.fpr != fpr:
-    st.caption(f"This run was judged at {run.operating_point()}; the sidebar now says {common.fpr_label(fpr)}: "
+    st.caption(f"This run was judged at {run.operating_point()}; the sidebar now says {common.fpr_words(fpr)}: "
                "run it again to judge at that operating point.")
 budget_help = (f"**{run.budget_name}** at the last step: the budget the search reached.  For an L∞ budget it is "
                "the most any pixel may change; the measured L∞ can be smaller (pixels at black or white cannot move "

@@ -16,6 +16,7 @@ import streamlit as st
 import core.results.readers as R
 from core import ATTACK_LABELS, ATTACK_NAMES
 from core.app.attack_run import interactive_threads, warm_up
+from core.app.glossary import fpr_words
 from core.data import SHAPES
 from core.data import samples as load_samples
 from core.data.uploads import load_images
@@ -23,14 +24,14 @@ from core.detector import VARIANT_DESCRIPTIONS, VARIANT_LABELS, VARIANTS, load, 
 from core.io.paths import artifacts_dir, detector_relpath, result_path, security_path
 from core.models import load_pair
 from core.results.security import eps_text, read_security  # noqa: F401  (eps_text: the pages print budgets)
-from pages import FPR_KEY, dataset, fpr, fpr_label, leave_v1_multipage_mode  # noqa: F401  (the pages' one import)
+from pages import FPR_KEY, dataset, fpr, leave_v1_multipage_mode  # noqa: F401  (the pages' one import)
 
 DETECTOR_NAMES = ("all",) + ATTACK_NAMES
 
 
 def at_fpr(f: float | None = None) -> str:
     """``"at 5 % clean false positives"`` for ``f`` (default: the sidebar's), to append to a verdict."""
-    return f"at {fpr_label(fpr() if f is None else f)}"
+    return f"at {fpr_words(fpr() if f is None else f)}"
 
 
 def attack_label(a: str) -> str:

@@ -10,7 +10,7 @@ from core.data import samples
 from core.hardening.variants import compare_pair, format_pair, harden, read_variant
 from core.io.files import read_json
 from core.io.manifest import read_manifest, update_manifest
-from core.io.paths import artifacts_dir, operating_points_path, result_path
+from core.io.paths import artifacts_dir, detector_relpath, operating_points_path, result_path
 from core.models import load_pair
 from core.results.operating_points import read_operating_points
 from tests.support import patch_data
@@ -60,7 +60,7 @@ def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> No
 
 def test_missing_variant_names_the_command(isolated) -> None:
     for suffix in (".npz", ".json"):
-        (isolated / (detector.detector_relpath("mnist", "all", "robust") + suffix)).unlink()
+        (isolated / (detector_relpath("mnist", "all", "robust") + suffix)).unlink()
     with pytest.raises(FileNotFoundError, match="python -m core harden --dataset mnist --variant robust"):
         detector.load("mnist", "all", variant="robust")
 

@@ -18,7 +18,6 @@ from core.data.datasets import (
     test_halves,
     to_float,
 )
-from core.io.paths import samples_path
 
 __all__ = [
     "SHAPES",
@@ -34,7 +33,6 @@ __all__ = [
     "to_float",
     "load_split",
     "test_halves",
-    "samples_path",
     "samples",
     "make_samples",
     "data_fingerprint",

@@ -21,11 +21,10 @@ from core.detector.variants import (
     load_surrogates,
     load_watched,
 )
-from core.io.paths import detector_relpath
 
 __all__ = [
     "DEFAULT_FPR", "FPRS", "TRAINED_ON", "VARIANTS", "VARIANT_DESCRIPTIONS", "VARIANT_LABELS", "VARIANT_PAIRS",
     "VARIANT_ROLES", "Detector", "DetectorModule", "MismatchSVM", "RBFHead", "check_trained_on",
-    "check_variant", "detector_relpath", "features", "fpr_key", "load", "load_surrogates", "load_watched",
+    "check_variant", "features", "fpr_key", "load", "load_surrogates", "load_watched",
     "pair_features", "platt_fit", "rbf_decision", "store", "unseen_test_indices", "watched_features",
 ]
