@@ -113,8 +113,8 @@ def browser():
 
 def settle(page, timeout: float = 90.0) -> None:
     """Wait until the script run finishes (the 'running' status widget is gone) and the page is quiet: no HTTP
-    request in flight either (a lazy JS chunk still loading when the test moves on would be aborted by the
-    navigation and counted as the next page's failed request)."""
+    request of the page still in flight either (a lazy JS chunk still loading when the test moves on would be
+    aborted by the navigation and counted as the next page's failed request)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout * 1000)
     time.sleep(0.5)
     deadline = time.time() + timeout
@@ -126,7 +126,10 @@ def settle(page, timeout: float = 90.0) -> None:
                 break
         time.sleep(0.2)
     time.sleep(0.5)
-    page.wait_for_load_state("networkidle", timeout=timeout * 1000)
+    traffic = getattr(page, "traffic", None)
+    while traffic is not None and traffic.in_flight:
+        assert time.time() < deadline, f"requests still in flight after {timeout:.0f} s: {sorted(traffic.in_flight)}"
+        time.sleep(0.2)
 
 
 def shoot(page, name: str) -> None:
@@ -142,14 +145,25 @@ def no_errors(page, where: str) -> None:
 
 
 class Traffic:
-    """Every request a page makes and every failed response, recorded from the moment the page opens."""
+    """Every request a page makes, those still in flight, and every failed response, recorded from the moment
+    the page opens."""
 
     def __init__(self, page) -> None:
         self.urls: list[str] = []
         self.failed: list[str] = []
-        page.on("request", lambda r: self.urls.append(r.url))
+        self.in_flight: set[str] = set()
+        page.on("request", self.started)
+        page.on("requestfinished", lambda r: self.in_flight.discard(r.url))
         page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if self.broken(r) else None)
-        page.on("requestfailed", lambda r: self.failed.append(f"failed {r.url}"))
+        page.on("requestfailed", self.failed_request)
+
+    def started(self, request) -> None:
+        self.urls.append(request.url)
+        self.in_flight.add(request.url)
+
+    def failed_request(self, request) -> None:
+        self.in_flight.discard(request.url)
+        self.failed.append(f"failed {request.url} ({request.failure})")
 
     @staticmethod
     def broken(response) -> bool:
