@@ -126,7 +126,13 @@ def settle(page, timeout: float = 90.0) -> None:
                 break
         time.sleep(0.2)
     time.sleep(0.5)
-    traffic = getattr(page, "traffic", None)
+    quiet(page, timeout)
+
+
+def quiet(page, timeout: float = 90.0) -> None:
+    """Wait until none of the page's HTTP requests is in flight (a full-page screenshot, for one, renders lazy
+    elements that fetch their JS chunks; a navigation while they load would abort them)."""
+    traffic, deadline = getattr(page, "traffic", None), time.time() + timeout
     while traffic is not None and traffic.in_flight:
         assert time.time() < deadline, f"requests still in flight after {timeout:.0f} s: {sorted(traffic.in_flight)}"
         time.sleep(0.2)
@@ -228,6 +234,7 @@ def test_every_page_opens_without_errors(server, browser, width: int, dataset: s
     ctx, page = open_page(browser, width)
     try:
         for path, (name, title) in PAGES.items():
+            quiet(page)  # the previous page's requests done before the navigation
             page.traffic.clear()
             page.goto(f"{server}/{path}")
             page.locator("h1").filter(has_text=title).first.wait_for(timeout=90_000)
