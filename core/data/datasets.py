@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.datasets import CIFAR10, MNIST
 
 from core.io.files import save_with, sha256_file
 from core.io.paths import cache_dir, check_dataset, samples_path
@@ -48,6 +47,8 @@ def resolve_root(root: str | os.PathLike | None) -> tuple[Path, bool]:
 
 
 def _read_mnist(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    from torchvision.datasets import MNIST  # heavy (torchvision pulls torch._dynamo); only raw splits need it
+
     try:
         ds = MNIST(str(root), train=train, download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found." / download failure
@@ -79,6 +80,7 @@ def _read_cifar10(root: Path, train: bool, download: bool) -> tuple[np.ndarray, 
     split = "train" if train else "test"
     if (root / "cifar10" / split).is_dir():
         return _read_imagefolder(root / "cifar10" / split)
+    from torchvision.datasets import CIFAR10  # heavy (torchvision pulls torch._dynamo); only raw splits need it
 
     try:
         ds = CIFAR10(str(root), train=train, download=download)

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models import resnet50
 
 from core.io.manifest import read_manifest, verified_path
 from core.io.paths import check_dataset, manifest_path
@@ -148,6 +147,7 @@ class CifarResNet(nn.Module):
 
 def resnet50_cifar(num_classes: int = 10) -> nn.Module:
     """The paper's ResNet-50 (torchvision's ImageNet bottleneck network) with a 3x3 stride-1 stem for 32x32."""
+    from torchvision.models import resnet50  # heavy (torchvision pulls torch._dynamo); only --full-size needs it
 
     net = resnet50(num_classes=num_classes)
     net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
