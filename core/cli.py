@@ -14,9 +14,11 @@ from tqdm.auto import tqdm
 from core import DATASETS
 from core.data import make_samples
 from core.experiments.calibration import calibrate
+from core.experiments.heldout import HeldoutConfig
+from core.experiments.heldout import run as run_heldout
 from core.experiments.pipeline import PipelineConfig
 from core.experiments.pipeline import run as run_pipeline
-from core.experiments.pipeline.config import STAGES
+from core.experiments.pipeline.config import PROTOCOLS, STAGES
 from core.experiments.security import ATTACK_ORDER, DEFAULT_ATTACKS, SecurityConfig
 from core.experiments.security import run as run_security
 from core.experiments.table1 import evaluate_models, format_table1
@@ -26,6 +28,7 @@ from core.io.manifest import register_file
 from core.models import ModelSpec
 from core.models.device import DEVICES, resolve
 from core.models.training import adopt, pgd_recipe, recipe, robust_recipe, train, with_overrides
+from core.results.heldout import format_heldout
 from core.results.operating_points import format_operating_points
 from core.results.report import report
 from core.results.security import format_security
@@ -96,9 +99,18 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
     per = n_per_attack(a)
     cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
-                         command=a.command_line, device=device_of(a))
+                         command=a.command_line, device=device_of(a), protocol=a.protocol)
     run_pipeline(cfg, None if a.stage == "all" else [a.stage], force=a.force, progress=_tqdm, workers=a.workers,
         executor=a.executor, address=a.address)
+    return 0
+
+
+def cmd_heldout(a: argparse.Namespace) -> int:
+    torch.set_num_threads(a.threads)
+    attacks = tuple(a.attacks.split(",")) if a.attacks else HeldoutConfig.attacks
+    cfg = HeldoutConfig(a.dataset, a.n, a.n_unseen, a.seed, attacks, not a.no_loao, a.data_root,
+                        command=a.command_line, device=device_of(a))
+    print(format_heldout(run_heldout(cfg, progress=_tqdm)))
     return 0
 
 
@@ -227,7 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl = add("pipeline", cmd_pipeline,
              "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
     pl.add_argument("--stage", default="all", choices=("all", *STAGES))
-    pl.add_argument("--n", type=int, default=10_000, help="train images per attack (paper: 10,000)")
+    pl.add_argument("--protocol", default="paper", choices=PROTOCOLS,
+                    help="paper (default): the paper's tables on train-split images; heldout: the shipped detectors "
+                         "from the test split's detector role (docs/detection.md)")
+    pl.add_argument("--n", type=int, default=10_000,
+                    help="images per attack (paper: 10,000; heldout: at most the 5,000 of the detector role)")
     add_n_attack(pl, "jsma=2000 when time is short")
     pl.add_argument("--seed", type=int, default=0)
     pl.add_argument("--attacks", default=None, help="comma-separated subset of attacks (default: all seven)")
@@ -242,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--address", default=None, metavar="ADDR",
                     help="with --executor ray: an existing cluster, e.g. 10.0.0.5:6379 or auto (see docs/detection.md)")
     ca = add("calibrate", cmd_calibrate, "operating points of the shipped detectors: thresholds at 1/5/10 % clean "
-             "false positives on a seeded half of the test split, checked on the other half", False)
+             "false positives on the test split's calibration role, checked on its evaluation role", False)
     ca.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
     hd = add("harden", cmd_harden, "build, calibrate and ship a hardened detector variant (e.g. robust: over the "
              "PGD-trained pair of `train --robust`)")
@@ -259,6 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--n", type=int, default=600, help="train images per attack")
     cp.add_argument("--seed", type=int, default=0)
     add_n_attack(cp, "jsma=200")
+    ho = add("heldout", cmd_heldout, "the shipped detectors on evaluation images nothing was fitted on: detection "
+             "at 1/5/10 % false positives and AUC per attack and model, incl. attacks no detector trained on")
+    ho.add_argument("--n", type=int, default=None, help="images per paper attack and model (default 1,000)")
+    ho.add_argument("--n-unseen", type=int, default=None,
+                    help="images per unseen attack (PGD, C&W, Square) and model (default 300)")
+    ho.add_argument("--seed", type=int, default=0)
+    ho.add_argument("--attacks", default=None, help="comma-separated subset (default: the seven and pgd_min, cw_l2, "
+                    "square)")
+    ho.add_argument("--no-loao", action="store_true", help="skip the leave-one-attack-out refits")
+    ho.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
              "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")
     se.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
@@ -290,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     aq.add_argument("--seed", type=int, default=0)
     b = add("bench", cmd_bench, "speed benchmarks, each against a baseline in the same process", False)
     b.add_argument("target", choices=tuple(BENCHMARKS))
-    for s in (t, ev, aq, pl, ca, hd, cp, se, b):
+    for s in (t, ev, aq, pl, ca, hd, cp, ho, se, b):
         s.add_argument("--device", default="cpu", choices=DEVICES,
                        help="where the networks run: cpu (default), cuda, or auto (cuda when a GPU is visible)")
     b.add_argument("--n", type=int, default=None, help="number of images (default: the benchmark's own)")

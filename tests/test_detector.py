@@ -16,7 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from core import cli, detector
 from core.data import TEST_SIZES, samples
-from core.data import test_halves as split_halves  # aliased: pytest would collect test_halves as a test
+from core.data import test_roles as split_roles  # aliased: pytest would collect test_roles as a test
 from core.detector import Detector, MismatchSVM
 from core.experiments.benchmarks.detect import record, run
 from core.io.files import read_json
@@ -60,15 +60,18 @@ def test_shipped_detector_is_the_svc_refitted_on_its_shipped_data(dataset: str) 
     decision values as the stored support vectors do (and the stored Platt logit on top of them)."""
 
     det = detector.load(dataset, "fgsm")
-    with np.load(detector_data_path(dataset, "fgsm")) as z:
+    with np.load(detector_data_path(dataset, "fgsm", "heldout")) as z:  # the held-out protocol's rows
         f, y = z["features"].astype(np.float64), z["label"]
-    assert det.meta["train_rows"] == len(y)
-    ref = SVC(kernel="rbf", C=det.head.C, gamma=det.head.gamma).fit(f, y)
+    assert det.meta["train_rows"] == len(y) and det.head.fmap.name == "margins"
+    z = det.head.fmap(f)  # the feature map, standardised on these very rows
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-6)
+    ref = SVC(kernel="rbf", C=det.head.C, gamma=det.head.gamma).fit(z, y)
     assert abs(len(ref.support_) - len(det.head.dual_coef)) <= 2  # libsvm may keep a borderline vector or not
     q = f[::25]
-    np.testing.assert_allclose(det.decision_function_features(q), ref.decision_function(q), rtol=0, atol=1e-3)
+    ref_q = ref.decision_function(det.head.fmap(q))
+    np.testing.assert_allclose(det.decision_function_features(q), ref_q, rtol=0, atol=1e-3)
     a, b = det.head.platt
-    np.testing.assert_allclose(det.predict_proba_features(q), expit(a * ref.decision_function(q) + b), atol=1e-3)
+    np.testing.assert_allclose(det.predict_proba_features(q), expit(a * ref_q + b), atol=1e-3)
 
 
 def test_mismatch_svm_fit_is_svc_plus_platt_on_out_of_fold_decisions() -> None:
@@ -214,20 +217,43 @@ def test_bench_detect_smoke(isolated, tmp_path, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
-def test_unseen_test_indices_are_the_held_out_half_and_what_security_attacks(dataset: str) -> None:
+def test_unseen_test_indices_are_the_evaluation_role_and_what_the_reports_measure(dataset: str) -> None:
     idx = detector.unseen_test_indices(dataset)
-    assert idx.dtype == np.int64 and len(idx) == TEST_SIZES[dataset] // 2 and np.all(np.diff(idx) > 0)
-    cal, _ = split_halves(TEST_SIZES[dataset])
-    assert not np.isin(idx, cal).any()  # never an image that set the thresholds
+    roles = split_roles(TEST_SIZES[dataset])
+    assert idx.dtype == np.int64 and np.all(np.diff(idx) > 0)
+    assert np.array_equal(idx, roles["evaluation"]) and len(idx) == 3_000
+    # never an image that trained the default detector or set its thresholds
+    assert not np.isin(idx, roles["detector"]).any() and not np.isin(idx, roles["calibration"]).any()
+    trained = detector.load(dataset).meta["roles"]["detector"]
+    assert trained == {**trained, "split": "test", "role": "detector", "images": 5_000}
     assert np.isin(read_security(dataset)["images"]["indices"], idx).all()
 
 
-def test_unseen_test_indices_refuse_a_detector_without_recorded_roles(isolated, monkeypatch) -> None:
+def test_the_test_roles_are_disjoint_seeded_and_cover_the_split() -> None:
+    roles = split_roles(10_000)
+    assert [len(v) for v in roles.values()] == [5_000, 2_000, 3_000]
+    assert np.array_equal(np.sort(np.concatenate(list(roles.values()))), np.arange(10_000))
+    assert all(np.array_equal(a, b) for a, b in zip(roles.values(), split_roles(10_000).values()))
+    assert not np.array_equal(split_roles(10_000, seed=1)["evaluation"], roles["evaluation"])
+
+
+@pytest.mark.parametrize("drop", ["calibration", "roles"])
+def test_a_detector_without_recorded_roles_is_refused_not_guessed(isolated, monkeypatch, drop: str) -> None:
     det = detector.load("mnist")
-    det.meta.pop("calibration")
+    det.meta.pop(drop)
     monkeypatch.setattr("core.detector.shipped.load", lambda dataset: det)
-    with pytest.raises(ValueError, match="records no calibration split"):
+    with pytest.raises(ValueError, match="records no"):
         detector.unseen_test_indices("mnist")
+
+
+@pytest.mark.parametrize("role", ["calibration", "evaluation"])
+def test_calibrating_or_evaluating_on_the_detectors_own_training_role_is_refused(role: str) -> None:
+    det = detector.load("mnist")
+    det.meta["roles"] = {**det.meta["roles"], "detector": {"split": "test", "role": role, "seed": 0}}
+    purpose = "calibrate" if role == "calibration" else "evaluate"
+    with pytest.raises(ValueError, match=f"refused: cannot {purpose}.*'{role}' role"):
+        detector.check_unseen(det, "test", role, purpose)
+    detector.check_unseen(det, "test", "detector", purpose)  # another role is fine
 
 
 @parametrize_with_checks([MismatchSVM(C=10.0, gamma=1.0)])

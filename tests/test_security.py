@@ -16,7 +16,7 @@ from core.attacks.adaptive import budget_search as adaptive_search
 from core.attacks.adaptive.grids import EXTENDED_GRIDS, GRIDS, HEADLINE_EPS
 from core.cli import main
 from core.data import samples
-from core.data import test_halves as split_halves  # aliased: pytest would collect test_halves as a test
+from core.data import test_roles as split_roles  # aliased: pytest would collect test_roles as a test
 from core.detector.judges import judge_for
 from core.detector.thresholds import FPRS, fpr_key
 from core.experiments.security import ATTACK_ORDER, DEFAULT_N
@@ -110,7 +110,7 @@ def test_run_writes_the_schema_and_resumes_without_rerunning(isolated, monkeypat
     check_schema(doc, "mnist", attacks)
     assert doc["n"] == 12 and doc["convergence"]["steps"] == [5, 8]
     assert read_security("mnist")["curves"] == doc["curves"]
-    assert set(doc["images"]["indices"]) <= set(split_halves(len(x))[1].tolist())  # never the calibration half
+    assert set(doc["images"]["indices"]) <= set(split_roles(len(x))["evaluation"].tolist())  # the evaluation role
 
     def boom(*a, **k):
         raise AssertionError("a cached attack was run again")
@@ -184,7 +184,7 @@ def test_run_reports_what_its_attacks_did(isolated, monkeypatch) -> None:
     det = detector.load("mnist")
     m1, m2 = det.pair()
     idx = np.array(doc["images"]["indices"])
-    _, held = split_halves(len(x_all))
+    held = split_roles(len(x_all))["evaluation"]
     x, y = x_all[idx], y_all[idx]
     with torch.no_grad():
         assert (m1(x).argmax(1) == y).all() and (m2(x).argmax(1) == y).all()

@@ -441,7 +441,7 @@ def security_curves_figure(doc: dict[str, Any], labels: dict[str, str] | None = 
 def roc_figure(op: dict[str, Any], selected: str | None = None, labels: dict[str, str] | None = None) -> go.Figure:
     """ROC of the paper's attacks (``operating_points.roc``) with the three operating points marked.
 
-    A marker sits at (clean FPR measured on the held-out half, detection rate at that operating point) for every
+    A marker sits at (clean FPR measured on the evaluation images, detection rate at that operating point) for every
     attack; ``selected`` (an ``fpr_key`` like ``"0.05"``) is drawn larger.  The x axis shows FPR ≤ 30 %, where
     the operating points are; the curves go on to 1 (zoom out to see them).
     """

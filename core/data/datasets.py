@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,14 @@ DEFAULT_DOWNLOAD_ROOT = Path.home() / ".cache" / "mismatch-lab" / "data"
 SAMPLES_PER_CLASS = 20
 SAMPLES_SEED = 0
 TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}  # images in each test split (torchvision's)
-SPLIT_SEED = 0  # the seed that cuts the test split into its calibration and held-out halves
+SPLIT_SEED = 0  # the seed that cuts the test split into its roles
+# the test split's roles (the train split has one: the classifiers'); every test image has exactly one
+TEST_ROLES = ("detector", "calibration", "evaluation")
+ROLE_FRACTIONS = {"detector": 0.5, "calibration": 0.2, "evaluation": 0.3}
+ROLE_WORDS = {"classifiers": "the train split, which the two classifiers were fitted on",
+              "detector": "the detector's training images (half of the test split)",
+              "calibration": "the images that set the detector's thresholds (a fifth of the test split)",
+              "evaluation": "the images every reported figure is measured on (the other 30 % of the test split)"}
 HOW_TO = (
     "Provide the data with --data-root R or ADV_DATA_ROOT=R, where R holds MNIST/raw/*-ubyte "
     "(torchvision MNIST layout) and cifar10/{train,test}/<class>/*.jpg (ImageFolder) or "
@@ -132,10 +140,23 @@ def load_split(
     return to_float(x), torch.from_numpy(np.array(y, dtype=np.int64))
 
 
-def test_halves(n_test: int, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted test indices of the calibration half and the held-out half (seeded, disjoint, cover all)."""
+def test_roles(n_test: int, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
+    """Sorted test indices of each role of ``TEST_ROLES`` (seeded, disjoint, covering the split).
+
+    ``detector``: the held-out protocol's detector data; ``calibration``: its thresholds; ``evaluation``: every
+    figure a user meets.  None of them was seen by the classifiers (trained on the train split).
+    """
     perm = np.random.default_rng([seed, 41]).permutation(n_test)
-    return np.sort(perm[: n_test // 2]), np.sort(perm[n_test // 2 :])
+    cut1 = int(round(n_test * ROLE_FRACTIONS["detector"]))
+    cut2 = cut1 + int(round(n_test * ROLE_FRACTIONS["calibration"]))
+    return {"detector": np.sort(perm[:cut1]), "calibration": np.sort(perm[cut1:cut2]),
+            "evaluation": np.sort(perm[cut2:])}
+
+
+def roles_record(dataset: str, seed: int = SPLIT_SEED) -> dict[str, Any]:
+    """What a result file records of the roles: the split seed and each role's size (indices follow from them)."""
+    r = test_roles(TEST_SIZES[dataset], seed)
+    return {"classifiers": "train", "split": "test", "seed": seed, **{k: int(len(v)) for k, v in r.items()}}
 
 
 def samples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,16 @@ Squeezing and Feinman et al., as detectors and as differentiable judges).
 """
 from core.detector.features import features, pair_features, watched_features
 from core.detector.module import DetectorModule
-from core.detector.shipped import TRAINED_ON, Detector, check_trained_on, load, store, unseen_test_indices
+from core.detector.shipped import (
+    TRAINED_ON,
+    Detector,
+    check_trained_on,
+    check_unseen,
+    load,
+    store,
+    training_role,
+    unseen_test_indices,
+)
 from core.detector.svm import MismatchSVM, RBFHead, platt_fit, rbf_decision
 from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
 from core.detector.variants import (
@@ -26,5 +35,6 @@ __all__ = [
     "DEFAULT_FPR", "FPRS", "TRAINED_ON", "VARIANTS", "VARIANT_DESCRIPTIONS", "VARIANT_LABELS", "VARIANT_PAIRS",
     "VARIANT_ROLES", "Detector", "DetectorModule", "MismatchSVM", "RBFHead", "check_trained_on",
     "check_variant", "features", "fpr_key", "load", "load_surrogates", "load_watched",
-    "pair_features", "platt_fit", "rbf_decision", "store", "unseen_test_indices", "watched_features",
+    "pair_features", "platt_fit", "rbf_decision", "store", "unseen_test_indices", "check_unseen", "training_role",
+    "watched_features",
 ]

@@ -2,7 +2,7 @@
 
 Each judge's ``outputs(x)`` gives (model 1 logits, model 2 logits, score), the form the adaptive attacks of
 ``core.attacks.adaptive`` use; the image is flagged when the score is above the threshold of the chosen
-clean false-positive rate, set on the same calibration half of the test split as the mismatch detector.
+clean false-positive rate, set on the same calibration role of the test split as the mismatch detector.
 
 * Feature Squeezing (Xu et al. 2018): the 2x2 median is differentiable almost everywhere (torch's sort);
   bit-depth reduction and OpenCV's non-local means are not, and are attacked with BPDA (Athalye et al.

@@ -11,8 +11,8 @@ from core.detector.svm import RBFHead
 
 class DetectorModule(nn.Module):
     """Images → the detector's logit ``[N]`` in torch end to end: the watched models (a pair, then any ``more``),
-    their softmax features, the RBF decision (float64, as the shipped detector computes it), Platt.  Gradients
-    reach the pixels.
+    their softmax features, the head's feature map, the RBF decision (float64, as the shipped detector computes
+    it), Platt.  Gradients reach the pixels.
 
     ``outputs(x)`` also returns every model's logits from the same forward pass (what adaptive attacks use):
     ``(logits_1, logits_2, logit, (logits of the more models...))``.
@@ -29,9 +29,10 @@ class DetectorModule(nn.Module):
         self.register_buffer("sv_sq", (self.sv * self.sv).sum(1))
         self.intercept, self.gamma = head.intercept, head.gamma
         self.platt_a, self.platt_b = head.platt
+        self.fmap = head.fmap
 
     def logit_of_features(self, f: torch.Tensor) -> torch.Tensor:
-        f = f.double()
+        f = self.fmap.torch(f)
         d2 = torch.addmm(self.sv_sq[None, :], f, self.sv.T, alpha=-2.0) + (f * f).sum(1, keepdim=True)
         decision = torch.exp(-self.gamma * d2.clamp_min(0.0)) @ self.dual + self.intercept
         return (self.platt_a * decision + self.platt_b).float()

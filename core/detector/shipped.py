@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from core import ATTACK_NAMES
-from core.data import TEST_SIZES, test_halves
+from core.data import TEST_ROLES, TEST_SIZES, test_roles
+from core.detector.feature_map import FeatureMap
 from core.detector.features import watched_features
 from core.detector.module import DetectorModule
 from core.detector.svm import RBFHead
@@ -53,9 +54,10 @@ class Detector(Calibrated):
     # -- building ---------------------------------------------------------------------------
     @classmethod
     def from_svc(cls, svc: Any, dataset: str, trained_on: str, platt: tuple[float, float] = (1.0, 0.0),
-                 meta: dict[str, Any] | None = None) -> "Detector":
-        """A detector around a fitted binary ``SVC(kernel="rbf")`` with classes ``[0, 1]``."""
-        return cls(dataset, trained_on, RBFHead.from_svc(svc, platt), meta=dict(meta or {}))
+                 meta: dict[str, Any] | None = None, fmap: FeatureMap | None = None, n_inputs: int = 0) -> "Detector":
+        """A detector around a fitted binary ``SVC(kernel="rbf")`` with classes ``[0, 1]`` (fitted on ``fmap`` of
+        rows of ``n_inputs`` softmax features)."""
+        return cls(dataset, trained_on, RBFHead.from_svc(svc, platt, fmap, n_inputs), meta=dict(meta or {}))
 
     # -- feature level ----------------------------------------------------------------------
     def decision_function_features(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -109,13 +111,16 @@ class Detector(Calibrated):
         h = self.head
         npz, js = stem.with_suffix(".npz"), stem.with_suffix(".json")
         arrays = {"support_vectors": h.support_vectors, "dual_coef": h.dual_coef}
+        if h.fmap.name != "softmax":
+            arrays |= {"map_shift": h.fmap.shift, "map_scale": h.fmap.scale}
         if self.clean_scores_ is not None:
             arrays["calibration_scores"] = self.clean_scores_
         save_with(npz, lambda p: np.savez(p, **arrays))
         thresholds = {fpr_key(f): self.threshold(f) for f in FPRS} if self.clean_scores_ is not None else {}
         write_json(js, {"dataset": self.dataset, "trained_on": self.trained_on, "variant": self.variant,
                         "C": h.C, "intercept": h.intercept, "gamma": h.gamma, "platt_a": h.platt[0],
-                        "platt_b": h.platt[1], "thresholds": thresholds, "meta": self.meta})
+                        "platt_b": h.platt[1], "feature_map": h.fmap.name, "n_inputs": h.n_features,
+                        "thresholds": thresholds, "meta": self.meta})
         return npz, js
 
     @classmethod
@@ -124,9 +129,12 @@ class Detector(Calibrated):
         with np.load(npz, allow_pickle=False) as z:
             sv, dual = z["support_vectors"], z["dual_coef"]
             clean = z["calibration_scores"] if "calibration_scores" in z.files else None
+            name = meta.get("feature_map", "softmax")
+            fmap = FeatureMap(name, z["map_shift"], z["map_scale"]) if name != "softmax" else FeatureMap()
         head = RBFHead(np.asarray(sv, np.float64), np.asarray(dual, np.float64).reshape(-1), float(meta["intercept"]),
                        float(meta["gamma"]), (float(meta["platt_a"]), float(meta["platt_b"])),
-                       float(meta.get("C", meta.get("meta", {}).get("params", {}).get("C", 1.0))))
+                       float(meta.get("C", meta.get("meta", {}).get("params", {}).get("C", 1.0))), fmap,
+                       int(meta.get("n_inputs", 0)))
         return cls(meta["dataset"], meta["trained_on"], head, meta.get("variant", "paper"), clean, meta.get("meta", {}))
 
 
@@ -159,20 +167,50 @@ def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detec
     return Detector.read(verified_path(stem + ".npz"), verified_path(stem + ".json"))
 
 
+def training_role(det: Detector) -> dict[str, Any]:
+    """The images ``det`` was fitted on, as its file records them (``{"split", "role", "seed", "images"}``); a
+    detector that records none is refused, not guessed."""
+    roles = det.meta.get("roles") or {}
+    trained = roles.get("detector")
+    if not isinstance(trained, dict) or "split" not in trained:
+        raise ValueError(f"the {det.dataset} detector trained on {det.trained_on!r} ({det.variant}) records no roles "
+                         f"for its images, so what it may be calibrated or evaluated on is unknown; remake it with "
+                         f"`{make_command('detectors', det.dataset)}`")
+    return trained
+
+
+def check_unseen(det: Detector, split: str, role: str, purpose: str) -> None:
+    """Refuse to ``purpose`` (calibrate, evaluate) ``det`` on images of its own training role."""
+    trained = training_role(det)
+    if trained["split"] == split and trained.get("role", split) == role:
+        raise ValueError(f"refused: cannot {purpose} the {det.dataset} detector trained on {det.trained_on!r} on the "
+                         f"{role!r} role of the {split} split: the detector was trained on that role's images")
+
+
 def unseen_test_indices(dataset: str) -> np.ndarray:
     """Sorted int64 indices into the test split of the images no shipped part of ``dataset`` was fitted on.
 
-    The classifiers and the default detector were trained on train-split images only, and the detector's
-    thresholds were set on the calibration half of the test split that its file records; the other half is
-    returned.  Needs no data.  A default detector without a recorded calibration is refused, not guessed.
+    The classifiers were trained on the train split, the default detector on the test split's ``detector`` role,
+    its thresholds set on the ``calibration`` role (``core.data.test_roles``); the ``evaluation`` role is
+    returned, as the detector's file records it.  Needs no data.  A detector without recorded roles is refused.
     """
     det = load(dataset)
+    trained = training_role(det)
     cal = det.meta.get("calibration")
     if not cal or cal.get("split") != "test" or "seed" not in cal:
-        raise ValueError(f"the shipped {dataset} detector records no calibration split, so which test images it "
+        raise ValueError(f"the shipped {dataset} detector records no calibration role, so which test images it "
                          f"used is unknown; remake it with `{make_command('operating_points', dataset)}`")
-    _, held = test_halves(TEST_SIZES[dataset], int(cal["seed"]))
-    if len(held) != int(cal["held_out_images"]):
-        raise ValueError(f"the shipped {dataset} detector's calibration records {cal['held_out_images']} held-out "
-                         f"images, the {dataset} test split has {len(held)}: its roles do not match this split")
-    return held.astype(np.int64)
+    roles = test_roles(TEST_SIZES[dataset], int(cal["seed"]))
+    used = {r for r in ([trained.get("role")] if trained["split"] == "test" else []) + [cal.get("role")] if r}
+    if trained["split"] == "test" and int(trained.get("seed", cal["seed"])) != int(cal["seed"]):
+        raise ValueError(f"the shipped {dataset} detector's training and calibration roles come from different "
+                         f"split seeds; remake it with `{make_command('detectors', dataset)}`")
+    unseen = [roles[r] for r in TEST_ROLES if r not in used]
+    for r in used:
+        if r not in roles:
+            raise ValueError(f"the shipped {dataset} detector records an unknown role {r!r}")
+    out = np.sort(np.concatenate(unseen)) if unseen else np.zeros(0, np.int64)
+    if "evaluation_images" in cal and int(cal["evaluation_images"]) != len(roles["evaluation"]):
+        raise ValueError(f"the shipped {dataset} detector's calibration records {cal['evaluation_images']} evaluation "
+                         f"images, the {dataset} test split has {len(roles['evaluation'])}: its roles do not match")
+    return out.astype(np.int64)

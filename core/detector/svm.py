@@ -8,7 +8,7 @@ without pickle.  ``f(x) = sum_i dual_i * exp(-gamma * |x - sv_i|^2) + b``, ``P(a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from core.detector.feature_map import FeatureMap
 
 
 def rbf_decision(f: np.ndarray, sv: np.ndarray, dual: np.ndarray, intercept: float, gamma: float,
@@ -52,25 +54,34 @@ class RBFHead:
     gamma: float
     platt: tuple[float, float]
     C: float = 1.0
+    fmap: FeatureMap = field(default_factory=FeatureMap)  # softmax rows → what the kernel sees
+    n_inputs: int = 0  # softmax features a row has (0: as many as the support vectors, the plain ``softmax`` map)
 
     @classmethod
-    def from_svc(cls, svc: Any, platt: tuple[float, float]) -> "RBFHead":
-        """The arrays of a fitted binary ``SVC(kernel="rbf")`` whose classes are ``[0, 1]``."""
+    def from_svc(cls, svc: Any, platt: tuple[float, float], fmap: FeatureMap | None = None,
+                 n_inputs: int = 0) -> "RBFHead":
+        """The arrays of a fitted binary ``SVC(kernel="rbf")`` whose classes are ``[0, 1]`` (fitted on rows
+        ``fmap`` made of ``n_inputs`` softmax features)."""
         if list(svc.classes_) != [0, 1]:
             raise ValueError(f"expected classes [0, 1], got {list(svc.classes_)}")
         return cls(np.asarray(svc.support_vectors_, np.float64), np.asarray(svc.dual_coef_[0], np.float64),
-                   float(svc.intercept_[0]), float(svc._gamma), (float(platt[0]), float(platt[1])), float(svc.C))
+                   float(svc.intercept_[0]), float(svc._gamma), (float(platt[0]), float(platt[1])), float(svc.C),
+                   fmap or FeatureMap(), n_inputs)
 
     @property
     def n_features(self) -> int:
-        return int(self.support_vectors.shape[1])
+        """Softmax features a row must have."""
+        return int(self.n_inputs or self.support_vectors.shape[1])
 
     def with_platt(self, platt: tuple[float, float]) -> "RBFHead":
         return replace(self, platt=(float(platt[0]), float(platt[1])))
 
     def decision_function(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
         """The SVC decision value ``[N]`` (positive = attack), float64."""
-        return rbf_decision(np.asarray(f), self.support_vectors, self.dual_coef, self.intercept, self.gamma)
+        f = np.asarray(f)
+        if f.ndim != 2 or f.shape[1] != self.n_features:
+            raise ValueError(f"the detector takes rows of {self.n_features} features, got {f.shape}")
+        return rbf_decision(self.fmap(f), self.support_vectors, self.dual_coef, self.intercept, self.gamma)
 
     def logit(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
         """Platt's logit ``a * decision + b`` (``sigmoid(logit) = P(attack)``)."""

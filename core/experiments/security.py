@@ -1,8 +1,9 @@
 """Security evaluation: the detector against attackers who know it (``python -m core security``).
 
-Images: the first ``n`` (seeded order) of the held-out half of the clean test split (never used to set the
-operating points) that both watched models classify correctly.  Each attack gets, per image, the smallest
-L∞ budget on ``grid`` at which model 1 is wrong AND the detector does not flag the image at ``fpr``:
+Images: the first ``n`` (seeded order) of the evaluation role of the test split (no classifier, detector or
+threshold was fitted on it: ``core.data.test_roles``) that both watched models classify correctly.  Each attack
+gets, per image, the smallest L∞ budget on ``grid`` at which model 1 is wrong AND the detector does not flag the
+image at ``fpr``:
 
 * ``no_detector``: plain PGD on model 1 (the reference: it stops when model 1 errs, flagged or not);
 * the paper's seven attacks on model 1 with their own budget search, blind to the detector; their budget on
@@ -11,7 +12,7 @@ L∞ budget on ``grid`` at which model 1 is wrong AND the detector does not flag
   PGD) and the transfer attack from a surrogate pair.
 
 Also: a convergence check at the headline budget (``long_steps`` steps on ``long_n`` images), the clean
-false-positive rate at each operating point on the held-out half, and detection rate and ROC of the paper's
+false-positive rate at each operating point on the evaluation role, and detection rate and ROC of the paper's
 seven attacks.  Each attack's outcome is cached (resume after a kill); the summary goes to
 ``artifacts/results/<dataset>/security.json`` through ``core.results.security``, the one module of its schema.
 """
@@ -39,7 +40,7 @@ from core.attacks.adaptive import (
     pgd,
 )
 from core.attacks.adaptive.grids import EXTENDED_GRIDS, GRIDS, HEADLINE_EPS
-from core.data import load_split, test_halves
+from core.data import load_split, roles_record, test_roles
 from core.detector import load, load_surrogates
 from core.detector.judges import BASELINES, judge_for, logit
 from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
@@ -107,9 +108,9 @@ class SecurityConfig:
 
 
 def pick_images(cfg: SecurityConfig, x: torch.Tensor, y: torch.Tensor, pair) -> np.ndarray:
-    """Indices into the test split: held-out half, seeded order, both models right, the first ``n``."""
+    """Indices into the test split: evaluation role, seeded order, both models right, the first ``n``."""
 
-    _, held = test_halves(len(x))
+    held = test_roles(len(x))["evaluation"]
     order = held[np.random.default_rng([cfg.seed, 53]).permutation(len(held))]
     ok = np.ones(len(order), bool)
     for m in pair:
@@ -171,7 +172,7 @@ def prepare_judge(cfg: SecurityConfig, x_all: torch.Tensor) -> tuple[Judge, Any,
     if cfg.defence == "mismatch":
         return judge_for(det, cfg.fpr, cfg.device), det, pair, lambda a: logit(det.threshold(a))
 
-    cal, _ = test_halves(len(x_all))
+    cal = test_roles(len(x_all))["calibration"]
     module, base = baseline_judge(cfg.defence, cfg.dataset, pair, x_all[cal], cfg.data_root, cfg.seed)
     to_judge = (
         (lambda a: base.threshold(a)) if cfg.defence == "feature_squeezing" else (lambda a: logit(base.threshold(a)))
@@ -270,7 +271,7 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
             converged[name] = read_json(conv_path)
     if not write:
         return {}
-    _, held = test_halves(len(x_all))
+    held = test_roles(len(x_all))["evaluation"]
     clean = judge.scores(x_all[held], y_all[held])[1].numpy().astype(np.float64)  # what each operating point costs
     section = summarise(cfg, results, judge, clean, threshold_of, base)
     path = security_path(cfg.dataset, cfg.variant)
@@ -291,7 +292,8 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
             doc = {"dataset": cfg.dataset, "variant": cfg.variant, "fpr": cfg.fpr, "n": int(len(idx)), "seed": cfg.seed,
                    "steps": cfg.steps, "step_size": "eps/10", "restarts": 1, "command": command,
                    "code_version": code_version(), "config": {**asdict(cfg), "attacks": list(cfg.attacks)},
-                   "images": {"split": "test", "half": "held_out", "indices": idx.tolist()}, **section,
+                   "images": {"split": "test", "role": "evaluation", "indices": idx.tolist()},
+                   "roles": roles_record(cfg.dataset), **section,
                    "logit_threshold": judge.threshold,
                    "convergence": {"eps": HEADLINE_EPS[cfg.dataset], "n": int(min(cfg.long_n, len(idx))),
                                    "steps": [cfg.steps, cfg.long_steps], "success": converged,

@@ -1,7 +1,7 @@
 """Hardened detector variants: the mismatch detector over another pair of models (``python -m core harden``).
 
 ``robust``: the same detector (RBF-SVM over both models' softmax, Platt, operating points on the clean
-calibration half of the test split) over a PGD-trained pair (``python -m core train --robust``).  Its data
+calibration role of the test split) over a PGD-trained pair (``python -m core train --robust``).  Its data
 set is built as the paper's ``all`` detector's is: per attack, ``n`` seeded train images, a fair coin for
 clean/attacked and one for the attacked model, the attack's budget search on that model; the seven pooled.
 ``robust_pgd`` (MNIST) is the same over a pair trained with multi-step PGD (``train --robust --pgd``).

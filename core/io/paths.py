@@ -30,19 +30,26 @@ def check_dataset(dataset: str) -> str:
 # -- shipped result files: one place per path --------------------------------------------------------------
 
 
-def results_dir(dataset: str) -> Path:
-    """``artifacts/results/<dataset>``: every result file of one dataset."""
-    return artifacts_dir() / "results" / check_dataset(dataset)
+def results_dir(dataset: str, protocol: str = "paper") -> Path:
+    """``artifacts/results/<dataset>``: every result file of one dataset; the held-out protocol's pipeline files
+    in its ``heldout/`` folder."""
+    root = artifacts_dir() / "results" / check_dataset(dataset)
+    return root if protocol == "paper" else root / protocol
 
 
-def result_path(dataset: str, name: str) -> Path:
+def result_path(dataset: str, name: str, protocol: str = "paper") -> Path:
     """``artifacts/results/<dataset>/<name>.json`` (table2, table3, transfer, loao, table4, detector_data, ...)."""
-    return results_dir(dataset) / f"{name}.json"
+    return results_dir(dataset, protocol) / f"{name}.json"
 
 
-def detector_data_path(dataset: str, attack: str) -> Path:
+def detector_data_path(dataset: str, attack: str, protocol: str = "paper") -> Path:
     """One attack's detector data set (features, labels, budgets) written by the pipeline's stage ``data``."""
-    return results_dir(dataset) / "detector_data" / f"{attack}.npz"
+    return results_dir(dataset, protocol) / "detector_data" / f"{attack}.npz"
+
+
+def heldout_path(dataset: str) -> Path:
+    """``heldout.json``: the shipped detectors measured on evaluation images (``python -m core heldout``)."""
+    return results_dir(dataset) / "heldout.json"
 
 
 def embedding_path(dataset: str, attack: str) -> Path:
@@ -105,7 +112,9 @@ MAKE_COMMANDS = {
     "embeddings": "python -m core pipeline --dataset {dataset} --stage embeddings",
     "adversarial": "python -m core pipeline --dataset {dataset} --stage data",
     "detector_data": "python -m core pipeline --dataset {dataset} --stage data",
-    "detectors": "python -m core pipeline --dataset {dataset} --stage detectors",
+    "detectors": "python -m core pipeline --dataset {dataset} --protocol heldout --stage detectors",
+    "heldout_data": "python -m core pipeline --dataset {dataset} --protocol heldout --stage data",
+    "heldout": "python -m core heldout --dataset {dataset}",
     "pipeline": "python -m core pipeline --dataset {dataset}",
     "operating_points": "python -m core calibrate --dataset {dataset}",
     "security": "python -m core security --dataset {dataset}",

@@ -10,6 +10,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from core.attacks.adaptive import CAUGHT, EVADED, RIGHT
+from core.detector.thresholds import threshold_at
 
 
 def outcomes_from_linf(linf: np.ndarray, fooled: np.ndarray, flagged: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -22,6 +23,13 @@ def eps50(budget: np.ndarray) -> float | None:
     """Median smallest successful budget (``None`` when fewer than half the images ever succeed)."""
     m = float(np.median(np.where(np.isfinite(budget), budget, np.inf)))
     return m if np.isfinite(m) else None
+
+
+def tpr_at_fpr(clean: np.ndarray, attacked: np.ndarray, fpr: float) -> float:
+    """Fraction of ``attacked`` scores above the threshold that flags ``fpr`` of the ``clean`` ones."""
+    if not len(attacked):
+        return float("nan")
+    return float((np.asarray(attacked) > threshold_at(clean, fpr)).mean())
 
 
 def roc(clean: np.ndarray, attacked: np.ndarray, points: int = 101) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """``operating_points.json`` (and ``operating_points_<variant>.json``): path, writer, reader, printed table.
 
 Written by ``python -m core calibrate`` (``core.experiments.calibration``): per shipped detector, the threshold on
-P(attack) at each clean false-positive rate, set on the calibration half of the clean test split, and the
-false-positive rate it gives on the held-out half.
+P(attack) at each clean false-positive rate, set on the calibration role of the clean test split, and the
+false-positive rate it gives on the evaluation role (``core.data.test_roles``).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def read_operating_points(dataset: str, variant: str = "paper") -> dict[str, Any
 def format_operating_points(doc: dict[str, Any]) -> str:
     """The table ``python -m core calibrate`` and ``report`` print."""
     lines = [f"{doc['dataset']}: operating points (calibration {doc['calibration_images']} clean test images, "
-             f"held-out {doc['held_out_images']})",
+             f"evaluation {doc['held_out_images']})",
              f"{'detector':<16}" + "".join(f"{'thr @' + k:>12}{'FPR held-out':>14}" for k in map(fpr_key, FPRS))]
     for name, row in doc["detectors"].items():
         lines.append(f"{name:<16}" + "".join(f"{row[fpr_key(a)]['threshold']:>12.4f}"

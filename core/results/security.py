@@ -70,7 +70,7 @@ def format_security(doc: dict[str, Any]) -> str:
     for name, b in doc.get("baselines", {}).items():
         held = b["operating_points"]["clean_fpr_held_out"][fpr_key(doc["fpr"])]
         lines.append(
-            f"  {name}, n={b['n']} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}: {held:.3f} of held-out "
+            f"  {name}, n={b['n']} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}: {held:.3f} of evaluation "
             f"clean images; differentiable: {b['differentiable']}):"
         )
         for a, c in b["curves"].items():
@@ -78,7 +78,7 @@ def format_security(doc: dict[str, Any]) -> str:
         for a, why in b.get("not_run", {}).items():
             lines.append(f"    {a:<18}{why}")
     op = doc["operating_points"]
-    lines.append("clean FPR on the held-out half: " + ", ".join(
+    lines.append("clean FPR on the evaluation images: " + ", ".join(
         f"{k}: {v:.3f}" for k, v in op["clean_fpr_held_out"].items()))
     for name, d in op["detection"].items():
         lines.append(f"  detection of {name:<16}" + "  ".join(f"@{k}: {v:.3f}" for k, v in d.items() if v is not None)

@@ -5,9 +5,13 @@ Stages, in order (``config.STAGES``):
 ``data``        detector data set per attack (resumable chunks), shipped adversarial examples, Table II
 ``cv``          RBF-SVM, (C, gamma) by inner CV, 10-fold CV accuracy / F1 / AUC (Table III)
 ``transfer``    7x7 train-on-A / test-on-B matrices (Figures 5-6) and leave-one-attack-out
-``detectors``   shipped no-pickle detectors, one per attack plus ``all``
+``detectors``   the shipped no-pickle detectors, one per attack plus ``all`` (held-out protocol only)
 ``baselines``   Feature Squeezing and Feinman et al. on the same examples (Table IV)
 ``embeddings``  t-SNE / UMAP of pixels and features
+
+``--protocol paper`` (default) runs every stage but ``detectors`` on train-split images: the paper's protocol,
+whose tables the report sets beside the paper's.  ``--protocol heldout`` runs ``data`` and ``detectors`` on the
+test split's detector role: the detectors the product ships (``core.data.test_roles``, docs/detection.md).
 
 A finished stage leaves a marker under the run's cache folder and is skipped
 next time (``force`` reruns it).  Stages ``data`` and ``embeddings`` lock per
@@ -22,7 +26,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from core.experiments.executors import Executor, import_ray
-from core.experiments.pipeline.config import STAGES, PipelineConfig
+from core.experiments.pipeline.config import PROTOCOL_STAGES, STAGES, PipelineConfig
 from core.io.files import exclusive_lock, read_json, write_json
 
 __all__ = ["PipelineConfig", "STAGES", "run", "run_stage"]
@@ -69,9 +73,12 @@ def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = 
     if executor == "ray":
         import_ray()
     explicit = stages is not None
-    stages = list(stages or STAGES)
+    stages = list(stages or PROTOCOL_STAGES[cfg.protocol])
     for s in stages:
         _module(s)
+        if s not in PROTOCOL_STAGES[cfg.protocol]:
+            raise ValueError(f"stage {s!r} is not part of the {cfg.protocol} protocol: its stages are "
+                             f"{', '.join(PROTOCOL_STAGES[cfg.protocol])}")
     out: dict[str, Any] = {}
     for s in stages:
         if not force and not explicit and s in done_stages(cfg):

@@ -5,12 +5,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core import ATTACK_NAMES
+from core.data import SPLIT_SEED, roles_record, test_roles
 from core.io.files import write_json
 from core.io.manifest import code_version, register_file
 from core.io.paths import adversarial_path, cache_dir, detector_data_path, make_command, result_path, results_dir
 
 STAGES = ("data", "cv", "transfer", "detectors", "baselines", "embeddings")
+PROTOCOLS = ("paper", "heldout")
+# the stages each protocol runs: the paper's reproduces Tables II-IV and Figures 5-6 on train-split images; the
+# held-out protocol builds the shipped detectors from test images of the ``detector`` role
+PROTOCOL_STAGES = {"paper": ("data", "cv", "transfer", "baselines", "embeddings"), "heldout": ("data", "detectors")}
 
 
 @dataclass(frozen=True)
@@ -18,7 +25,7 @@ class PipelineConfig:
     """One detection-experiment run; every random choice derives from ``seed``."""
 
     dataset: str
-    n: int = 10_000  # images drawn from the train split per attack (paper: 10,000)
+    n: int = 10_000  # images drawn from the source split per attack (paper: 10,000 train images)
     n_per_attack: tuple[tuple[str, int], ...] = ()  # overrides of ``n`` for single attacks, e.g. (("jsma", 2000),)
     seed: int = 0
     chunk: int = 500  # images per resumable chunk of stage ``data``
@@ -30,6 +37,9 @@ class PipelineConfig:
     inner_subsample: int = 2_000
     grid_c: tuple[float, ...] = (1.0, 10.0, 100.0)
     grid_gamma: tuple[Any, ...] = ("scale", 1.0, 10.0)
+    # the shipped (held-out) detectors: their feature map (core.detector.feature_map) and gamma grid on it
+    feature_map: str = "margins"
+    detector_grid_gamma: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1)
     pooled_per_attack: int = 2_000  # rows per attack in pooled training sets (LOAO, "all")
     # shipped artefacts
     shipped_per_attack: int = 1_000  # class-balanced adversarial examples per attack
@@ -41,9 +51,13 @@ class PipelineConfig:
     embed_points: int = 2_000
     embed_methods: tuple[str, ...] = ("tsne", "umap")
     command: str = ""
+    split_seed: int = SPLIT_SEED  # the test split's roles (core.data.test_roles)
     device: str = "cpu"  # where the networks run (core.models.device); not in ``key()``: the draws are the same
+    protocol: str = "paper"  # "paper": images from the train split; "heldout": the test split's detector role
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}: choose one of {', '.join(PROTOCOLS)}")
         unknown = [a for a in (*self.attacks, *dict(self.n_per_attack)) if a not in ATTACK_NAMES]
         if unknown:
             raise ValueError(f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACK_NAMES)}")
@@ -58,7 +72,19 @@ class PipelineConfig:
         seeded permutation, chunk seeds by chunk number), so a larger ``n``
         reuses and extends the chunks of a smaller one.
         """
-        return f"seed{self.seed}-chunk{self.chunk}"
+        return ("" if self.protocol == "paper" else f"{self.protocol}-") + f"seed{self.seed}-chunk{self.chunk}"
+
+    def protocol_flag(self) -> str:
+        """What a command line adds for this protocol."""
+        return "" if self.protocol == "paper" else f" --protocol {self.protocol}"
+
+    def source_split(self) -> str:
+        """The split the detector data's images come from."""
+        return "train" if self.protocol == "paper" else "test"
+
+    def pool(self, n_split: int) -> np.ndarray:
+        """The indices of the source split the draws may take (the whole train split, or the detector role)."""
+        return np.arange(n_split) if self.protocol == "paper" else test_roles(n_split, self.split_seed)["detector"]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -74,31 +100,34 @@ class PipelineConfig:
         return self.cache() / attack / f"chunk_{k:04d}.npz"
 
     def results(self) -> Path:
-        return results_dir(self.dataset)
+        return results_dir(self.dataset, self.protocol)
 
     def detector_data(self, attack: str) -> Path:
-        return detector_data_path(self.dataset, attack)
+        return detector_data_path(self.dataset, attack, self.protocol)
 
     def adversarial(self, attack: str) -> Path:
         return adversarial_path(self.dataset, attack)
 
     def lock(self, attack: str | None = None) -> Path:
         """The run's lock (stages after ``data``) or one attack's lock (stage ``data``)."""
-        return (
-            cache_dir() / "pipeline" / (f"{self.dataset}.lock" if attack is None else f"{self.dataset}-{attack}.lock")
-        )
+        name = self.dataset + ("" if self.protocol == "paper" else f"-{self.protocol}")
+        return cache_dir() / "pipeline" / (f"{name}.lock" if attack is None else f"{name}-{attack}.lock")
 
 
 def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
     """Provenance recorded in every results file."""
 
     return {
-        "command": cfg.command or f"{make_command('pipeline', cfg.dataset)} --n {cfg.n}",
+        "command": cfg.command or f"{make_command('pipeline', cfg.dataset)} --n {cfg.n}" + cfg.protocol_flag(),
         "seed": cfg.seed,
         "n": cfg.n,
         "n_per_attack": {a: cfg.n_for(a) for a in cfg.attacks},
         "code_version": code_version(),
         "config": cfg.to_dict(),
+        "protocol": cfg.protocol,
+        "roles": {"images": f"{cfg.source_split()} split" + ("" if cfg.protocol == "paper" else ", detector role"),
+                  **(roles_record(cfg.dataset, cfg.split_seed) if cfg.protocol == "heldout" else
+                     {"classifiers": "train"})},
         **extra,
     }
 
@@ -106,7 +135,7 @@ def stamp(cfg: PipelineConfig, **extra: Any) -> dict[str, Any]:
 def write_result(cfg: PipelineConfig, name: str, doc: dict[str, Any]) -> Path:
     """Write ``artifacts/results/<dataset>/<name>.json`` and register it in the manifest under its command."""
 
-    path = result_path(cfg.dataset, name)
+    path = result_path(cfg.dataset, name, cfg.protocol)
     write_json(path, doc)
     register_file(path, doc["command"])
     return path

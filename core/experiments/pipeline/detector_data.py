@@ -1,13 +1,14 @@
 """Stage ``data``: the detector data set per attack, built in resumable chunks.
 
-For each attack, ``n`` train images are drawn (seeded).  A fair coin keeps an
+For each attack, ``n`` images are drawn (seeded) from the train split (the paper's protocol) or from the test
+split's ``detector`` role (the held-out protocol, whose detectors the product ships).  A fair coin keeps an
 image clean (label 0) or attacks it; a second coin picks model 1 or 2 as the
 white-box target of ``budget_search``.  An image the target model already
 misclassifies, or one whose attack fails at the largest budget, goes in clean
 with label 0 (the paper's rule).  Every chunk is written atomically under the
 cache; the assembled set (features, labels, budgets, MSE, indices) goes to
-``artifacts/results/<dataset>/detector_data/<attack>.npz`` and a class-balanced
-set of adversarial images to ``artifacts/adversarial/<dataset>/<attack>.npz``.
+``artifacts/results/<dataset>[/heldout]/detector_data/<attack>.npz`` and, under the paper's protocol, a
+class-balanced set of adversarial images to ``artifacts/adversarial/<dataset>/<attack>.npz``.
 """
 from __future__ import annotations
 
@@ -35,15 +36,22 @@ ROW_FIELDS = ("features", "label", "attacked_model", "attempted_model", "outcome
               "source_index", "y", "pred_1", "pred_2")
 
 
-def draws(cfg: PipelineConfig, attack: str, n_train: int) -> dict[str, np.ndarray]:
-    """The seeded per-attack draws: source indices, attack coin, model coin (prefix-stable in ``n``)."""
+def draws(cfg: PipelineConfig, attack: str, n_split: int) -> dict[str, np.ndarray]:
+    """The seeded per-attack draws: source indices (from ``cfg.pool``), attack coin, model coin (prefix-stable in
+    ``n``)."""
 
     rng = np.random.default_rng([cfg.seed, ATTACK_NAMES.index(attack), 7])
-    n = min(cfg.n_for(attack), n_train)
-    idx = rng.permutation(n_train)[:n]
-    attack_coin = rng.random(n_train)[:n] < 0.5
-    model_coin = np.where(rng.random(n_train)[:n] < 0.5, 1, 2)
+    pool = cfg.pool(n_split)
+    n = min(cfg.n_for(attack), len(pool))
+    idx = pool[rng.permutation(len(pool))[:n]]
+    attack_coin = rng.random(len(pool))[:n] < 0.5
+    model_coin = np.where(rng.random(len(pool))[:n] < 0.5, 1, 2)
     return {"index": idx, "attack": attack_coin, "model": model_coin}
+
+
+def rows_of(cfg: PipelineConfig, attack: str, n_split: int) -> int:
+    """How many rows ``attack``'s detector data set has."""
+    return min(cfg.n_for(attack), len(cfg.pool(n_split)))
 
 
 def build_chunk(
@@ -218,6 +226,8 @@ def assemble(cfg: PipelineConfig, attack: str, n_rows: int, models) -> dict[str,
     meta = json.dumps(stamp(cfg, attack=attack))
     save_with(path, lambda p: np.savez_compressed(p, **{f: data[f] for f in ROW_FIELDS}, meta=np.array(meta)))
     register_file(path, cfg_command(cfg))
+    if cfg.protocol != "paper":  # the shipped adversarial examples are the paper protocol's
+        return summary(data, attack) | {"n": int(n_rows)}
     ship = select_shipped(data, cfg.shipped_per_attack, models, cfg.seed)
     apath = cfg.adversarial(attack)
     save_with(apath, lambda p: np.savez_compressed(p, **ship, meta=np.array(meta)))
@@ -231,7 +241,8 @@ def assemble(cfg: PipelineConfig, attack: str, n_rows: int, models) -> dict[str,
 
 def cfg_command(cfg: PipelineConfig) -> str:
     extra = "".join(f" --n-attack {a}={n}" for a, n in cfg.n_per_attack)
-    return f"{make_command('adversarial', cfg.dataset)} --n {cfg.n}{extra}"
+    what = "adversarial" if cfg.protocol == "paper" else "heldout_data"
+    return f"{make_command(what, cfg.dataset)} --n {cfg.n}{extra}"
 
 
 def summary(data: dict[str, np.ndarray], attack: str) -> dict[str, Any]:
@@ -264,10 +275,10 @@ def build_and_assemble(
     """One attack's chunks (resumed), then its assembled set and summary, under the attack's lock."""
 
     models = load_pair(cfg.dataset, device=cfg.device)
-    x_train, y_train = load_split_uint8(cfg.dataset, "train", cfg.data_root)
+    x_src, y_src = load_split_uint8(cfg.dataset, cfg.source_split(), cfg.data_root)
     with exclusive_lock(cfg.lock(attack)):
-        build_attack(cfg, attack, x_train, y_train, models, progress, after_chunk)
-        row = assemble(cfg, attack, min(cfg.n_for(attack), len(x_train)), models)
+        build_attack(cfg, attack, x_src, y_src, models, progress, after_chunk)
+        row = assemble(cfg, attack, rows_of(cfg, attack, len(x_src)), models)
         write_json(cfg.cache() / "summary" / f"{attack}.json", row)
     return row
 
