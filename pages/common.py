@@ -21,8 +21,9 @@ from core.data import SHAPES
 from core.data import samples as load_samples
 from core.data.uploads import load_images
 from core.detector import VARIANT_DESCRIPTIONS, VARIANT_LABELS, VARIANTS, load, load_surrogates
-from core.io.paths import artifacts_dir, detector_relpath, result_path, security_path
+from core.io.paths import artifacts_dir, detector_relpath, heldout_path, result_path, security_path
 from core.models import load_pair
+from core.results.heldout import read_heldout
 from core.results.security import eps_text, read_security  # noqa: F401  (eps_text: the pages print budgets)
 from pages import FPR_KEY, dataset, fpr, leave_v1_multipage_mode  # noqa: F401  (the pages' one import)
 
@@ -161,6 +162,18 @@ def security(ds: str, variant: str = "paper") -> dict[str, Any]:
 @st.cache_data(show_spinner=False)
 def _security_at(ds: str, variant: str, mtime: float) -> dict[str, Any]:
     return read_security(ds, variant)
+
+
+def heldout(ds: str) -> dict[str, Any]:
+    """``core.results.heldout.read_heldout``, cached and keyed by the file's mtime (FileNotFoundError with the
+    command when it is missing)."""
+    path = heldout_path(ds)
+    return _heldout_at(ds, path.stat().st_mtime if path.exists() else 0.0)
+
+
+@st.cache_data(show_spinner=False)
+def _heldout_at(ds: str, mtime: float) -> dict[str, Any]:
+    return read_heldout(ds)
 
 
 def security_variants(ds: str) -> list[str]:

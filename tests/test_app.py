@@ -14,6 +14,7 @@ from core.data import samples
 from core.data.uploads import load_image
 from core.detector import load
 from core.io.paper import paper_results
+from core.results.heldout import read_heldout
 from tests.support import app, markdown, messages, no_exception, png
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,6 +60,25 @@ def test_results_page_shows_table1_and_commands() -> None:
     assert any("Table I" in s.value for s in at.subheader)
     assert any("python -m core evaluate-models --dataset mnist" in c.value for c in at.code)
     assert at.dataframe  # Table I at least
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_results_page_leads_with_the_held_out_detection(dataset: str) -> None:
+    """The first table is the held-out report's, at the sidebar's operating point, as ``heldout.json`` says."""
+    doc = read_heldout(dataset)
+    at = app().run()
+    at.selectbox(key="dataset").set_value(dataset).run()
+    at.selectbox(key="fpr").set_value(0.01).run()
+    at.switch_page("pages/results.py").run()
+    no_exception(at)
+    assert at.subheader[0].value == "Detection on images nothing was trained on"
+    table = at.dataframe[0].value.set_index("attack")
+    assert list(table.index) == list(doc["by_attack"])
+    for a, v in doc["by_attack"].items():
+        assert table.loc[a, "detected at 1 % clean FPR"] == pytest.approx(v["detection"]["0.01"])
+        assert table.loc[a, "detected at 5 % clean FPR"] == pytest.approx(v["detection"]["0.05"])
+    assert "of the clean ones at 1 % clean false positives" in markdown(at)
+    assert any(c.value == doc["command"] for c in at.code)
 
 
 def test_transfer_toggle_auc() -> None:
@@ -311,7 +331,7 @@ def test_results_page_paper_cells_are_the_papers(dataset: str) -> None:
     at.selectbox(key="dataset").set_value(dataset).run()
     at.switch_page("pages/results.py").run()
     no_exception(at)
-    t1, t2, t3, t4 = (d.value for d in at.dataframe[:4])
+    t1, t2, t3, t4 = (d.value for d in at.dataframe[1:5])  # the held-out table comes first
     keys = {"mnist": ("cnn", "mlp"), "cifar10": ("vgg16", "resnet50")}[dataset]
     assert list(t1["paper"]) == [f"{paper['table1_test_accuracy_percent'][dataset][k]:.2f}" for k in keys]
     p2 = paper["table2_attack_quality_500_images"]

@@ -21,7 +21,7 @@ from core.detector import Detector, MismatchSVM
 from core.experiments.benchmarks.detect import record, run
 from core.io.files import read_json
 from core.io.manifest import IntegrityError
-from core.io.paths import detector_relpath
+from core.io.paths import detector_relpath, samples_path
 from core.models import load_pair
 from core.results.operating_points import read_operating_points
 from core.results.readers import detector_data_path
@@ -225,8 +225,10 @@ def test_unseen_test_indices_are_the_evaluation_role_and_what_the_reports_measur
     # never an image that trained the default detector or set its thresholds
     assert not np.isin(idx, roles["detector"]).any() and not np.isin(idx, roles["calibration"]).any()
     trained = detector.load(dataset).meta["roles"]["detector"]
-    assert trained == {**trained, "split": "test", "role": "detector", "images": 5_000}
+    assert trained == {**trained, "split": "test", "role": "detector"} and 4_000 < trained["images"] <= 5_000
     assert np.isin(read_security(dataset)["images"]["indices"], idx).all()
+    with np.load(samples_path(dataset)) as z:  # the app's sample images: nothing was fitted on them either
+        assert np.isin(z["index"], idx).all()
 
 
 def test_the_test_roles_are_disjoint_seeded_and_cover_the_split() -> None:

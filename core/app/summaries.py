@@ -197,3 +197,36 @@ def security_summary(doc: dict[str, Any], selected_fpr: float | None = None) -> 
                    + (f" and catches {pct(min(det))}–{pct(max(det))} of the paper's attacks" if det else "")
                    + f" (rerun `{doc['command']}` with `--fpr {selected_fpr:g}` for curves at it)" + ".")
     return " ".join(out)
+
+
+def heldout_rows(doc: dict[str, Any], fpr: float) -> list[dict[str, Any]]:
+    """The Results page's held-out table: per attack (both target models pooled), its kind, the images it fooled,
+    the share the universal detector flags at ``fpr`` (nearest stored point) and at 1/5/10 %, and the ROC AUC."""
+    key = fpr_key(fpr)
+    rows = []
+    for a, v in doc["by_attack"].items():
+        kind = next(r["kind"] for r in doc["rows"] if r["attack"] == a)
+        rows.append({"attack": a, "kind": "paper's seven" if kind == "paper" else "never trained on",
+                     "fooled images": v["fooled"],
+                     **{detection_column(k): v["detection"].get(k) for k in (key, *v["detection"]) if k},
+                     "AUC": v["auc"]})
+    return rows
+
+
+def heldout_summary(doc: dict[str, Any], fpr: float) -> str:
+    """One paragraph: how often the shipped detector catches attacks on images nothing trained on, at ``fpr``."""
+    key = fpr_key(fpr)
+    det = {a: v["detection"].get(key) for a, v in doc["by_attack"].items() if v["detection"].get(key) is not None}
+    if not det:
+        return "No attack fooled a model on the evaluation images."
+    paper = {a: d for a, d in det.items() if any(r["attack"] == a and r["kind"] == "paper" for r in doc["rows"])}
+    other = {a: d for a, d in det.items() if a not in paper}
+    parts = [f"On {doc['clean']['images']:,} test images that no classifier, detector or threshold was fitted on, "
+             f"the detector flags {pct(doc['clean']['fpr'].get(key, float('nan')))} of the clean ones at "
+             f"{fpr_words(fpr)}"]
+    if paper:
+        parts.append(f"and catches {pct(min(paper.values()))}–{pct(max(paper.values()))} of the images the paper's "
+                     f"attacks fooled a model with")
+    if other:
+        parts.append(f"({pct(min(other.values()))}–{pct(max(other.values()))} for attacks it never trained on)")
+    return " ".join(parts) + "."

@@ -171,10 +171,12 @@ def samples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def make_samples(dataset: str, root: str | os.PathLike | None = None, per_class: int = SAMPLES_PER_CLASS,
                  seed: int = SAMPLES_SEED) -> Path:
-    """Draw ``per_class`` test images per class with a fixed seed and write them as uint8 ``.npz``."""
+    """Draw ``per_class`` images per class of the test split's evaluation role (images nothing was fitted on, so
+    every verdict the app gives on them is an honest one) with a fixed seed; write them as uint8 ``.npz``."""
     x, y = load_split_uint8(dataset, "test", root)
     rng = np.random.default_rng(seed)
-    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)])
+    pool = test_roles(len(y))["evaluation"]
+    idx = np.concatenate([rng.choice(pool[y[pool] == c], per_class, replace=False) for c in range(10)])
     idx.sort()
     path = samples_path(dataset)
     save_with(path, lambda p: np.savez_compressed(p, x=np.asarray(x[idx]), y=np.asarray(y[idx]), index=idx))

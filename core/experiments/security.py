@@ -41,7 +41,7 @@ from core.attacks.adaptive import (
 )
 from core.attacks.adaptive.grids import EXTENDED_GRIDS, GRIDS, HEADLINE_EPS
 from core.data import load_split, roles_record, test_roles
-from core.detector import load, load_surrogates
+from core.detector import check_unseen, load, load_surrogates
 from core.detector.judges import BASELINES, judge_for, logit
 from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
 from core.experiments.baseline_fits import baseline_judge
@@ -168,6 +168,7 @@ def prepare_judge(cfg: SecurityConfig, x_all: torch.Tensor) -> tuple[Judge, Any,
     """(judge at ``cfg.fpr``, the calibrated detector, the watched pair, threshold of an fpr in judge units)."""
 
     det = load(cfg.dataset, "all", variant=cfg.variant)
+    check_unseen(det, "test", "evaluation", "evaluate")  # the sweep's images are the evaluation role's
     pair = det.pair(cfg.device)
     if cfg.defence == "mismatch":
         return judge_for(det, cfg.fpr, cfg.device), det, pair, lambda a: logit(det.threshold(a))

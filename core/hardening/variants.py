@@ -1,8 +1,9 @@
 """Hardened detector variants: the mismatch detector over another pair of models (``python -m core harden``).
 
-``robust``: the same detector (RBF-SVM over both models' softmax, Platt, operating points on the clean
-calibration role of the test split) over a PGD-trained pair (``python -m core train --robust``).  Its data
-set is built as the paper's ``all`` detector's is: per attack, ``n`` seeded train images, a fair coin for
+``robust``: the same detector (RBF-SVM over the feature map of both models' softmax, Platt, operating points on
+the clean calibration role of the test split) over a PGD-trained pair (``python -m core train --robust``).  Its
+data set is built as the shipped ``all`` detector's is (held-out protocol): per attack, ``n`` seeded images of the
+test split's detector role, a fair coin for
 clean/attacked and one for the attacked model, the attack's budget search on that model; the seven pooled.
 ``robust_pgd`` (MNIST) is the same over a pair trained with multi-step PGD (``train --robust --pgd``).
 Each attack's chunk is cached (resume after a kill).  Also written: ``artifacts/results/<D>/variant_<name>.json``
@@ -21,8 +22,6 @@ from core.data import load_split_uint8, to_float
 from core.detector import (
     VARIANT_PAIRS,
     VARIANTS,
-    Detector,
-    MismatchSVM,
     check_variant,
     store,
 )
@@ -30,6 +29,7 @@ from core.experiments.calibration import calibrate
 from core.experiments.pipeline.config import PipelineConfig
 from core.experiments.pipeline.cv import choose_params, cross_validate, scores
 from core.experiments.pipeline.detector_data import build_chunk, draws
+from core.experiments.pipeline.detectors import fit_detector
 from core.io.files import read_json, save_with, write_json
 from core.io.manifest import code_version, read_manifest, register_file, verified_path
 from core.io.paths import (
@@ -50,17 +50,19 @@ COMMAND = MAKE_COMMANDS["variant"]
 
 def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
               progress: Callable | None = None, device: str = "cpu",
-              n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
+              n_per_attack: tuple[tuple[str, int], ...] = (), protocol: str = "paper"
+              ) -> dict[str, dict[str, np.ndarray]]:
     """Per attack: the rows (features, label, ...) of a detector data set over the pair of ``role``
     (``core.models.ROLE_FLAGS``), drawn as the paper detector's are, cached per attack.  ``n_per_attack``
     overrides ``n`` for single attacks (the draws are prefix-stable, as the pipeline's)."""
     pair = load_pair(dataset, role, device)
-    cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
-    x_train, y_train = load_split_uint8(dataset, "train", data_root)
+    cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root, protocol=protocol)
+    x_train, y_train = load_split_uint8(dataset, cfg.source_split(), data_root)
 
     out = {}
     for attack in progress(ATTACK_NAMES, desc=f"{dataset} {role} data", unit="attack") if progress else ATTACK_NAMES:
-        path = cache_dir() / "variants" / dataset / f"{role}-seed{seed}-n{cfg.n_for(attack)}" / f"{attack}.npz"
+        folder = ("" if protocol == "paper" else f"{protocol}-") + f"{role}-seed{seed}-n{cfg.n_for(attack)}"
+        path = cache_dir() / "variants" / dataset / folder / f"{attack}.npz"
         if not path.exists():
             d = draws(cfg, attack, len(x_train))
             x = to_float(np.asarray(x_train[d["index"]]))
@@ -76,19 +78,21 @@ def pair_data(dataset: str, role: str, n: int, seed: int, data_root: str | None,
 def variant_data(dataset: str, variant: str, n: int, seed: int, data_root: str | None,
                  progress: Callable | None = None, device: str = "cpu",
                  n_per_attack: tuple[tuple[str, int], ...] = ()) -> dict[str, dict[str, np.ndarray]]:
-    """The ``variant`` detector's rows (``pair_data``) over the pair it watches (``VARIANT_PAIRS``)."""
-    return pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack)
+    """The ``variant`` detector's rows (``pair_data``, held-out protocol: the test split's detector role) over the
+    pair it watches (``VARIANT_PAIRS``)."""
+    return pair_data(dataset, VARIANT_PAIRS[variant], n, seed, data_root, progress, device, n_per_attack, "heldout")
 
 
 def table3_beside_paper(cfg: Any, data: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
     """The Table III protocol (10-fold CV accuracy per attack) on ``data``'s rows and on as many rows of the
-    paper detector's data set (the same seeded draws: the same images, coins and attacked model)."""
+    paper detector's data set of the same protocol (the same seeded draws: the same images, coins and attacked
+    model)."""
 
     table3 = {}
     for attack in ATTACK_NAMES:
         fa, ya = data[attack]["features"].astype(np.float64), data[attack]["label"]
         oof, folds = cross_validate(cfg, fa, ya, choose_params(cfg, fa, ya))
-        with np.load(detector_data_path(cfg.dataset, attack)) as z:
+        with np.load(detector_data_path(cfg.dataset, attack, cfg.protocol)) as z:
             fp, yp = z["features"][: cfg.n_for(attack)].astype(np.float64), z["label"][: cfg.n_for(attack)]
         _, folds_p = cross_validate(cfg, fp, yp, choose_params(cfg, fp, yp))
         table3[attack] = {"variant": float(np.mean([s["accuracy"] for s in folds])),
@@ -108,7 +112,7 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
     check_variant(variant)
     if variant == "paper":
         raise ValueError("the paper's detector is made by `python -m core pipeline`")
-    cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root)
+    cfg = PipelineConfig(dataset, n=n, n_per_attack=n_per_attack, seed=seed, data_root=data_root, protocol="heldout")
     data = variant_data(dataset, variant, n, seed, data_root, progress, device, n_per_attack)
     command = COMMAND.format(dataset=dataset, variant=variant) + rows_options(n, seed, dict(n_per_attack))
     path = artifacts_dir() / variant_relpath(dataset, variant)
@@ -123,27 +127,23 @@ def harden(dataset: str, variant: str = "robust", n: int = 2000, seed: int = 0, 
         return doc
     f = np.concatenate([data[a]["features"] for a in ATTACK_NAMES]).astype(np.float64)
     y = np.concatenate([data[a]["label"] for a in ATTACK_NAMES])
-    det = fit_detector(cfg, f, y, seed, variant, {"n_per_attack": {a: cfg.n_for(a) for a in ATTACK_NAMES},
-                                                  "seed": seed, "code_version": code_version(), "command": command})
+    src = np.concatenate([data[a]["source_index"] for a in ATTACK_NAMES])
+    det = fit_detector(cfg, "all", f, y, src)  # as the shipped detectors are: feature map, params, Platt, roles
+    det.variant = variant
+    det.meta |= {"n_per_attack": {a: cfg.n_for(a) for a in ATTACK_NAMES}, "command": command}
     params, head = det.meta["params"], det.head
     store(det, command)
     calibrate(dataset, data_root, variant=variant, device=device)
     table3 = table3_beside_paper(cfg, data)
     doc = {"dataset": dataset, "variant": variant, "command": command, "code_version": code_version(), "seed": seed,
            "n_per_attack": n, "n_attack": dict(n_per_attack), "params": params, "n_support": int(len(head.dual_coef)),
+           "protocol": "heldout", "roles": det.meta["roles"],
            "note": "table3: 10-fold CV accuracy per attack (Table III protocol) on the variant's rows and on the first "
-                   "n rows of the paper detector's data set", "table3": table3}
+                   "n rows of the default detector's data set (held-out protocol: the test split's detector role)",
+           "table3": table3}
     write_json(path, doc)
     register_file(path, command)
     return doc
-
-
-def fit_detector(cfg: Any, f: np.ndarray, y: np.ndarray, seed: int, variant: str, meta: dict[str, Any]) -> Any:
-    """A variant's universal detector on rows ``f, y``: (C, γ) by inner CV on a subsample (``choose_params``), the
-    RBF-SVM and its Platt calibration on every row."""
-    params = choose_params(cfg, f, y)
-    head = MismatchSVM(C=params["C"], gamma=params["gamma"], cv=3, random_state=seed).fit(f, y).head_
-    return Detector(cfg.dataset, "all", head, variant=variant, meta={"params": params, "rows": int(len(y)), **meta})
 
 
 def rows_options(n: int, seed: int, n_attack: dict[str, int]) -> str:

@@ -6,7 +6,7 @@ n (images attacked per attack and model), clean (evaluation images, clean false-
 point), rows (per attack × target model: kind, attacked, fooled, median budget, detection per operating point,
 AUC, and the per-attack detector's detection), by_attack (the two targets pooled), transfer (detectors trained
 on one attack, detection at 5 % of every attack's rows), loao (leave one attack out), targets (the issue's bars
-and whether each holds).
+and whether each holds), ideas (what else was tried, measured inside the detector role).
 """
 from __future__ import annotations
 
@@ -55,6 +55,9 @@ def format_heldout(doc: dict[str, Any]) -> str:
     if doc.get("loao"):
         lines.append("leave one attack out (trained on the other six, detector role), @5%: " + ", ".join(
             f"{a} {v['detection']:.3f}" for a, v in doc["loao"].items()))
+    for i in doc.get("ideas", []):
+        lines.append(f"idea (detector role, even→odd images): {i['idea']}: lowest {i['lowest']:.3f}, "
+                     f"mean {i['mean']:.3f}")
     for t in doc.get("targets", []):
         lines.append(f"target {t['what']}: {t['value']:.3f} vs {t['bar']:.2f} — {'met' if t['met'] else 'NOT met'}")
     return "\n".join(lines)

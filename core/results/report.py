@@ -9,6 +9,7 @@ import core.results.readers as R
 from core import ATTACK_NAMES, ATTACK_SHORT
 from core.io.paper import paper_results
 from core.io.paths import make_command, results_dir
+from core.results.heldout import format_heldout, read_heldout
 from core.results.operating_points import format_operating_points, read_operating_points
 from core.results.security import format_security, read_security
 
@@ -187,16 +188,31 @@ def security(dataset: str) -> str:
     return "".join(out)
 
 
+def heldout(dataset: str) -> str:
+    """The numbers a user meets: the shipped detectors on evaluation images (``python -m core heldout``)."""
+    try:
+        return "\n" + format_heldout(read_heldout(dataset))
+    except FileNotFoundError as e:
+        return f"\n  {e}"
+
+
+PAPER_PROTOCOL = ("\n\n-- the paper's protocol (reproduction): detector data from the train split, which the two "
+                  "classifiers were fitted on; these tables do not describe the shipped detectors --")
+
+
 def report(datasets: Sequence[str]) -> str:
-    """Every table of ``datasets`` beside the paper's; ``FileNotFoundError`` naming the commands when none has any."""
+    """Every table of ``datasets``: the held-out report first, then the paper's protocol beside the paper's numbers;
+    ``FileNotFoundError`` naming the commands when none has any."""
     parts, found = [], False
     for d in datasets:
         tables = [t for t in (table2(d), table3(d), transfer(d), loao(d), table4(d), embeddings(d)) if t]
         found = found or bool(tables)
         parts.append(
             f"==== {d} ===="
-            + ("".join(tables) if tables else f"\n  no results yet: run `{make_command('pipeline', d)}`")
+            + heldout(d)
             + security(d)
+            + PAPER_PROTOCOL
+            + ("".join(tables) if tables else f"\n  no results yet: run `{make_command('pipeline', d)}`")
         )
     if not found:
         raise FileNotFoundError(
