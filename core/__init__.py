@@ -17,6 +17,8 @@ ATTACK_SHORT = {  # table columns and matrix axes, where space is short
     "fgsm": "FGSM", "igsm": "IGSM", "jsma": "JSMA", "deepfool": "DeepFool",
     "gaussian_blur": "Blur", "gaussian_noise": "Noise", "salt_and_pepper": "S&P",
 }
+UNSEEN_ATTACK_NAMES = ("pgd_min", "cw_l2", "square")  # attacks no shipped detector trained on (held-out report)
+UNSEEN_LABELS = {"pgd_min": "Minimal L∞ PGD", "cw_l2": "Carlini–Wagner L2", "square": "Square (black box)"}
 DETECTION_METHOD_LABELS = {  # Table IV's methods: the paper's keys and ours
     "feature_squeezing": "Feature squeezing", "ensemble": "Ensemble (Bagnall et al.)", "proposed": "Bi-model mismatch",
     "feinman": "Feinman et al. (KDE + BU)", "ours": "Bi-model mismatch",

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 import core.results.readers as R
-from core import ATTACK_LABELS, ATTACK_NAMES
+from core import ATTACK_LABELS, ATTACK_NAMES, UNSEEN_LABELS
 from core.app.attack_run import interactive_threads, warm_up
 from core.app.glossary import fpr_words
 from core.data import SHAPES
@@ -36,8 +36,8 @@ def at_fpr(f: float | None = None) -> str:
 
 
 def attack_label(a: str) -> str:
-    """An attack's display name (``core.ATTACK_LABELS``), or its key when it has none."""
-    return ATTACK_LABELS.get(a, a)
+    """An attack's display name (``core.ATTACK_LABELS``, ``core.UNSEEN_LABELS``), or its key when it has none."""
+    return ATTACK_LABELS.get(a) or UNSEEN_LABELS.get(a, a)
 
 
 def missing(e: BaseException, what: str = "") -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import ATTACK_LABELS, UNSEEN_LABELS
 from core.app.verdicts import FALSE_ALARM, clean_share_below, percent
 from core.data import samples
 from core.data.uploads import load_image
@@ -73,8 +74,9 @@ def test_results_page_leads_with_the_held_out_detection(dataset: str) -> None:
     no_exception(at)
     assert at.subheader[0].value == "Detection on images nothing was trained on"
     table = at.dataframe[0].value.set_index("attack")
-    assert list(table.index) == list(doc["by_attack"])
-    for a, v in doc["by_attack"].items():
+    names = [ATTACK_LABELS.get(a) or UNSEEN_LABELS[a] for a in doc["by_attack"]]
+    assert list(table.index) == names
+    for a, v in zip(names, doc["by_attack"].values()):
         assert table.loc[a, "detected at 1 % clean FPR"] == pytest.approx(v["detection"]["0.01"])
         assert table.loc[a, "detected at 5 % clean FPR"] == pytest.approx(v["detection"]["0.05"])
     assert "of the clean ones at 1 % clean false positives" in markdown(at)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from core import ATTACK_LABELS, UNSEEN_LABELS
 from core.app.figures import security_labels
 from core.app.glossary import fpr_words
 from core.detector.thresholds import fpr_key
@@ -206,7 +207,8 @@ def heldout_rows(doc: dict[str, Any], fpr: float) -> list[dict[str, Any]]:
     rows = []
     for a, v in doc["by_attack"].items():
         kind = next(r["kind"] for r in doc["rows"] if r["attack"] == a)
-        rows.append({"attack": a, "kind": "paper's seven" if kind == "paper" else "never trained on",
+        rows.append({"attack": ATTACK_LABELS.get(a) or UNSEEN_LABELS.get(a, a),
+                     "kind": "paper's seven" if kind == "paper" else "never trained on",
                      "fooled images": v["fooled"],
                      **{detection_column(k): v["detection"].get(k) for k in (key, *v["detection"]) if k},
                      "AUC": v["auc"]})

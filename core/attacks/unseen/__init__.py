@@ -5,14 +5,14 @@ each against either classifier.  ``unseen_attack(name, dataset)`` gives one with
 """
 from __future__ import annotations
 
+from core import UNSEEN_ATTACK_NAMES, UNSEEN_LABELS
 from core.attacks.adaptive.grids import GRIDS, HEADLINE_EPS
 from core.attacks.unseen.base import UnseenAttack, UnseenResult
 from core.attacks.unseen.cw import CarliniWagnerL2
 from core.attacks.unseen.pgd_min import MinimalPGD
 from core.attacks.unseen.square import SquareLinf
 
-UNSEEN_ATTACKS: tuple[str, ...] = ("pgd_min", "cw_l2", "square")
-UNSEEN_LABELS = {"pgd_min": MinimalPGD.label, "cw_l2": CarliniWagnerL2.label, "square": SquareLinf.label}
+UNSEEN_ATTACKS: tuple[str, ...] = UNSEEN_ATTACK_NAMES
 
 
 def unseen_attack(name: str, dataset: str) -> UnseenAttack:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core import UNSEEN_LABELS
 from core.attacks.unseen.base import UnseenAttack, margin
 
 
@@ -28,7 +29,7 @@ class CarliniWagnerL2(UnseenAttack):
         >>> result = CarliniWagnerL2(steps=100, search_steps=5)(model, images, labels, seed=0)
     """
 
-    name, label, distance = "cw_l2", "Carlini–Wagner L2", "L2"
+    name, label, distance = "cw_l2", UNSEEN_LABELS["cw_l2"], "L2"
     reference = "Carlini & Wagner 2017"
 
     def __init__(self, c: float = 0.1, kappa: float = 0.0, steps: int = 100, search_steps: int = 5,

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core import UNSEEN_LABELS
 from core.attacks.unseen.base import UnseenAttack
 
 
@@ -28,7 +29,7 @@ class MinimalPGD(UnseenAttack):
         >>> result = MinimalPGD(grid=(1 / 255, 2 / 255, 4 / 255))(model, images, labels, seed=0)
     """
 
-    name, label, distance = "pgd_min", "Minimal L∞ PGD", "L∞"
+    name, label, distance = "pgd_min", UNSEEN_LABELS["pgd_min"], "L∞"
     reference = "Madry et al. 2018, smallest ε on the grid"
 
     def __init__(self, grid: tuple[float, ...], steps: int = 20) -> None:

@@ -6,6 +6,7 @@ import math
 import torch
 from torch import nn
 
+from core import UNSEEN_LABELS
 from core.attacks.unseen.base import UnseenAttack, margin
 
 
@@ -31,7 +32,7 @@ class SquareLinf(UnseenAttack):
         >>> result = SquareLinf(eps=8 / 255, queries=1000)(model, images, labels, seed=0)
     """
 
-    name, label, distance = "square", "Square (black box)", "L∞"
+    name, label, distance = "square", UNSEEN_LABELS["square"], "L∞"
     reference = "Andriushchenko et al. 2020, queries only"
 
     def __init__(self, eps: float, queries: int = 1000, p_init: float = 0.05) -> None:
