@@ -238,15 +238,17 @@ def test_verdict_ranks_an_image_among_the_detectors_clean_scores() -> None:
     assert rank_words(1.0, 0.01).startswith("more suspicious than every one of the clean test images")
 
 
-def test_cifar_verdict_near_a_threshold_of_one_reads_without_contradiction() -> None:
-    """The issue's case: P(attack) 0.966 at CIFAR-10's 5 % threshold (0.989) is "taken for clean" because it ranks
-    below 95 % of the shipped detector's clean calibration images, and the sentence says so."""
+def test_cifar_verdict_below_a_high_threshold_reads_without_contradiction() -> None:
+    """A high P(attack) below CIFAR-10's 5 % threshold is "taken for clean" because it ranks below 95 % of the
+    shipped detector's clean calibration images, and the sentence says so."""
     det = load("cifar10")
-    thr, share = det.threshold(0.05), clean_share_below(0.966, det.clean_scores_)
-    assert thr > 0.966 and share < 0.95
-    words = detector_sentence(0.966, thr, 0.05, share)
+    thr = det.threshold(0.05)
+    p = round(float(np.quantile(det.clean_scores_, 0.93)), 3)  # more than half, under the threshold
+    share = clean_share_below(p, det.clean_scores_)
+    assert 0.5 < p < thr and share < 0.95
+    words = detector_sentence(p, thr, 0.05, share)
     assert words.startswith("takes it for clean — more suspicious than " + percent(share) + " of clean test images")
-    assert "flagged above 95 %" in words and f"P(attack) 0.966 ≤ threshold {thr:.4g}" in words
+    assert "flagged above 95 %" in words and f"P(attack) {p:.4g} ≤ threshold {thr:.4g}" in words
 
 
 def test_scan_detail_ranks_with_calibration_scores_and_without() -> None:

@@ -150,7 +150,9 @@ def test_run_reports_what_its_attacks_did(isolated, monkeypatch) -> None:
 
     x_all, y_all = samples("mnist")  # the shipped samples stand in for the test split
     patch_data(monkeypatch, "load_split", lambda *a, **k: (x_all, y_all))
-    cfg = S.SecurityConfig("mnist", n=10, steps=5, long_steps=6, long_n=4, attacks=("no_detector", "fgsm", "joint_pgd"))
+    # 10 PGD steps a budget: at 5 no image evades the shipped detector, and the check below needs one that does
+    cfg = S.SecurityConfig("mnist", n=10, steps=10, long_steps=12, long_n=4,
+                           attacks=("no_detector", "fgsm", "joint_pgd"))
     doc = S.run(cfg)
     det = detector.load("mnist")
     m1, m2 = det.pair()

@@ -60,9 +60,9 @@ def test_harden_ships_a_calibrated_variant_over_its_own_pair(robust_alias) -> No
 
 def test_missing_variant_names_the_command(isolated) -> None:
     for suffix in (".npz", ".json"):
-        (isolated / (detector_relpath("mnist", "all", "robust") + suffix)).unlink()
-    with pytest.raises(FileNotFoundError, match="python -m core harden --dataset mnist --variant robust"):
-        detector.load("mnist", "all", variant="robust")
+        (isolated / (detector_relpath("mnist", "all", "robust_pgd") + suffix)).unlink()
+    with pytest.raises(FileNotFoundError, match="python -m core harden --dataset mnist --variant robust_pgd"):
+        detector.load("mnist", "all", variant="robust_pgd")
 
 
 def test_compare_pair_writes_the_table3_of_both_pairs_and_refuses_the_shipped_role(robust_alias) -> None:

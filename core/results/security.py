@@ -70,7 +70,7 @@ def format_security(doc: dict[str, Any]) -> str:
     for name, b in doc.get("baselines", {}).items():
         held = b["operating_points"]["clean_fpr_held_out"][fpr_key(doc["fpr"])]
         lines.append(
-            f"  {name}, n={b['n']} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}: {held:.3f} of evaluation "
+            f"  {name}, n={b['n']} (flags above {b['threshold']:.4g} at {doc['fpr']:.0%}: {held:.3f} of its held-out "
             f"clean images; differentiable: {b['differentiable']}):"
         )
         for a, c in b["curves"].items():
