@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from core import ATTACK_NAMES
+from core import ATTACK_LABELS, ATTACK_NAMES, UNSEEN_LABELS
 from core.attacks import budget_search
 from core.attacks.unseen import UNSEEN_ATTACKS, unseen_attack
 from core.data import load_split, roles_record, test_roles
@@ -248,7 +248,8 @@ def run(cfg: HeldoutConfig, progress: Callable | None = None) -> dict[str, Any]:
                 if (a in ATTACK_NAMES) == (kind == "paper") and v["detection"]["0.05"] is not None]
         if vals:
             a, worst = min(vals, key=lambda av: av[1])
-            targets.append({"what": f"lowest detection at 5 % of the {kind} attacks ({a})", "value": worst,
+            label = ATTACK_LABELS.get(a) or UNSEEN_LABELS[a]
+            targets.append({"what": f"lowest detection at 5 % of the {kind} attacks ({label})", "value": worst,
                             "bar": bar, "met": worst >= bar})
     doc = {"dataset": cfg.dataset, "command": cfg.command or COMMAND.format(dataset=cfg.dataset),
            "code_version": code_version(), "seed": cfg.seed, "protocol": PROTOCOL_NOTE,
