@@ -201,16 +201,15 @@ def unseen_test_indices(dataset: str) -> np.ndarray:
         raise ValueError(f"the shipped {dataset} detector records no calibration role, so which test images it "
                          f"used is unknown; remake it with `{make_command('operating_points', dataset)}`")
     roles = test_roles(TEST_SIZES[dataset], int(cal["seed"]))
-    used = {r for r in ([trained.get("role")] if trained["split"] == "test" else []) + [cal.get("role")] if r}
     if trained["split"] == "test" and int(trained.get("seed", cal["seed"])) != int(cal["seed"]):
         raise ValueError(f"the shipped {dataset} detector's training and calibration roles come from different "
                          f"split seeds; remake it with `{make_command('detectors', dataset)}`")
-    unseen = [roles[r] for r in TEST_ROLES if r not in used]
-    for r in used:
-        if r not in roles:
-            raise ValueError(f"the shipped {dataset} detector records an unknown role {r!r}")
-    out = np.sort(np.concatenate(unseen)) if unseen else np.zeros(0, np.int64)
+    used = {cal.get("role")} | ({trained.get("role")} if trained["split"] == "test" else set())
+    if not used <= set(roles):
+        raise ValueError(f"the shipped {dataset} detector records unknown roles {sorted(used - set(roles))}")
     if "evaluation_images" in cal and int(cal["evaluation_images"]) != len(roles["evaluation"]):
         raise ValueError(f"the shipped {dataset} detector's calibration records {cal['evaluation_images']} evaluation "
                          f"images, the {dataset} test split has {len(roles['evaluation'])}: its roles do not match")
+    unseen = [roles[r] for r in TEST_ROLES if r not in used]
+    out = np.sort(np.concatenate(unseen)) if unseen else np.zeros(0, np.int64)
     return out.astype(np.int64)
