@@ -22,7 +22,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from core.detector.thresholds import Calibrated
@@ -196,6 +195,9 @@ class Feinman(Calibrated):
     def fit(self, x: torch.Tensor, label: np.ndarray) -> "Feinman":
         r = self.raw(x)
         self.mu, self.sd = r.mean(0), r.std(0) + 1e-12
+        # imported here: scikit-learn costs the dashboard's start about 1 s, and only fitting needs it
+        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
         self.lr = LogisticRegression().fit((r - self.mu) / self.sd, label)
         self.calibrate(self.score_raw(r[label == 0]))
         return self

@@ -1,10 +1,9 @@
-"""The RBF-SVM over the mismatch features: the scikit-learn estimator and the plain-array head it fits.
+"""The RBF-SVM head of the detector as plain arrays (``RBFHead``), and Platt's calibration.
 
-``MismatchSVM`` is a scikit-learn classifier (it passes ``parametrize_with_checks``; ``score`` is accuracy, as
-everywhere in scikit-learn).  ``fit`` trains ``SVC(kernel="rbf", C, gamma)`` and a Platt calibration on
-``cv``-fold out-of-fold decision values and keeps the result as ``head_``, an ``RBFHead``: support vectors,
-dual coefficients, intercept, gamma and Platt's (a, b) as plain arrays, so a shipped detector is stored and read
-without pickle.  ``f(x) = sum_i dual_i * exp(-gamma * |x - sv_i|^2) + b``, ``P(attack) = sigmoid(a*f + c)``.
+An ``RBFHead`` holds support vectors, dual coefficients, intercept, gamma, Platt's (a, b) and the feature map as
+plain arrays, so a shipped detector is stored and read without pickle and scored without scikit-learn (the
+dashboard never imports it).  ``core.detector.estimator.MismatchSVM`` is the scikit-learn estimator that fits one.
+``f(x) = sum_i dual_i * exp(-gamma * |x - sv_i|^2) + b``, ``P(attack) = sigmoid(a*f + c)``.
 """
 from __future__ import annotations
 
@@ -13,13 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.svm import SVC
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from core.detector.feature_map import FeatureMap
 
@@ -42,6 +34,11 @@ def rbf_decision(f: np.ndarray, sv: np.ndarray, dual: np.ndarray, intercept: flo
         k = torch.addmm(s_sq[None, :], b, s.T, alpha=-2.0).add_((b * b).sum(1, keepdim=True))  # squared distances
         out[i : i + block] = k.clamp_min_(0.0).mul_(-gamma).exp_() @ a + intercept
     return out.numpy()
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` without overflow, in float64 (scipy's ``expit`` would put scipy on the app's path)."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(z, np.float64)))
 
 
 @dataclass(frozen=True)
@@ -90,68 +87,17 @@ class RBFHead:
 
     def p_attack(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
         """P(attack) ``[N]``."""
-        return expit(self.logit(f))
+        return sigmoid(self.logit(f))
 
     def predict(self, f: np.ndarray | torch.Tensor) -> np.ndarray:
         """The SVC's own rule, decision > 0 (the paper's protocol): 1 = attack."""
         return (self.decision_function(f) > 0).astype(np.int64)
 
 
-class MismatchSVM(ClassifierMixin, BaseEstimator):
-    """The RBF-SVM over the mismatch features, a binary scikit-learn classifier (rows of features in).
-
-    Fitted state (set by ``fit`` only): ``head_`` (``RBFHead``), ``classes_``, ``n_features_in_``.
-    """
-
-    def __init__(self, C: float = 1.0, gamma: float | str = "scale", cv: int = 3, random_state: int = 0) -> None:
-        self.C, self.gamma, self.cv, self.random_state = C, gamma, cv, random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "MismatchSVM":
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y", raise_unknown=True)
-        if y_type != "binary":
-            raise ValueError(f"Only binary classification is supported (clean / attack). The type of the target is "
-                             f"{y_type}.")
-        classes, y01 = np.unique(y, return_inverse=True)
-        svc = SVC(kernel="rbf", C=self.C, gamma=self.gamma).fit(X, y01)
-        oof = np.zeros(len(y01))
-        folds = min(self.cv, int(np.bincount(y01).min()))
-        if folds >= 2:
-            for tr, te in StratifiedKFold(folds, shuffle=True, random_state=self.random_state).split(X, y01):
-                oof[te] = SVC(kernel="rbf", C=self.C, gamma=self.gamma).fit(X[tr], y01[tr]).decision_function(X[te])
-        else:  # too few rows of a class for out-of-fold decisions: calibrate on the in-sample ones
-            oof = svc.decision_function(X)
-        self.head_ = RBFHead.from_svc(svc, platt_fit(oof, y01))
-        self.classes_ = classes
-        return self
-
-    def _rows(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
-        check_is_fitted(self, "head_")
-        return validate_data(self, np.asarray(X), dtype=np.float64, reset=False)
-
-    def decision_function(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
-        """The SVC decision value ``[N]`` (positive = the second class, attack), float64."""
-        rows = self._rows(X)
-        return self.head_.decision_function(rows)
-
-    def predict_proba(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
-        """``[N, 2]``: P(clean), P(attack)."""
-        rows = self._rows(X)
-        p = self.head_.p_attack(rows)
-        return np.stack([1.0 - p, p], 1)
-
-    def predict(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
-        decision = self.decision_function(X)
-        return self.classes_[(decision > 0).astype(np.int64)]
-
-
 def platt_fit(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Logistic calibration ``P = sigmoid(a*d + b)`` of decision values (fitted on out-of-fold ones)."""
+    # imported here: scikit-learn costs the dashboard's start about 1 s, and only fitting needs it
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
     lr = LogisticRegression(C=1e6).fit(np.asarray(decision).reshape(-1, 1), y)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])

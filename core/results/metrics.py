@@ -5,9 +5,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.neighbors import KNeighborsClassifier
 
 from core.attacks.adaptive import CAUGHT, EVADED, RIGHT
 from core.detector.thresholds import threshold_at
@@ -37,6 +34,8 @@ def roc(clean: np.ndarray, attacked: np.ndarray, points: int = 101) -> dict[str,
         return {"fpr": [], "tpr": [], "auc": None}
     yy = np.r_[np.zeros(len(clean)), np.ones(len(attacked))]
     s = np.r_[clean, attacked]
+    from sklearn.metrics import roc_auc_score, roc_curve  # noqa: PLC0415  (off the dashboard's start: ~1 s)
+
     fpr, tpr, _ = roc_curve(yy, s)
     grid = np.linspace(0, 1, points)
     return {"fpr": grid.round(4).tolist(), "tpr": np.interp(grid, fpr, tpr).round(4).tolist(),
@@ -53,5 +52,8 @@ def separability(path: str | Path, k: int = 10, folds: int = 3, seed: int = 0) -
     with np.load(path, allow_pickle=False) as z:
         label = z["label"]
         maps = {name: z[name] for name in z.files if name.endswith(("_pixels", "_features")) and z[name].ndim == 2}
+    from sklearn.model_selection import StratifiedKFold, cross_val_score  # noqa: PLC0415  (off the app's start)
+    from sklearn.neighbors import KNeighborsClassifier  # noqa: PLC0415
+
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return {name: float(cross_val_score(KNeighborsClassifier(k), xy, label, cv=cv).mean()) for name, xy in maps.items()}
