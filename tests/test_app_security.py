@@ -284,7 +284,7 @@ def assert_last_step_is_the_detectors(run, det) -> None:
     assert run.steps[-1].p_attack == pytest.approx(float(det.predict_proba(x)[0]), abs=1e-6)
 
 
-@pytest.mark.parametrize("dataset, variant", [("mnist", "robust_pgd")])
+@pytest.mark.parametrize("dataset, variant", [("mnist", "robust"), ("mnist", "robust_pgd")])
 def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> None:
     """The shipped files: the page offers the hardened variant and shows its ε50 as the file says."""
 
@@ -300,7 +300,7 @@ def test_security_page_shows_a_committed_variant(dataset: str, variant: str) -> 
         assert table.loc[label, "ε50"] == eps_text(doc["eps50"][name], dataset)
 
 
-@pytest.mark.parametrize("variant, attack", [("robust_pgd", "joint_pgd"), ("robust_pgd", "transfer")])
+@pytest.mark.parametrize("variant, attack", [("robust", "joint_pgd"), ("robust_pgd", "transfer")])
 def test_attack_lab_runs_an_adaptive_attack_against_a_committed_variant(variant: str, attack: str) -> None:
     """The pool watches four models: the lab shows its pair's bars (the shipped pair) and a verdict from all four,
     step by step, as the detector itself scores the image; robust_pgd's transfer attacker brings its own pair."""
