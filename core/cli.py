@@ -108,7 +108,7 @@ def cmd_pipeline(a: argparse.Namespace) -> int:
 def cmd_heldout(a: argparse.Namespace) -> int:
     torch.set_num_threads(a.threads)
     attacks = tuple(a.attacks.split(",")) if a.attacks else HeldoutConfig.attacks
-    cfg = HeldoutConfig(a.dataset, a.n, a.n_unseen, a.seed, attacks, not a.no_loao, a.data_root,
+    cfg = HeldoutConfig(a.dataset, a.n, a.n_unseen, a.seed, attacks, not a.no_refits, a.data_root,
                         command=a.command_line, device=device_of(a))
     print(format_heldout(run_heldout(cfg, progress=_tqdm)))
     return 0
@@ -283,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     ho.add_argument("--seed", type=int, default=0)
     ho.add_argument("--attacks", default=None, help="comma-separated subset (default: the seven and pgd_min, cw_l2, "
                     "square)")
-    ho.add_argument("--no-loao", action="store_true", help="skip the leave-one-attack-out refits")
+    ho.add_argument("--no-refits", action="store_true",
+                    help="skip the report's own SVM fits: leave one attack out and the ideas tried")
     ho.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
              "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from core import ATTACK_LABELS, UNSEEN_LABELS
+from core import ATTACK_LABELS, ATTACK_NAMES, UNSEEN_LABELS
 from core.app.figures import security_labels
 from core.app.glossary import fpr_words
 from core.detector.thresholds import fpr_key
@@ -206,9 +206,8 @@ def heldout_rows(doc: dict[str, Any], fpr: float) -> list[dict[str, Any]]:
     key = fpr_key(fpr)
     rows = []
     for a, v in doc["by_attack"].items():
-        kind = next(r["kind"] for r in doc["rows"] if r["attack"] == a)
         rows.append({"attack": ATTACK_LABELS.get(a) or UNSEEN_LABELS.get(a, a),
-                     "kind": "paper's seven" if kind == "paper" else "never trained on",
+                     "kind": "paper's seven" if a in ATTACK_NAMES else "never trained on",
                      "fooled images": v["fooled"],
                      **{detection_column(k): v["detection"].get(k) for k in (key, *v["detection"]) if k},
                      "AUC": v["auc"]})
@@ -221,7 +220,7 @@ def heldout_summary(doc: dict[str, Any], fpr: float) -> str:
     det = {a: v["detection"].get(key) for a, v in doc["by_attack"].items() if v["detection"].get(key) is not None}
     if not det:
         return "No attack fooled a model on the evaluation images."
-    paper = {a: d for a, d in det.items() if any(r["attack"] == a and r["kind"] == "paper" for r in doc["rows"])}
+    paper = {a: d for a, d in det.items() if a in ATTACK_NAMES}
     other = {a: d for a, d in det.items() if a not in paper}
     parts = [f"On {doc['clean']['images']:,} test images that no classifier, detector or threshold was fitted on, "
              f"the detector flags {pct(doc['clean']['fpr'].get(key, float('nan')))} of the clean ones at "

@@ -32,10 +32,6 @@ SPLIT_SEED = 0  # the seed that cuts the test split into its roles
 # the test split's roles (the train split has one: the classifiers'); every test image has exactly one
 TEST_ROLES = ("detector", "calibration", "evaluation")
 ROLE_FRACTIONS = {"detector": 0.5, "calibration": 0.2, "evaluation": 0.3}
-ROLE_WORDS = {"classifiers": "the train split, which the two classifiers were fitted on",
-              "detector": "the detector's training images (half of the test split)",
-              "calibration": "the images that set the detector's thresholds (a fifth of the test split)",
-              "evaluation": "the images every reported figure is measured on (the other 30 % of the test split)"}
 HOW_TO = (
     "Provide the data with --data-root R or ADV_DATA_ROOT=R, where R holds MNIST/raw/*-ubyte "
     "(torchvision MNIST layout) and cifar10/{train,test}/<class>/*.jpg (ImageFolder) or "

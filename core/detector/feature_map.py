@@ -5,7 +5,7 @@
 entropy; then the agreement of models 1 and 2 (the dot product of their softmax); every column standardised on
 the detector's training rows.  Minimal attacks leave the attacked model just past its decision boundary (a
 small top-2 log-ratio) that the raw softmax shows only in its last digits: on the CIFAR-10 detector role this
-map raised the lowest per-attack detection at 5 % false positives from 0.36 to 0.42 (docs/detection.md).
+map raised the lowest per-attack detection at 5 % false positives from 0.26 to 0.45 (``ideas`` in heldout.json).
 Computed in torch, so gradients flow through it (``DetectorModule``).
 """
 from __future__ import annotations

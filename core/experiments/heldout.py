@@ -36,7 +36,7 @@ from core.io.manifest import code_version
 from core.io.paths import cache_dir
 from core.models import load_pair, predict_logits
 from core.results.heldout import COMMAND, PROTOCOL_NOTE, write_heldout
-from core.results.metrics import roc
+from core.results.metrics import roc, tpr_at_fpr
 
 DEFAULT_N = {"mnist": 1000, "cifar10": 1000}
 DEFAULT_N_UNSEEN = {"mnist": 300, "cifar10": 300}
@@ -53,7 +53,7 @@ class HeldoutConfig:
     n_unseen: int | None = None  # ... per unseen attack and model (default DEFAULT_N_UNSEEN)
     seed: int = 0
     attacks: tuple[str, ...] = ATTACK_NAMES + UNSEEN_ATTACKS
-    loao: bool = True
+    refits: bool = True  # the SVMs fitted for the report itself: leave one attack out and the ideas tried
     data_root: str | None = None
     command: str = ""
     device: str = "cpu"
@@ -119,8 +119,9 @@ def clean_features(cfg: HeldoutConfig, x: torch.Tensor, models: tuple) -> dict[s
         return {k: z[k] for k in z.files}
 
 
-def detection(clean: np.ndarray, adv: np.ndarray, thresholds: dict[str, float]) -> dict[str, float | None]:
-    return {k: (float((adv > t).mean()) if len(adv) else None) for k, t in thresholds.items()}
+def detection(p_adv: np.ndarray, thresholds: dict[str, float]) -> dict[str, float | None]:
+    """The share of ``p_adv`` above each operating point's threshold (``None`` when there is no image)."""
+    return {k: (float((p_adv > t).mean()) if len(p_adv) else None) for k, t in thresholds.items()}
 
 
 def loao(cfg: HeldoutConfig, rows: dict[str, np.ndarray], clean: dict[str, np.ndarray],
@@ -177,9 +178,8 @@ def ideas(cfg: HeldoutConfig) -> list[dict[str, Any]]:
         y = np.concatenate([v for _, v in fit])
         fmap = FeatureMap.fit(name, f)
         svc = make_svc({"C": c, "gamma": gamma}).set_params(class_weight={0: weight, 1: 1.0}).fit(fmap(f), y)
-        clean = np.concatenate([x[v == 0] for x, v in test.values()])
-        t = threshold_at(svc.decision_function(fmap(clean)), 0.05)
-        det = {a: float((svc.decision_function(fmap(x[v == 1])) > t).mean()) for a, (x, v) in test.items()}
+        s_clean = svc.decision_function(fmap(np.concatenate([x[v == 0] for x, v in test.values()])))
+        det = {a: tpr_at_fpr(s_clean, svc.decision_function(fmap(x[v == 1])), 0.05) for a, (x, v) in test.items()}
         out.append({"idea": label, "detection_at_5": det, "lowest": min(det.values()),
                     "mean": float(np.mean(list(det.values())))})
     write_json(path, out)
@@ -211,11 +211,13 @@ def run(cfg: HeldoutConfig, progress: Callable | None = None) -> dict[str, Any]:
     for d in own.values():
         check_unseen(d, "test", "evaluation", "evaluate")
     out_rows = []
-    pooled: dict[str, np.ndarray] = {}
+    feats: dict[str, list[np.ndarray]] = {}  # per attack, the fooling images' features and P(attack), both targets
+    scores: dict[str, list[np.ndarray]] = {}
     for (a, t), r in results.items():
         f = r["features"]
         p = det.predict_proba_features(f) if len(f) else np.zeros(0)
-        pooled[a] = np.concatenate([pooled.get(a, np.zeros((0, f.shape[1]), f.dtype)), f])
+        feats.setdefault(a, []).append(f)
+        scores.setdefault(a, []).append(p)
         own_det = None
         if a in own and len(f):
             own_det = float((own[a].predict_proba_features(f) > own[a].threshold(0.05)).mean())
@@ -226,13 +228,14 @@ def run(cfg: HeldoutConfig, progress: Callable | None = None) -> dict[str, Any]:
                          "budget_median": float(np.median(fin)) if len(fin) else None,
                          "linf_median": float(np.median(r["linf"][r["fooled"]])) if r["fooled"].any() else None,
                          "l2_median": float(np.median(r["l2"][r["fooled"]])) if r["fooled"].any() else None,
-                         "detection": detection(p_clean, p, thresholds),
+                         "detection": detection(p, thresholds),
                          "auc": roc(p_clean, p)["auc"] if len(p) else None, "own_detection": own_det,
                          "seconds": round(float(r["seconds"]), 1)})
+    pooled = {a: np.concatenate(fs) for a, fs in feats.items()}
     by_attack = {}
-    for a, f in pooled.items():
-        p = det.predict_proba_features(f) if len(f) else np.zeros(0)
-        by_attack[a] = {"fooled": int(len(f)), "detection": detection(p_clean, p, thresholds),
+    for a, ps in scores.items():
+        p = np.concatenate(ps)
+        by_attack[a] = {"fooled": int(len(p)), "detection": detection(p, thresholds),
                         "auc": roc(p_clean, p)["auc"] if len(p) else None}
     transfer = {"train": list(own), "test": list(pooled), "detection": [
         [float((own[tr].predict_proba_features(pooled[te]) > own[tr].threshold(0.05)).mean()) if len(pooled[te])
@@ -258,8 +261,8 @@ def run(cfg: HeldoutConfig, progress: Callable | None = None) -> dict[str, Any]:
            "detector": {"trained_on": "all", "thresholds": thresholds, "params": det.meta.get("params", {})},
            "clean": {"images": int(len(p_clean)), "fpr": clean_fpr},
            "rows": out_rows, "by_attack": by_attack, "transfer": transfer,
-           "loao": loao(cfg, {a: f for a, f in pooled.items()}, clean, progress) if cfg.loao else {},
-           "targets": targets, "ideas": ideas(cfg) if cfg.loao else [],
+           "loao": loao(cfg, pooled, clean, progress) if cfg.refits else {},
+           "targets": targets, "ideas": ideas(cfg) if cfg.refits else [],
            "note": "detection: fraction of the images an attack fooled its target with that the universal detector "
                    "flags at each clean false-positive rate (thresholds from the calibration role); AUC against the "
                    "clean evaluation images; own_detection: the detector trained on that attack alone, at 5 %"}

@@ -5,7 +5,7 @@ report and the README read it through ``read_heldout``.  Schema: dataset, comman
 n (images attacked per attack and model), clean (evaluation images, clean false-positive rate per operating
 point), rows (per attack × target model: kind, attacked, fooled, median budget, detection per operating point,
 AUC, and the per-attack detector's detection), by_attack (the two targets pooled), transfer (detectors trained
-on one attack, detection at 5 % of every attack's rows), loao (leave one attack out), targets (the issue's bars
+on one attack, detection at 5 % of every attack's rows), loao (leave one attack out), targets (the project's bars
 and whether each holds), ideas (what else was tried, measured inside the detector role).
 """
 from __future__ import annotations
@@ -43,11 +43,11 @@ def format_heldout(doc: dict[str, Any]) -> str:
              ", ".join(f"{k}: {v:.3f}" for k, v in c["fpr"].items()),
              f"{'attack':<18}{'kind':<8}{'target':>7}{'fooled':>8}{'@1%':>7}{'@5%':>7}{'@10%':>7}{'AUC':>7}"
              f"{'own@5%':>8}"]
+    def f(v: float | None) -> str:
+        return "    –" if v is None else f"{v:5.3f}"
+
     for r in doc["rows"]:
         d = r["detection"]
-
-        def f(v):
-            return "    –" if v is None else f"{v:5.3f}"
         lines.append(f"{r['attack']:<18}{r['kind']:<8}{r['target']:>7}{r['fooled']:>8}{f(d['0.01']):>7}"
                      f"{f(d['0.05']):>7}{f(d['0.1']):>7}{f(r['auc']):>7}{f(r.get('own_detection')):>8}")
     lines.append("both targets pooled, @5%: " + ", ".join(
