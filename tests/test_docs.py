@@ -1,10 +1,12 @@
 """The documentation: a README that fits on a screen or two, links that lead somewhere, no issue numbers, and the
 variant table of docs/security.md equal to what `python -m core compare-variants` prints from the committed files."""
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from core.data.uploads import MAX_BYTES
 from core.hardening.variants import variants_table
 from core.io.paths import MAKE_COMMANDS
 
@@ -92,3 +94,13 @@ def test_security_doc_compares_every_variant_in_one_table() -> None:
     assert MAKE_COMMANDS["variants_table"] in section
     assert variants_table(["mnist", "cifar10"]) in section
     assert "(docs/security.md)" in README.read_text()
+
+
+def test_the_quick_start_opens_the_dashboard_without_a_question() -> None:
+    """`make app` runs Streamlit with a browser (headless false); Streamlit would first ask a new user for an email
+    address and wait on the terminal unless the project's config turns that prompt off."""
+    assert "make app" in README.read_text()
+    assert "--server.headless false" in (ROOT / "Makefile").read_text()
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["showEmailPrompt"] is False
+    assert config["server"]["maxUploadSize"] * 1024 * 1024 == MAX_BYTES
