@@ -14,9 +14,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import DATASET_LABELS, DATASETS, DEFAULT_FPR, FPRS
+from core import DEFAULT_FPR, FPRS
 from core.app.glossary import fpr_words, glossary_markdown, help_for
-from pages import DATASET_KEY, FPR_KEY, PAGES, leave_v1_multipage_mode
+from core.io.labs import dataset_label
+from pages import DATASET_KEY, FPR_KEY, PAGES, dataset_choices, leave_v1_multipage_mode
 
 ROOT = Path(__file__).resolve().parent
 
@@ -34,7 +35,9 @@ with st.sidebar:
     st.markdown("### :material/shield: Mismatch Lab")
     st.caption("Detecting adversarial examples from the disagreement of two independently trained models "
                "(Monteiro et al., *Bi-model Decision Mismatch*).")
-    st.selectbox("Dataset", DATASETS, key=DATASET_KEY, format_func=DATASET_LABELS.get)
+    st.selectbox("Dataset", dataset_choices(), key=DATASET_KEY, format_func=dataset_label,
+                 help="MNIST and CIFAR-10 with the project's own pairs, and every lab: a pair of your own "
+                      "classifiers on your images (`python -m core lab create`, docs/labs.md).")
     st.selectbox("Operating point", FPRS, index=FPRS.index(DEFAULT_FPR), key=FPR_KEY, format_func=fpr_words,
                  help="The detectors flag an image when P(attack) is above the threshold that flags this share of "
                       "clean test images they never saw.  Fewer false alarms means more attacks let through.  \n"

@@ -16,19 +16,24 @@ from core.data import make_samples
 from core.experiments.calibration import calibrate
 from core.experiments.heldout import HeldoutConfig
 from core.experiments.heldout import run as run_heldout
+from core.experiments.labs.commands import add_lab_commands
 from core.experiments.pipeline import PipelineConfig
 from core.experiments.pipeline import run as run_pipeline
 from core.experiments.pipeline.config import PROTOCOLS, STAGES
-from core.experiments.security import ATTACK_ORDER, DEFAULT_ATTACKS, SecurityConfig
+from core.experiments.security import ATTACK_ORDER, SecurityConfig, default_attacks
 from core.experiments.security import run as run_security
 from core.experiments.table1 import evaluate_models, format_table1
 from core.experiments.table2 import QualityConfig, format_table2, run_table2
 from core.hardening.variants import compare_pair, format_pair, format_variant, harden, variants_table
+from core.io.files import write_text
+from core.io.labs import is_lab, lab_id
 from core.io.manifest import register_file
+from core.io.paths import check_dataset
 from core.models import ModelSpec
 from core.models.device import DEVICES, resolve
 from core.models.training import adopt, pgd_recipe, recipe, robust_recipe, train, with_overrides
 from core.results.heldout import format_heldout
+from core.results.lab_report import REPORT_FORMATS, lab_report
 from core.results.operating_points import format_operating_points
 from core.results.report import report
 from core.results.security import format_security
@@ -96,6 +101,8 @@ def cmd_make_samples(a: argparse.Namespace) -> int:
 
 def cmd_pipeline(a: argparse.Namespace) -> int:
     torch.set_num_threads(a.threads)
+    if is_lab(a.dataset) and a.protocol == "paper":
+        a.protocol = "heldout"  # a lab has held-out images only
     attacks = tuple(a.attacks.split(",")) if a.attacks else PipelineConfig.attacks
     per = n_per_attack(a)
     cfg = PipelineConfig(a.dataset, n=a.n, n_per_attack=per, seed=a.seed, attacks=attacks, data_root=a.data_root,
@@ -115,7 +122,7 @@ def cmd_heldout(a: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(a: argparse.Namespace) -> int:
-    for d in [a.dataset] if a.dataset else DATASETS:
+    for d in [a.dataset] if a.dataset else DATASETS:  # --lab sets a.dataset
         print(format_operating_points(calibrate(d, a.data_root, progress=_tqdm, variant=a.variant,
                                                 device=device_of(a))))
     return 0
@@ -136,7 +143,7 @@ def cmd_compare_pair(a: argparse.Namespace) -> int:
 
 def cmd_security(a: argparse.Namespace) -> int:
     torch.set_num_threads(a.threads)
-    attacks = tuple(a.attacks.split(",")) if a.attacks else DEFAULT_ATTACKS.get((a.dataset, a.defence), ATTACK_ORDER)
+    attacks = tuple(a.attacks.split(",")) if a.attacks else default_attacks(a.dataset, a.defence)
     unknown = [x for x in attacks if x not in ATTACK_ORDER]
     if unknown:
         raise ValueError(f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACK_ORDER)}")
@@ -156,6 +163,16 @@ def cmd_compare_variants(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    if a.lab:
+        text = lab_report(a.dataset, "md" if a.format == "text" else a.format)
+        if a.out:
+            write_text(a.out, text)
+            print(f"wrote {a.out}")
+        else:
+            print(text)
+        return 0
+    if a.format != "text":
+        raise ValueError("--format md|html|json is a lab's report (--lab NAME); the built-in report is text")
     print(report([a.dataset] if a.dataset else list(DATASETS)))
     return 0
 
@@ -195,17 +212,30 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return importlib.import_module(BENCHMARKS[a.target]).main(a)
 
 
+def dataset_arg(text: str) -> str:
+    """``--dataset`` of the commands that take labs: a built-in dataset or ``lab:NAME`` of an existing lab."""
+    try:
+        return check_dataset(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core",
                                 description="Mismatch Lab engine: bi-model decision-mismatch adversarial detection.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func, help: str, dataset_required: bool = True) -> argparse.ArgumentParser:
+    def add(name: str, func, help: str, dataset_required: bool = True, lab: bool = False) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help.replace("%", "%%"), description=help)  # argparse %-formats help
-        s.add_argument("--dataset", choices=DATASETS, required=dataset_required)
+        if not lab:
+            s.add_argument("--dataset", choices=DATASETS, required=dataset_required)
+        else:
+            s.add_argument("--dataset", type=dataset_arg, metavar="{mnist,cifar10,lab:NAME}", default=None)
+            s.add_argument("--lab", default=None, metavar="NAME",
+                           help="a lab (`python -m core lab create`) instead of --dataset (docs/labs.md)")
         s.add_argument("--data-root", default=None,
                        help="data root (default: $ADV_DATA_ROOT, else torchvision download)")
-        s.set_defaults(func=func)
+        s.set_defaults(func=func, needs_dataset=dataset_required)
         return s
 
     t = add("train", cmd_train, "train model 1 and/or 2 (checkpoint each epoch, resume after a kill)")
@@ -237,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
              "Table I: test accuracy of both models, ours beside the paper's", False)
     add("make-samples", cmd_make_samples, "write the shipped class-balanced test samples (200 per dataset)", False)
     pl = add("pipeline", cmd_pipeline,
-             "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings")
+             "detection experiments end to end: data, cv, transfer, detectors, baselines, embeddings", lab=True)
     pl.add_argument("--stage", default="all", choices=("all", *STAGES))
     pl.add_argument("--protocol", default="paper", choices=PROTOCOLS,
                     help="paper (default): the paper's tables on train-split images; heldout: the shipped detectors "
@@ -258,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--address", default=None, metavar="ADDR",
                     help="with --executor ray: an existing cluster, e.g. 10.0.0.5:6379 or auto (see docs/detection.md)")
     ca = add("calibrate", cmd_calibrate, "operating points of the shipped detectors: thresholds at 1/5/10 % clean "
-             "false positives on the test split's calibration role, checked on its evaluation role", False)
+             "false positives on the test split's calibration role, checked on its evaluation role", False, lab=True)
     ca.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
     hd = add("harden", cmd_harden, "build, calibrate and ship a hardened detector variant (e.g. robust: over the "
              "PGD-trained pair of `train --robust`)")
@@ -276,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, default=0)
     add_n_attack(cp, "jsma=200")
     ho = add("heldout", cmd_heldout, "the shipped detectors on evaluation images nothing was fitted on: detection "
-             "at 1/5/10 % false positives and AUC per attack and model, incl. attacks no detector trained on")
+             "at 1/5/10 % false positives and AUC per attack and model, incl. attacks no detector trained on", lab=True)
     ho.add_argument("--n", type=int, default=None, help="images per paper attack and model (default 1,000)")
     ho.add_argument("--n-unseen", type=int, default=None,
                     help="images per unseen attack (PGD, C&W, Square) and model (default 300)")
@@ -287,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip the report's own SVM fits: leave one attack out and the ideas tried")
     ho.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     se = add("security", cmd_security, "the detector against attackers who know it: per-image smallest undetected "
-             "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack")
+             "L∞ budget of the paper's seven attacks, adaptive attacks and a transfer attack", lab=True)
     se.add_argument("--variant", default="paper", help="detector variant (core.detector.VARIANTS)")
     se.add_argument("--defence", default="mismatch", choices=("mismatch", "feature_squeezing", "feinman"),
                     help="the detector attacked: ours (default) or a baseline, written beside ours in security.json")
@@ -308,7 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "CPUs")
     se.add_argument("--address", default=None, metavar="ADDR",
                     help="with --executor ray: an existing cluster, e.g. 10.0.0.5:6379 or auto (see docs/detection.md)")
-    add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO)", False)
+    rp = add("report", cmd_report, "every detection table beside the paper's (Tables II-IV, transfer, LOAO); with "
+             "--lab, a lab's report to hand on", False, lab=True)
+    rp.add_argument("--format", default="text", choices=("text", *REPORT_FORMATS),
+                    help="with --lab: md, html or json (default md); the built-in report is text")
+    rp.add_argument("--out", default=None, help="with --lab: write the report to this file instead of stdout")
+    add_lab_commands(sub)
     add("compare-variants", cmd_compare_variants, "every detector variant with security results side by side: "
         "clean accuracy, FPR, Table III, each adaptive attacker's ε50 and its ratio to the paper detector's", False)
     aq = add("attack-quality", cmd_attack_quality,
@@ -332,9 +367,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a missing file, a bad value or a refused artifact is one line on stderr and exit 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.command_line = "python -m core " + shlex.join(argv)  # what results record as the command that made them
     try:
+        if getattr(args, "lab", None):
+            if args.dataset:
+                parser.error("give --dataset or --lab, not both")
+            args.dataset = check_dataset(lab_id(args.lab))
+        elif getattr(args, "needs_dataset", False) and not args.dataset:
+            parser.error("--dataset (or --lab) is required")
         return args.func(args)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

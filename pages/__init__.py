@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from core import DATASETS, DEFAULT_FPR, FPRS
+from core.io.labs import lab_id, lab_names
 
 DATASET_KEY = "dataset"  # session-state key of the sidebar's dataset (app.py)
 FPR_KEY = "fpr"  # session-state key of the sidebar's operating point (app.py)
@@ -55,11 +56,16 @@ def leave_v1_multipage_mode() -> None:
         st.rerun()
 
 
+def dataset_choices() -> tuple[str, ...]:
+    """The sidebar's datasets: MNIST, CIFAR-10 and every lab found (``lab:NAME``, ``core.io.labs``)."""
+    return (*DATASETS, *(lab_id(n) for n in lab_names()))
+
+
 def dataset() -> str:
     """The dataset chosen in the sidebar (app.py).  Every page starts here, so it also leaves v1 mode."""
     leave_v1_multipage_mode()
     d = st.session_state.get(DATASET_KEY, DATASETS[0])
-    return d if d in DATASETS else DATASETS[0]
+    return d if d in dataset_choices() else DATASETS[0]
 
 
 def fpr() -> float:

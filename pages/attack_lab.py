@@ -18,7 +18,7 @@ st.caption("Increase an attack's budget step by step until the attacked model ch
 
 import numpy as np  # noqa: E402
 
-from core import ATTACK_NAMES, DATASET_LABELS  # noqa: E402
+from core import ATTACK_NAMES  # noqa: E402
 from core.app.attack_run import (  # noqa: E402
     AttackRun,
     adaptive_attacks,
@@ -40,6 +40,7 @@ from core.attacks.adaptive.grids import GRIDS  # noqa: E402
 from core.data import CLASSES  # noqa: E402
 from core.data.uploads import UPLOAD_TYPES, ImageError, load_image, to_png  # noqa: E402
 from core.detector import VARIANT_PAIRS  # noqa: E402
+from core.io.labs import dataset_label  # noqa: E402
 from pages.lab_widgets import probs_html  # noqa: E402
 
 PACES = (0, 100, REPLAY_FRAME_MS, 500, 1000, 2000)  # ms per step, live and in the replay
@@ -55,7 +56,7 @@ classes = CLASSES[ds]
 
 variant = common.variant_switch(common.shipped_variants(ds), key="lab_variant")
 role = VARIANT_PAIRS[variant]
-pair = common.try_call(common.models, ds, role, what=f"{DATASET_LABELS[ds]} models")
+pair = common.try_call(common.models, ds, role, what=f"{dataset_label(ds)} models")
 if pair is None:
     st.stop()
 m1, m2 = pair

@@ -21,7 +21,7 @@ from core.data import SHAPES
 from core.data import samples as load_samples
 from core.data.uploads import load_images
 from core.detector import VARIANT_DESCRIPTIONS, VARIANT_LABELS, VARIANTS, load, load_surrogates
-from core.io.paths import artifacts_dir, detector_relpath, heldout_path, result_path, security_path
+from core.io.paths import artifact_root, detector_relpath, heldout_path, result_path, security_path
 from core.models import load_pair
 from core.results.heldout import read_heldout
 from core.results.security import eps_text, read_security  # noqa: F401  (eps_text: the pages print budgets)
@@ -56,7 +56,7 @@ def models(ds: str, role: str = "model"):
 
 def shipped_variants(ds: str) -> list[str]:
     """Detector variants of ``ds`` whose universal detector ships (the paper's first)."""
-    return [v for v in VARIANTS if (artifacts_dir() / (detector_relpath(ds, "all", v) + ".npz")).exists()]
+    return [v for v in VARIANTS if (artifact_root(ds) / (detector_relpath(ds, "all", v) + ".npz")).exists()]
 
 
 def variant_switch(variants: list[str], key: str) -> str:

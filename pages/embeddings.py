@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import DATASET_LABELS
 from core.app.figures import display, embedding_scatter
 from core.app.glossary import help_for
+from core.io.labs import dataset_label
 from core.results.readers import (
     commands,
     embedding,
@@ -31,7 +31,7 @@ st.caption(
 have = embedding_attacks(ds)
 if not have:
     st.info(
-        f"No embeddings for {DATASET_LABELS[ds]} yet: make them with `{commands(ds)['embeddings']}`.",
+        f"No embeddings for {dataset_label(ds)} yet: make them with `{commands(ds)['embeddings']}`.",
         icon=":material/info:",
     )
     st.stop()

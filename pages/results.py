@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import ATTACK_NAMES, DATASET_LABELS, DETECTION_METHOD_LABELS
+from core import ATTACK_NAMES, DETECTION_METHOD_LABELS
 from core.app.glossary import fpr_words, help_for
 from core.app.summaries import heldout_rows, heldout_summary
+from core.io.labs import dataset_label
 from core.io.paper import paper_results
 from core.results.readers import commands, table1_rows, table2_rows, table3_rows, versus_paper
 from pages import common
@@ -29,7 +30,7 @@ def show(df: pd.DataFrame, fmt: dict[str, str] | None = None) -> None:
 
 # ----------------------------------------------------------------------------- held-out detection
 st.subheader("Detection on images nothing was trained on", help=help_for("detection rate", "AUC"))
-ho = common.try_call(common.heldout, ds, what=f"{DATASET_LABELS[ds]} held-out detection results")
+ho = common.try_call(common.heldout, ds, what=f"{dataset_label(ds)} held-out detection results")
 if ho:
     st.markdown(heldout_summary(ho, f))
     st.caption(f"The shipped detector (trained on all seven attacks) at {fpr_words(f)} and at each stored point.  "
@@ -48,7 +49,7 @@ if ho:
 
 st.divider()
 st.subheader("The paper's protocol: our reproduction beside the paper")
-st.caption(f"{DATASET_LABELS[ds]}.  As in the paper, the detector data here come from the train split, which the "
+st.caption(f"{dataset_label(ds)}.  As in the paper, the detector data here come from the train split, which the "
            "two classifiers were fitted on: these tables reproduce the paper and do not describe the shipped "
            "detector (above).  Δ = ours − paper.  Empty cells: not measured yet, or not reported by the paper.")
 

@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from core import DATASET_LABELS
 from core.app.figures import display, probs_bars
 from core.app.glossary import help_for
 from core.app.scan import (
@@ -22,6 +21,7 @@ from core.app.scan import (
 from core.app.verdicts import as_given_words, rank_sentence
 from core.data import CLASSES
 from core.data.uploads import UPLOAD_TYPES, load_image
+from core.io.labs import dataset_label
 from core.results.readers import adversarial, adversarial_attacks, commands
 from pages import common
 
@@ -33,13 +33,13 @@ st.caption("Is this image an attack? Both classifiers look at it; the detectors 
            "share of clean test images it never saw (change it in the sidebar).",
            help=help_for("softmax", "P(attack)", "operating point", "threshold"))
 
-pair = common.try_call(common.models, ds, what=f"{DATASET_LABELS[ds]} models")
+pair = common.try_call(common.models, ds, what=f"{dataset_label(ds)} models")
 if pair is None:
     st.stop()
 m1, m2 = pair
 dets = common.detectors_or_none(ds)
 if not dets:
-    st.info(f"No detector is shipped for {DATASET_LABELS[ds]} yet: predictions only. "
+    st.info(f"No detector is shipped for {dataset_label(ds)} yet: predictions only. "
             f"Make them with `{commands(ds)['detectors']}`.", icon=":material/info:")
 for name, why in thresholds(dets, fpr)[1].items():
     st.warning(f"Detector `{name}` has no operating points, so it gives scores but no verdict: {why}",
@@ -158,7 +158,7 @@ with tab_draw:
 with tab_demo:
     have = adversarial_attacks(ds)
     if not have:
-        st.info(f"No shipped adversarial examples for {DATASET_LABELS[ds]} yet: make them with "
+        st.info(f"No shipped adversarial examples for {dataset_label(ds)} yet: make them with "
                 f"`{commands(ds)['adversarial']}`.", icon=":material/info:")
     else:
         c1, c2 = st.columns(2)

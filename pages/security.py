@@ -4,7 +4,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import DATASET_LABELS
 from core.app.figures import grouped_bars, roc_figure, security_curves_figure, security_labels
 from core.app.glossary import fpr_words, help_for
 from core.app.summaries import (
@@ -19,6 +18,7 @@ from core.app.summaries import (
     success_column,
 )
 from core.detector.thresholds import fpr_key
+from core.io.labs import dataset_label
 from pages import common
 
 SHARE = st.column_config.NumberColumn(format="percent")  # the tables hold shares in [0, 1]
@@ -30,7 +30,7 @@ st.caption("Does the mismatch detector hold when the attacker knows it is there?
            "pixel may change, the L∞ size of the change).", help=help_for("adaptive attack", "budget (ε)", "L∞"))
 
 variant = common.variant_switch(common.security_variants(ds), key="sec_variant")
-doc = common.try_call(common.security, ds, variant, what=f"{DATASET_LABELS[ds]} security results")
+doc = common.try_call(common.security, ds, variant, what=f"{dataset_label(ds)} security results")
 if doc is None:
     st.stop()
 labels = security_labels(doc)

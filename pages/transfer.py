@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import ATTACK_LABELS, ATTACK_NAMES, ATTACK_SHORT, DATASET_LABELS, UNSEEN_LABELS
+from core import ATTACK_LABELS, ATTACK_NAMES, ATTACK_SHORT, UNSEEN_LABELS
 from core.app.figures import confusion_figure, grouped_bars, heatmap
 from core.app.glossary import help_for
+from core.io.labs import dataset_label
 from core.results.readers import confusion, paper_transfer
 from pages import common
 
@@ -136,7 +137,7 @@ if lo is not None and lo["rows"]:
     common.command_box(lo["command"])
 
 st.subheader("Held-out protocol: the shipped detectors on evaluation images", help=help_for("detection rate"))
-ho = common.try_call(common.heldout, ds, what=f"{DATASET_LABELS[ds]} held-out detection results")
+ho = common.try_call(common.heldout, ds, what=f"{dataset_label(ds)} held-out detection results")
 if ho is not None:
     tr_ho = ho["transfer"]
     st.caption("Each shipped single-attack detector (rows; trained on the test split's detector role) at 5 % clean "

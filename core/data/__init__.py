@@ -11,6 +11,7 @@ from core.data.datasets import (
     TEST_ROLES,
     TEST_SIZES,
     data_fingerprint,
+    lab_images,
     load_split,
     load_split_uint8,
     make_samples,
@@ -40,4 +41,5 @@ __all__ = [
     "samples",
     "make_samples",
     "data_fingerprint",
+    "lab_images",
 ]

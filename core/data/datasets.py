@@ -14,20 +14,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
+from core.data.folders import list_images, listing_sha256, read_images
 from core.io.files import save_with, sha256_file
+from core.io.labs import LabSpec, PerDataset, is_lab, lab_name, read_lab
 from core.io.paths import cache_dir, check_dataset, samples_path
 
-SHAPES = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
-CLASSES = {
+# per dataset; a lab's from its lab.json (core.io.labs)
+SHAPES = PerDataset({"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}, lambda lab: lab.shape)
+CLASSES = PerDataset({
     "mnist": tuple(str(i) for i in range(10)),
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-}
+}, lambda lab: lab.classes)
 DEFAULT_DOWNLOAD_ROOT = Path.home() / ".cache" / "mismatch-lab" / "data"
 SAMPLES_PER_CLASS = 20
 SAMPLES_SEED = 0
-TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}  # images in each test split (torchvision's)
+# images in each test split (torchvision's); a lab's "test" split is its held-out images
+TEST_SIZES = PerDataset({"mnist": 10_000, "cifar10": 10_000}, lambda lab: int(lab.data["images"]))
 SPLIT_SEED = 0  # the seed that cuts the test split into its roles
 # the test split's roles (the train split has one: the classifiers'); every test image has exactly one
 TEST_ROLES = ("detector", "calibration", "evaluation")
@@ -65,19 +68,34 @@ def _read_mnist(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np
 
 
 def _read_imagefolder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    if len(classes) != 10:
-        raise FileNotFoundError(f"{folder} should hold 10 class folders, found {len(classes)}. {HOW_TO}")
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        for f in sorted((folder / name).iterdir()):
-            if f.suffix.lower() not in {".jpg", ".jpeg", ".png", ".bmp"}:
-                continue
-            with Image.open(f) as im:
-                images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
-            labels.append(label)
-    x = np.stack(images).transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x), np.asarray(labels, dtype=np.int64)
+    files, labels = list_images(folder, CLASSES["cifar10"])
+    return read_images(files, SHAPES["cifar10"]), labels
+
+
+def lab_folder(lab: LabSpec, root: str | os.PathLike | None = None) -> Path:
+    """Where a lab's held-out images are: under the data root when the lab was made from a folder there (so a lab
+    travels with the repository), else the folder it was made from."""
+    rel = lab.data.get("data_root_relative")
+    if rel is not None:
+        base, _ = resolve_root(root)
+        if (base / rel).is_dir():
+            return base / rel
+    return Path(lab.data["dir"])
+
+
+def lab_images(lab: LabSpec, root: str | os.PathLike | None = None) -> tuple[list[Path], np.ndarray, Path]:
+    """A lab's held-out image files and labels (checked against the listing it was made from) and their folder."""
+    folder = lab_folder(lab, root)
+    split = folder / lab.data["split"]
+    if not split.is_dir():
+        raise FileNotFoundError(f"lab {lab.name!r}: its held-out images were in {split}, which is not there now; "
+                                f"pass --data-root R (or ADV_DATA_ROOT=R) with {lab.data.get('data_root_relative')} "
+                                "under R, or remake the lab with `python -m core lab create`")
+    files, labels = list_images(split, lab.data["class_folders"], frozenset(lab.data["exclude"]))
+    if listing_sha256(files, split) != lab.data["listing_sha256"]:
+        raise ValueError(f"lab {lab.name!r}: the images in {split} changed since the lab was made (listing hash "
+                         "differs); remake the lab with `python -m core lab create` so no result mixes two image sets")
+    return files, labels, split
 
 
 def _read_cifar10(root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -110,12 +128,36 @@ def load_split_uint8(dataset: str, split: str, root: str | os.PathLike | None = 
     check_dataset(dataset)
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}: choose 'train' or 'test'")
+    if is_lab(dataset):
+        return _lab_split(dataset, split, root)
     path, download = resolve_root(root)
     fx, fy = _cache_files(dataset, split, path)
     if fx.exists() and fy.exists():
         return np.load(fx, mmap_mode="r"), np.load(fy)
     reader = _read_mnist if dataset == "mnist" else _read_cifar10
     x, y = reader(path, split == "train", download)
+    save_with(fx, lambda p: np.save(p, x))
+    save_with(fy, lambda p: np.save(p, y))
+    return x, y
+
+
+def lab_decoded_files(lab: LabSpec) -> tuple[Path, Path]:
+    """The cache files of a lab's decoded held-out images and labels (keyed by its image listing and size)."""
+    key = f"lab-{lab.name}-{lab.data['listing_sha256'][:12]}-{'x'.join(map(str, lab.shape))}"
+    return cache_dir() / "decoded" / f"{key}-x.npy", cache_dir() / "decoded" / f"{key}-y.npy"
+
+
+def _lab_split(dataset: str, split: str, root: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray]:
+    """A lab's ``test`` split: its held-out images, decoded once into the cache."""
+    if split == "train":
+        raise ValueError(f"lab {lab_name(dataset)!r} has no train split here: its models were trained elsewhere, and "
+                         "the lab works on its held-out images only (the held-out protocol, docs/labs.md)")
+    lab = read_lab(dataset)
+    fx, fy = lab_decoded_files(lab)
+    if fx.exists() and fy.exists():
+        return np.load(fx, mmap_mode="r"), np.load(fy)
+    files, y, _ = lab_images(lab, root)
+    x = read_images(files, lab.shape)
     save_with(fx, lambda p: np.save(p, x))
     save_with(fy, lambda p: np.save(p, y))
     return x, y
@@ -172,7 +214,8 @@ def make_samples(dataset: str, root: str | os.PathLike | None = None, per_class:
     x, y = load_split_uint8(dataset, "test", root)
     rng = np.random.default_rng(seed)
     pool = test_roles(len(y))["evaluation"]
-    idx = np.concatenate([rng.choice(pool[y[pool] == c], per_class, replace=False) for c in range(10)])
+    idx = np.concatenate([rng.choice(pool[y[pool] == c], min(per_class, int((y[pool] == c).sum())), replace=False)
+                          for c in range(len(CLASSES[dataset]))])
     idx.sort()
     path = samples_path(dataset)
     save_with(path, lambda p: np.savez_compressed(p, x=np.asarray(x[idx]), y=np.asarray(y[idx]), index=idx))
@@ -181,6 +224,9 @@ def make_samples(dataset: str, root: str | os.PathLike | None = None, per_class:
 
 def data_fingerprint(dataset: str, root: str | os.PathLike | None = None) -> str:
     """A short description of where the data came from, for the manifest."""
+    if is_lab(dataset):
+        lab = read_lab(dataset)
+        return f"ImageFolder at {lab.data.get('data_root_relative') or lab.data['dir']}/{lab.data['split']}"
     path, _ = resolve_root(root)
     if dataset == "cifar10" and (path / "cifar10" / "test").is_dir():
         return f"ImageFolder JPEG at {path.name}/cifar10 (re-encoded CIFAR-10)"

@@ -235,9 +235,9 @@ def load_image(data: bytes, dataset: str) -> tuple[torch.Tensor, list[str]]:
             grey = 1.0 - grey
             notes.append("light background: inverted (MNIST digits are light on black)")
         out = _mnist_layout(grey, notes)[None]
-    else:
+    else:  # CIFAR-10 and labs: centre-crop to the aspect ratio, resize; a grey lab keeps one channel
         rgb = _as_float(std, 3)
-        if isinstance(std, np.ndarray) or std.mode == "L":
+        if c == 3 and (isinstance(std, np.ndarray) or std.mode == "L"):
             notes.append("greyscale replicated to 3 RGB channels")
         ih, iw = rgb.shape[:2]
         if (ih, iw) != (h, w):
@@ -251,6 +251,9 @@ def load_image(data: bytes, dataset: str) -> tuple[torch.Tensor, list[str]]:
         else:
             notes.append(f"already {w}x{h}: used as is")
         out = rgb.transpose(2, 0, 1)
+        if c == 1:
+            out = (0.299 * out[0] + 0.587 * out[1] + 0.114 * out[2])[None]  # ITU-R 601-2 luma, as PIL's "L"
+            notes.append("converted to greyscale (ITU-R 601-2 luma)")
     x = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))[None]
     return x.clamp_(0.0, 1.0), notes
 

@@ -27,8 +27,9 @@ from core.detector.svm import RBFHead
 from core.detector.thresholds import DEFAULT_FPR, FPRS, Calibrated, fpr_key
 from core.detector.variants import VARIANT_PAIRS, check_variant, load_watched
 from core.io.files import read_json, save_with, write_json
+from core.io.labs import is_lab
 from core.io.manifest import read_manifest, register_file, verified_path
-from core.io.paths import artifacts_dir, check_dataset, detector_relpath, make_command
+from core.io.paths import artifact_root, check_dataset, detector_relpath, make_command
 from core.models import load_pair
 
 TRAINED_ON = ATTACK_NAMES + ("all",)
@@ -139,8 +140,9 @@ class Detector(Calibrated):
 
 
 def store(det: Detector, command: str) -> None:
-    """Write a detector under ``artifacts/detectors`` and register both files with ``command``."""
-    for path in det.save(artifacts_dir() / detector_relpath(det.dataset, det.trained_on, det.variant)):
+    """Write a detector under ``artifacts/detectors`` (a lab's ``detectors``) and register both files with
+    ``command``."""
+    for path in det.save(artifact_root(det.dataset) / detector_relpath(det.dataset, det.trained_on, det.variant)):
         register_file(path, command)
 
 
@@ -157,14 +159,16 @@ def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detec
     check_variant(variant)
     if variant != "paper" and trained_on != "all":
         raise ValueError(f"the {variant!r} variant ships one detector, trained_on='all'")
-    stem = detector_relpath(dataset, trained_on, variant)
-    files = read_manifest().get("files", {})
-    if stem + ".npz" not in files or not (artifacts_dir() / (stem + ".npz")).exists():
+    if is_lab(dataset) and variant != "paper":
+        raise ValueError(f"{dataset} is a lab: its detectors are the held-out protocol's, with no hardened variant")
+    stem, root = detector_relpath(dataset, trained_on, variant), artifact_root(dataset)
+    files = read_manifest(root).get("files", {})
+    if stem + ".npz" not in files or not (root / (stem + ".npz")).exists():
         make = (f"`{make_command('pipeline', dataset)}` (stage `detectors` after `data`)" if variant == "paper"
                 else f"`{make_command('variant', dataset, variant=variant)}`")
         raise FileNotFoundError(f"no shipped {dataset} detector trained on {trained_on!r} "
-                                f"({artifacts_dir() / stem}.npz); make it with {make}")
-    return Detector.read(verified_path(stem + ".npz"), verified_path(stem + ".json"))
+                                f"({root / stem}.npz); make it with {make}")
+    return Detector.read(verified_path(stem + ".npz", root), verified_path(stem + ".json", root))
 
 
 def training_role(det: Detector) -> dict[str, Any]:

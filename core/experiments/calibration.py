@@ -13,6 +13,7 @@ from core.data import SPLIT_SEED, load_split, roles_record, test_roles
 from core.detector import TRAINED_ON, check_unseen, load, load_watched, store, watched_features
 from core.detector.thresholds import FPRS, fpr_key
 from core.io.manifest import code_version, update_manifest
+from core.io.paths import artifact_root
 from core.results.operating_points import COMMAND, write_operating_points
 
 
@@ -54,7 +55,8 @@ def calibrate(dataset: str, data_root: str | None = None, trained_on: Sequence[s
         "false-positive rate they give on the evaluation role",
         "detectors": rows,
     }
-    update_manifest("roles", dataset, roles_record(dataset), replace=True)  # the roles every result file records
+    # the roles every result file records
+    update_manifest("roles", dataset, roles_record(dataset), replace=True, root=artifact_root(dataset))
     write_operating_points(out, command)
     return out
 

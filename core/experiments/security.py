@@ -47,13 +47,14 @@ from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
 from core.experiments.baseline_fits import baseline_judge
 from core.experiments.executors import Executor
 from core.io.files import exclusive_lock, read_json, save_with, write_json
+from core.io.labs import PerDataset, is_lab
 from core.io.manifest import code_version
-from core.io.paths import cache_dir, security_path
+from core.io.paths import cache_dir, cache_name, security_path
 from core.models import predict_logits
 from core.results.metrics import eps50, outcomes_from_linf, roc
 from core.results.security import COMMAND, NOTE, read_security_if_any, write_security
 
-DEFAULT_N = {"mnist": 500, "cifar10": 200}
+DEFAULT_N = PerDataset({"mnist": 500, "cifar10": 200}, lambda lab: 200)
 ATTACK_ORDER = ("no_detector",) + ATTACK_NAMES + tuple(a for a in ADAPTIVE_ATTACKS if a != "no_detector")
 DEFENCES = ("mismatch",) + BASELINES  # the detector attacked: ours, or a baseline beside it
 BLIND = ("no_detector",) + ATTACK_NAMES
@@ -64,6 +65,18 @@ NOT_RUN = {("cifar10", "feature_squeezing"): "not run: the non-local-means squee
                                    "against our detector on 2 cores; the three stronger adaptive attacks ran)"}
 DEFAULT_ATTACKS = {("cifar10", "feature_squeezing"): BLIND,
                    ("cifar10", "feinman"): BLIND + ("joint_pgd", "feature_matching", "s_pgd")}
+# a lab has no surrogate pair of its own (the transfer attacker's), and no train split for the baselines
+LAB_NOT_RUN = {"transfer": "not run: a lab has no surrogate pair (the transfer attacker trains its own pair on the "
+                           "train split, which a lab does not have)"}
+
+
+def default_attacks(dataset: str, defence: str = "mismatch") -> tuple[str, ...]:
+    """The attacks a security run measures unless told otherwise."""
+    if is_lab(dataset):
+        if defence != "mismatch":
+            raise ValueError(f"{dataset} is a lab: the baselines need the train split, which a lab does not have")
+        return tuple(a for a in ATTACK_ORDER if a not in LAB_NOT_RUN)
+    return DEFAULT_ATTACKS.get((dataset, defence), ATTACK_ORDER)
 
 
 @dataclass(frozen=True)
@@ -92,9 +105,8 @@ class SecurityConfig:
 
     def cache(self) -> Path:
         name = f"{self.variant}-seed{self.seed}-n{self.images()}-fpr{self.fpr:g}-steps{self.steps}"
-        return (
-            cache_dir() / "security" / self.dataset / (name if self.defence == "mismatch" else f"{name}-{self.defence}")
-        )
+        folder = name if self.defence == "mismatch" else f"{name}-{self.defence}"
+        return cache_dir() / "security" / cache_name(self.dataset) / folder
 
     def attack_path(self, name: str) -> Path:
         """Where attack ``name``'s per-image outcomes are cached."""
@@ -300,7 +312,9 @@ def run(cfg: SecurityConfig, progress: Callable | None = None, write: bool = Tru
                                    "steps": [cfg.steps, cfg.long_steps], "success": converged,
                                    "note": "no_detector counts model 1 fooled (flagged or not); the others count "
                                            "undetected successes"},
-                   "note": NOTE, "baselines": old.get("baselines", {})}
+                   "note": NOTE, "baselines": old.get("baselines", {}),
+                   **({"not_run": {a: why for a, why in LAB_NOT_RUN.items() if a not in cfg.attacks}}
+                      if is_lab(cfg.dataset) else {})}
         write_security(path, doc, command)
         return doc
 

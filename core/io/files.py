@@ -39,6 +39,11 @@ def write_json(path: str | Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text if text.endswith("\n") else text + "\n")
+
+
 def read_result(path: str | Path, what: str, command: str) -> Any:
     """A result file's JSON; ``FileNotFoundError`` naming ``what`` is missing and the ``command`` that makes it."""
     if not Path(path).exists():

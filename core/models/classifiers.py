@@ -15,26 +15,17 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.io.labs import is_lab
 from core.io.manifest import read_manifest, verified_path
 from core.io.paths import check_dataset, manifest_path
 from core.models.device import on_device
+from core.models.foreign import load_lab_model
+from core.models.layers import Normalize, torchvision_model
 
 MEAN_STD = {
     "mnist": ((0.1307,), (0.3081,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
 }
-
-
-class Normalize(nn.Module):
-    """Per-channel standardisation as the first layer, so inputs stay in ``[0,1]``."""
-
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
 
 
 class MnistCNN(nn.Module):
@@ -172,6 +163,7 @@ ARCHS = {
     "vgg16": lambda **o: VGG(**o),
     "resnet_cifar": lambda **o: CifarResNet(**o),
     "resnet50": lambda **o: resnet50_cifar(**o),
+    "torchvision": lambda **o: torchvision_model(**o),  # options: {"name": "resnet18", ...}
 }
 
 # Defaults: the paper's MNIST pair; for CIFAR-10, sizes that train on 2 CPU cores.
@@ -235,6 +227,10 @@ def load_model(dataset: str, which: int, role: str = "model", device: str = "cpu
     check_dataset(dataset)
     if which not in (1, 2):
         raise ValueError(f"model must be 1 or 2, got {which!r}")
+    if is_lab(dataset):
+        if role != "model":
+            raise FileNotFoundError(f"lab {dataset} has one pair, its own: no {role} pair")
+        return load_lab_model(dataset, which, device)
     entry = read_manifest().get("models", {}).get(model_key(dataset, which, role))
     if entry is None:
         flag = ROLE_FLAGS.get(role, "")

@@ -162,9 +162,17 @@ def _to_cl(model: nn.Module, x: torch.Tensor, dataset: str) -> torch.Tensor:
 
 def train(cfg: TrainConfig, progress: Callable[..., Any] | None = None, command: str = "",
           device: str = "cpu") -> dict[str, Any]:
-    """Train one model, checkpointing each epoch and resuming from the last; ship the weights.
+    """Train one model (``fit``) and ship the weights; returns the manifest entry."""
+    model, seconds = fit(cfg, progress, device)
+    return ship(cfg, model, seconds, command, resolve(device))
 
-    ``progress(iterable, **kw)`` wraps the batch loop (tqdm in the CLI).  Returns the manifest entry.
+
+def fit(cfg: TrainConfig, progress: Callable[..., Any] | None = None,
+        device: str = "cpu") -> tuple[nn.Module, float]:
+    """Train one model, checkpointing each epoch and resuming from the last; the trained model (eval mode, on the
+    CPU's memory format) and the training seconds.
+
+    ``progress(iterable, **kw)`` wraps the batch loop (tqdm in the CLI).
     On CUDA the training set lives on the GPU and the steps run under bf16 autocast (``core.models.device``);
     shuffling and augmentation draw from the same CPU generator as on the CPU.
     """
@@ -237,8 +245,7 @@ def train(cfg: TrainConfig, progress: Callable[..., Any] | None = None, command:
         save_with(ckpt, lambda p: torch.save(state, p))
     torch.backends.cudnn.benchmark = False  # attacks shrink their batches step by step: no re-tuning per shape
     model.eval()
-    model = model.to(memory_format=torch.contiguous_format)
-    return ship(cfg, model, seconds, command, dev)
+    return model.to(memory_format=torch.contiguous_format), seconds
 
 
 def ship(cfg: TrainConfig, model: nn.Module, seconds: float, command: str,

@@ -33,10 +33,11 @@ def read_security_if_any(path: Path) -> dict[str, Any]:
 
 
 def eps_text(eps: float | None, dataset: str) -> str:
-    """An L∞ budget as it is printed: MNIST ``0.14``, CIFAR-10 ``4/255``; ``None`` (never reached) ``> max``."""
+    """An L∞ budget as it is printed: MNIST ``0.14``, CIFAR-10 and labs (8-bit images) ``4/255``; ``None`` (never
+    reached) ``> max``."""
     if eps is None:
         return "> max"
-    if dataset == "cifar10":
+    if dataset != "mnist":
         k = eps * 255
         return f"{k:.0f}/255" if abs(k - round(k)) < 1e-3 else f"{k:.2f}/255"  # the file rounds ε to 6 decimals
     return f"{eps:.3g}"

@@ -26,8 +26,9 @@ import json
 from typing import Any, Callable, Sequence
 
 from core.experiments.executors import Executor, import_ray
-from core.experiments.pipeline.config import PROTOCOL_STAGES, STAGES, PipelineConfig
+from core.experiments.pipeline.config import STAGES, PipelineConfig
 from core.io.files import exclusive_lock, read_json, write_json
+from core.io.labs import is_lab
 
 __all__ = ["PipelineConfig", "STAGES", "run", "run_stage"]
 STAGE_MODULES = {"data": "detector_data"}  # stage → module where the names differ (core.data is the data layer)
@@ -73,12 +74,13 @@ def run(cfg: PipelineConfig, stages: Sequence[str] | None = None, force: bool = 
     if executor == "ray":
         import_ray()
     explicit = stages is not None
-    stages = list(stages or PROTOCOL_STAGES[cfg.protocol])
+    stages = list(stages or cfg.stages())
     for s in stages:
         _module(s)
-        if s not in PROTOCOL_STAGES[cfg.protocol]:
-            raise ValueError(f"stage {s!r} is not part of the {cfg.protocol} protocol: its stages are "
-                             f"{', '.join(PROTOCOL_STAGES[cfg.protocol])}")
+        if s not in cfg.stages():
+            raise ValueError(f"stage {s!r} is not part of the {cfg.protocol} protocol"
+                             + (" of a lab" if is_lab(cfg.dataset) else "") + f": its stages are "
+                             f"{', '.join(cfg.stages())}")
     out: dict[str, Any] = {}
     for s in stages:
         if not force and not explicit and s in done_stages(cfg):

@@ -10,14 +10,25 @@ import numpy as np
 from core import ATTACK_NAMES
 from core.data import SPLIT_SEED, roles_record, test_roles
 from core.io.files import write_json
+from core.io.labs import is_lab
 from core.io.manifest import code_version, register_file
-from core.io.paths import adversarial_path, cache_dir, detector_data_path, make_command, result_path, results_dir
+from core.io.paths import (
+    adversarial_path,
+    cache_dir,
+    cache_name,
+    detector_data_path,
+    make_command,
+    result_path,
+    results_dir,
+)
 
 STAGES = ("data", "cv", "transfer", "detectors", "baselines", "embeddings")
 PROTOCOLS = ("paper", "heldout")
 # the stages each protocol runs: the paper's reproduces Tables II-IV and Figures 5-6 on train-split images; the
 # held-out protocol builds the shipped detectors from test images of the ``detector`` role
 PROTOCOL_STAGES = {"paper": ("data", "cv", "transfer", "baselines", "embeddings"), "heldout": ("data", "detectors")}
+LAB_STAGES = ("data", "detectors", "embeddings")  # a lab: the held-out protocol, and the app's embeddings of it
+LAB_SHIPPED = 200  # adversarial examples a lab ships per attack (its folder travels with it)
 
 
 @dataclass(frozen=True)
@@ -58,9 +69,20 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+        if is_lab(self.dataset) and self.protocol != "heldout":
+            raise ValueError(f"{self.dataset} is a lab: it has held-out images only, so its pipeline is the held-out "
+                             "protocol (--protocol heldout, the default for --lab)")
         unknown = [a for a in (*self.attacks, *dict(self.n_per_attack)) if a not in ATTACK_NAMES]
         if unknown:
             raise ValueError(f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACK_NAMES)}")
+
+    def stages(self) -> tuple[str, ...]:
+        """The stages this run is made of."""
+        return LAB_STAGES if is_lab(self.dataset) else PROTOCOL_STAGES[self.protocol]
+
+    def shipped(self) -> int:
+        """Class-balanced adversarial examples shipped per attack."""
+        return min(self.shipped_per_attack, LAB_SHIPPED) if is_lab(self.dataset) else self.shipped_per_attack
 
     def n_for(self, attack: str) -> int:
         return dict(self.n_per_attack).get(attack, self.n)
@@ -94,7 +116,7 @@ class PipelineConfig:
 
     # -- locations --------------------------------------------------------------------------
     def cache(self) -> Path:
-        return cache_dir() / "pipeline" / self.dataset / self.key()
+        return cache_dir() / "pipeline" / cache_name(self.dataset) / self.key()
 
     def chunk_path(self, attack: str, k: int) -> Path:
         return self.cache() / attack / f"chunk_{k:04d}.npz"
@@ -110,7 +132,7 @@ class PipelineConfig:
 
     def lock(self, attack: str | None = None) -> Path:
         """The run's lock (stages after ``data``) or one attack's lock (stage ``data``)."""
-        name = self.dataset + ("" if self.protocol == "paper" else f"-{self.protocol}")
+        name = cache_name(self.dataset) + ("" if self.protocol == "paper" else f"-{self.protocol}")
         return cache_dir() / "pipeline" / (f"{name}.lock" if attack is None else f"{name}-{attack}.lock")
 
 

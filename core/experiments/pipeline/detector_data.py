@@ -26,6 +26,7 @@ from core.detector import watched_features
 from core.experiments.pipeline.config import PipelineConfig, stamp, write_result
 from core.experiments.pipeline.parallel import per_attack
 from core.io.files import exclusive_lock, read_json, save_with, write_json
+from core.io.labs import is_lab
 from core.io.manifest import register_file
 from core.io.paths import make_command
 from core.models import load_pair
@@ -196,10 +197,11 @@ def select_shipped(data: dict[str, np.ndarray], per_attack: int, models, seed: i
     use16 = ok16.sum() >= min(per_attack, ok32.sum())
     ok = ok16 if use16 else ok32
     rng = np.random.default_rng([seed, 11])
-    order = {c: list(rng.permutation(np.flatnonzero(ok & (y == c)))) for c in range(10)}
+    classes = range(int(y.max()) + 1 if len(y) else 0)
+    order = {c: list(rng.permutation(np.flatnonzero(ok & (y == c)))) for c in classes}
     chosen: list[int] = []
     while len(chosen) < per_attack and any(order.values()):
-        for c in range(10):
+        for c in classes:
             if order[c] and len(chosen) < per_attack:
                 chosen.append(order[c].pop(0))
     pick = np.sort(np.asarray(chosen, np.int64))
@@ -226,9 +228,9 @@ def assemble(cfg: PipelineConfig, attack: str, n_rows: int, models) -> dict[str,
     meta = json.dumps(stamp(cfg, attack=attack))
     save_with(path, lambda p: np.savez_compressed(p, **{f: data[f] for f in ROW_FIELDS}, meta=np.array(meta)))
     register_file(path, cfg_command(cfg))
-    if cfg.protocol != "paper":  # the shipped adversarial examples are the paper protocol's
+    if cfg.protocol != "paper" and not is_lab(cfg.dataset):  # a built-in dataset ships the paper protocol's
         return summary(data, attack) | {"n": int(n_rows)}
-    ship = select_shipped(data, cfg.shipped_per_attack, models, cfg.seed)
+    ship = select_shipped(data, cfg.shipped(), models, cfg.seed)
     apath = cfg.adversarial(attack)
     save_with(apath, lambda p: np.savez_compressed(p, **ship, meta=np.array(meta)))
     register_file(apath, cfg_command(cfg))

@@ -22,6 +22,7 @@ from core.experiments.pipeline.detector_data import CLEAN, load_detector_data
 from core.experiments.pipeline.parallel import per_attack
 from core.io.files import exclusive_lock, save_with
 from core.io.manifest import register_file
+from core.io.paths import embedding_path, make_command
 
 TSNE_ITER = 500  # sklearn's default is 1,000; 500 keeps 28 embeddings affordable on a shared 2-core CPU
 UMAP_EPOCHS = 200  # umap-learn's default for < 10,000 points is 500
@@ -55,7 +56,7 @@ def run(cfg: PipelineConfig, progress: Callable | None = None, workers: int = 1,
 def embed_one(cfg: PipelineConfig, attack: str, progress: Callable | None = None) -> dict:
     """One attack's embeddings, under the attack's lock."""
 
-    x_train, _ = load_split_uint8(cfg.dataset, "train", cfg.data_root)
+    x_train, _ = load_split_uint8(cfg.dataset, cfg.source_split(), cfg.data_root)
     with exclusive_lock(cfg.lock(f"embeddings-{attack}")):
         return embed_attack(cfg, attack, x_train)
 
@@ -97,7 +98,7 @@ def embed_attack(cfg: PipelineConfig, attack: str, x_train: np.ndarray) -> dict:
     meta = json.dumps(stamp(cfg, attack=attack, methods=list(cfg.embed_methods), pixels="PCA-50 of raw pixels",
                              tsne={"perplexity": 30, "max_iter": TSNE_ITER, "init": "pca"},
                              umap={"n_neighbors": 15, "n_epochs": UMAP_EPOCHS}))
-    path = cfg.results() / "embeddings" / f"{attack}.npz"
+    path = embedding_path(cfg.dataset, attack)
     save_with(path, lambda p: np.savez_compressed(p, **arrays, meta=np.array(meta)))
-    register_file(path, f"python -m core pipeline --dataset {cfg.dataset} --stage embeddings --n {cfg.n}")
+    register_file(path, f"{make_command('embeddings', cfg.dataset)} --n {cfg.n}")
     return {"points": int(len(arrays["label"])), "attacks": int(n_adv)}
