@@ -8,8 +8,10 @@ import streamlit as st
 from core import ATTACK_NAMES, DETECTION_METHOD_LABELS
 from core.app.glossary import fpr_words, help_for
 from core.app.summaries import heldout_rows, heldout_summary
-from core.io.labs import dataset_label
+from core.io.labs import dataset_label, is_lab, read_lab
 from core.io.paper import paper_results
+from core.io.paths import make_command
+from core.results.lab_report import REPORT_FORMATS, lab_report
 from core.results.readers import commands, table1_rows, table2_rows, table3_rows, versus_paper
 from pages import common
 
@@ -36,8 +38,10 @@ if ho:
     st.caption(f"The shipped detector (trained on all seven attacks) at {fpr_words(f)} and at each stored point.  "
                f"Each attack ran against model 1 and against model 2 on up to {ho['n']['paper']:,} evaluation images "
                f"({ho['n']['unseen']:,} for the attacks the detector never trained on); the share is of the images "
-               "it fooled.  Held-out protocol: classifiers trained on the train split, detector on half of the test "
-               "split, thresholds on a fifth, these figures on the remaining 30 %.")
+               "it fooled.  Held-out protocol: "
+               + ("the lab's models trained elsewhere; of its held-out images, the detector on half, "
+                  if is_lab(ds) else "classifiers trained on the train split, detector on half of the test split, ")
+               + "thresholds on a fifth, these figures on the remaining 30 %.")
     rows = heldout_rows(ho, f)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={c: SHARE for c in rows[0] if c.startswith("detected")})
@@ -46,6 +50,23 @@ if ho:
         st.caption("Below the project's bars: " + "; ".join(f"{t['what']} {t['value']:.2f} (bar {t['bar']:.2f})"
                                                            for t in misses) + " — see docs/detection.md.")
     common.command_box(ho["command"])
+
+if is_lab(ds):  # a lab: its pair and its report; the paper's tables need the train split the lab does not have
+    st.divider()
+    st.subheader("The lab's pair")
+    lab = read_lab(ds)
+    st.dataframe(pd.DataFrame([{"model": i + 1, "what": m["describe"], "parameters": m["parameters"],
+                                "clean accuracy (%)": lab.accuracy.get(f"model_{i + 1}"), "sha256": m["sha256"][:16]}
+                               for i, m in enumerate(lab.models)]), hide_index=True, width="stretch")
+    st.info(f"{dataset_label(ds)} is a lab: the paper's Tables I–IV and its protocol (detector data from the models' "
+            "own training images) do not apply.  Its adaptive attacks are on the Security page.",
+            icon=":material/info:")
+    st.markdown("**The lab's report** (pair, held-out detection, adaptive ε50, what the figures imply):")
+    for col, fmt in zip(st.columns(3), REPORT_FORMATS):
+        col.download_button(f"report.{fmt}", lab_report(ds, fmt), file_name=f"{ds.replace(':', '-')}-report.{fmt}",
+                            key=f"lab_report_{fmt}", width="stretch")
+    common.command_box(make_command("lab_report", ds))
+    st.stop()
 
 st.divider()
 st.subheader("The paper's protocol: our reproduction beside the paper")

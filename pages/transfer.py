@@ -8,13 +8,45 @@ import streamlit as st
 from core import ATTACK_LABELS, ATTACK_NAMES, ATTACK_SHORT, UNSEEN_LABELS
 from core.app.figures import confusion_figure, grouped_bars, heatmap
 from core.app.glossary import help_for
-from core.io.labs import dataset_label
+from core.io.labs import dataset_label, is_lab
 from core.results.readers import confusion, paper_transfer
 from pages import common
 
 ds = common.dataset()
 SHARE = st.column_config.NumberColumn(format="percent")
 labels = [ATTACK_SHORT[a] for a in ATTACK_NAMES]
+
+
+def heldout_section() -> None:
+    """The held-out protocol's matrix and leave-one-attack-out: what the shipped detectors do on evaluation images."""
+    st.subheader("Held-out protocol: the shipped detectors on evaluation images", help=help_for("detection rate"))
+    ho = common.try_call(common.heldout, ds, what=f"{dataset_label(ds)} held-out detection results")
+    if ho is not None:
+        tr_ho = ho["transfer"]
+        st.caption("Each shipped single-attack detector (rows; trained on the test split's detector role) at 5 % clean "
+                   "false positives, on the images each attack fooled a model with among the evaluation images "
+                   "(columns, incl. attacks no detector trained on): the share it flags.")
+        cols = [ATTACK_SHORT.get(a) or UNSEEN_LABELS.get(a, a) for a in tr_ho["test"]]
+        st.dataframe(pd.DataFrame(tr_ho["detection"], index=[ATTACK_SHORT[a] for a in tr_ho["train"]], columns=cols)
+                     .assign(**{"clean FPR": tr_ho["clean_fpr"]}),
+                     width="stretch", column_config={c: SHARE for c in [*cols, "clean FPR"]})
+        if ho.get("loao"):
+            st.caption("Leave one attack out, held out: an SVM fitted on the other six attacks' detector-role rows, "
+                       "its 5 % threshold on the calibration role, tested on the left-out attack's evaluation images.")
+            st.dataframe(pd.DataFrame([{"left out": common.attack_label(a), "detected at 5 %": v["detection"],
+                                        "clean FPR": v["clean_fpr"], "AUC": v["auc"]} for a, v in ho["loao"].items()]),
+                         hide_index=True, width="stretch",
+                         column_config={"detected at 5 %": SHARE, "clean FPR": SHARE})
+        common.command_box(ho["command"])
+
+
+if is_lab(ds):  # a lab has held-out images only: no paper's protocol, no Figure 5/6 to compare with
+    st.info(f"{dataset_label(ds)} is a lab: its models were trained elsewhere, so the paper's protocol (detector data "
+            "from the models' own training images) and the paper's figures do not apply.  Below: its shipped "
+            "detectors on evaluation images.", icon=":material/info:")
+    heldout_section()
+    st.stop()
+
 st.caption("The paper's protocol (detector data from the train split the classifiers were fitted on; the held-out "
            "protocol's matrix is at the bottom).  Rows: the attack the detector was trained on.  Columns: the attack "
            f"it is tested on.  The paper's values are its Figure {5 if ds == 'mnist' else 6}.",
@@ -136,22 +168,4 @@ if lo is not None and lo["rows"]:
     )
     common.command_box(lo["command"])
 
-st.subheader("Held-out protocol: the shipped detectors on evaluation images", help=help_for("detection rate"))
-ho = common.try_call(common.heldout, ds, what=f"{dataset_label(ds)} held-out detection results")
-if ho is not None:
-    tr_ho = ho["transfer"]
-    st.caption("Each shipped single-attack detector (rows; trained on the test split's detector role) at 5 % clean "
-               "false positives, on the images each attack fooled a model with among the evaluation images "
-               "(columns, incl. attacks no detector trained on): the share it flags.")
-    cols = [ATTACK_SHORT.get(a) or UNSEEN_LABELS.get(a, a) for a in tr_ho["test"]]
-    st.dataframe(pd.DataFrame(tr_ho["detection"], index=[ATTACK_SHORT[a] for a in tr_ho["train"]], columns=cols)
-                 .assign(**{"clean FPR": tr_ho["clean_fpr"]}),
-                 width="stretch", column_config={c: SHARE for c in [*cols, "clean FPR"]})
-    if ho.get("loao"):
-        st.caption("Leave one attack out, held out: an SVM fitted on the other six attacks' detector-role rows, its "
-                   "5 % threshold on the calibration role, tested on the left-out attack's evaluation images.")
-        st.dataframe(pd.DataFrame([{"left out": common.attack_label(a), "detected at 5 %": v["detection"],
-                                    "clean FPR": v["clean_fpr"], "AUC": v["auc"]} for a, v in ho["loao"].items()]),
-                     hide_index=True, width="stretch",
-                     column_config={"detected at 5 %": SHARE, "clean FPR": SHARE})
-    common.command_box(ho["command"])
+heldout_section()

@@ -20,7 +20,8 @@ from core.experiments.labs.demos import write_png_folder
 from core.io.labs import LAB_FILE, lab_names, read_lab
 from core.models import load_pair
 from core.models.layers import torchvision_model
-from core.results.lab_report import build, lab_report
+from core.results.lab_report import build
+from tests.support import app, markdown, messages, no_exception
 
 
 @pytest.fixture
@@ -170,4 +171,42 @@ def test_shipped_lab_is_listed_and_matches_its_record() -> None:
     f_lab = watched_features(load_pair("lab:mnist-torchscript"), x)
     f_ref = watched_features(load_pair("mnist"), x)
     assert (f_lab - f_ref).abs().max() <= 1e-5
-    assert load("lab:mnist-torchscript").predict(x).dtype == torch.bool
+    assert load("lab:mnist-torchscript").predict(x).dtype == bool
+
+
+LAB = "lab:mnist-torchscript"
+
+
+@pytest.mark.parametrize("page,shows", [
+    ("pages/attack_lab.py", ""),
+    ("pages/scan.py", ""),
+    ("pages/transfer.py", "is a lab"),
+    ("pages/embeddings.py", ""),
+    ("pages/results.py", "is a lab"),
+    ("pages/security.py", ""),
+])
+def test_every_page_works_on_the_shipped_lab(page: str, shows: str) -> None:
+    """The sidebar lists the shipped lab; every page renders on it and says what a lab lacks."""
+    at = app().run()
+    assert "Lab · mnist-torchscript" in at.selectbox(key="dataset").options
+    at.selectbox(key="dataset").set_value(LAB).run()
+    at.switch_page(page).run()
+    no_exception(at)
+    assert shows in messages(at)
+    assert "Traceback" not in messages(at)
+
+
+def test_attack_lab_runs_a_budget_search_on_the_lab() -> None:
+    at = app().run()
+    at.selectbox(key="dataset").set_value(LAB).run()
+    at.button(key="lab_run").click().run()
+    no_exception(at)
+    assert any("detector" in m.value.lower() for m in at.markdown)
+
+
+def test_results_page_offers_the_labs_report() -> None:
+    at = app().run()
+    at.selectbox(key="dataset").set_value(LAB).run()
+    at.switch_page("pages/results.py").run()
+    no_exception(at)
+    assert "report --lab mnist-torchscript" in markdown(at) + "".join(c.value for c in at.code)

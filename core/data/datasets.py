@@ -18,7 +18,7 @@ import torch
 from core.data.folders import list_images, listing_sha256, read_images
 from core.io.files import save_with, sha256_file
 from core.io.labs import LabSpec, PerDataset, is_lab, lab_name, read_lab
-from core.io.paths import cache_dir, check_dataset, samples_path
+from core.io.paths import PROJECT_ROOT, cache_dir, check_dataset, samples_path
 
 # per dataset; a lab's from its lab.json (core.io.labs)
 SHAPES = PerDataset({"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}, lambda lab: lab.shape)
@@ -80,7 +80,7 @@ def lab_folder(lab: LabSpec, root: str | os.PathLike | None = None) -> Path:
         base, _ = resolve_root(root)
         if (base / rel).is_dir():
             return base / rel
-    return Path(lab.data["dir"])
+    return PROJECT_ROOT / lab.data["dir"]  # an absolute path stays as it is
 
 
 def lab_images(lab: LabSpec, root: str | os.PathLike | None = None) -> tuple[list[Path], np.ndarray, Path]:

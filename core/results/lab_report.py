@@ -24,50 +24,59 @@ from core.io.paths import heldout_path, make_command, operating_points_path, res
 from core.results.security import eps_text
 
 REPORT_FORMATS = ("md", "html", "json")
-# the best published L∞ robust accuracy of a classifier on 32-px natural images (CIFAR-10), for the plausibility of
-# what a detector's figures imply: RobustBench's leader at 8/255 (Wang et al. 2023, WRN-70-16 + generated data)
-REFERENCE = {"eps": 8 / 255, "robust_accuracy": 0.71, "source": "RobustBench CIFAR-10 L∞ 8/255 leaderboard "
-             "(Wang et al. 2023: 70.7 %)"}
-PLAUSIBLE_SHARE = 0.5  # the share of robust images the reading is given at (the ε50 of the strongest attacker)
+# the best published L∞ robust accuracy of a classifier, for the plausibility of what a detector's figures imply:
+# grey 28-px digits (MNIST) and 32-px natural images (CIFAR-10); a lab is read against its channel count's
+REFERENCES = {
+    1: {"eps": 0.3, "robust_accuracy": 0.961, "source": "TRADES (Zhang et al. 2019) on MNIST: 96.1 % at ε = 0.3"},
+    3: {"eps": 8 / 255, "robust_accuracy": 0.707,
+        "source": "the RobustBench CIFAR-10 L∞ leader (Wang et al. 2023): 70.7 % at 8/255"},
+}
+SHARE = 0.5  # the share of robust images the reading is given at (the ε50 of the strongest attacker)
 
 
 def _read(path) -> dict[str, Any] | None:
     return read_json(path) if path.exists() else None
 
 
-def tramer_reading(dataset: str, sec: dict[str, Any]) -> dict[str, Any]:
-    """What the adaptive ε50s imply by Tramèr's reduction, and whether it is plausible."""
+def tramer_reading(dataset: str, sec: dict[str, Any], channels: int) -> dict[str, Any]:
+    """What the adaptive attackers' curves imply by Tramèr's reduction, and whether it is plausible: the implied
+    classifier is checked against model 1 alone (plain PGD with no detector) and the best published one."""
     adaptive = [a for a, info in sec["attacks"].items() if info.get("kind") in ("adaptive", "transfer")]
     grid = sec["curves"][adaptive[0]]["eps"] if adaptive else []
     # robust share at each ε: images the strongest adaptive attacker did not get through undetected
     robust = [1 - max(sec["curves"][a]["success"][j] for a in adaptive) for j in range(len(grid))]
-    held = [e for e, r in zip(grid, robust) if r >= PLAUSIBLE_SHARE]
+    held = [e for e, r in zip(grid, robust) if r >= SHARE]
     eps = max(held) if held else None
-    out = {"share": PLAUSIBLE_SHARE, "eps": eps, "implied_classifier_eps": None if eps is None else eps / 2,
-           "robust_share_at_grid": dict(zip(map(float, grid), map(float, robust))), "reference": REFERENCE}
+    alone = sec["eps50"].get("no_detector")  # model 1 with no detector: plain PGD's ε50 (None: above the grid)
+    ref = REFERENCES[channels]
+    out = {"share": SHARE, "eps": eps, "implied_classifier_eps": None if eps is None else eps / 2,
+           "model_1_alone_eps50": alone, "robust_share_at_grid": dict(zip(map(float, grid), map(float, robust))),
+           "reference": ref}
+    t = lambda e: eps_text(e, dataset)  # noqa: E731
     if eps is None:
-        text = (f"Even at the smallest budget tried ({eps_text(grid[0], dataset) if grid else '?'}), the strongest "
-                "detector-aware attacker gets through undetected on more than half of the images: the detector "
-                "claims no robustness that Tramèr's reduction could test, which is plausible for a pair that was not "
-                "trained to be robust.")
-    elif eps == grid[-1]:
-        text = (f"The detector holds on at least half of the images up to the largest budget tried "
-                f"({eps_text(eps, dataset)}). By Tramèr (2022) that implies a classifier robust at "
-                f"{eps_text(eps / 2, dataset)} on at least half of the images. "
-                + ("That exceeds what the best published robust classifiers reach at 8/255 (about 71 % on CIFAR-10) "
-                   "by budget: distrust it, and suspect gradient masking or an attack that did not converge."
-                   if eps / 2 > REFERENCE["eps"] else
-                   "That is within what adversarial training reaches; the figures are plausible but rest on the "
-                   "attacks tried."))
+        out["plausible"], text = True, (
+            f"Even at the smallest budget tried ({t(grid[0]) if grid else '?'}) the strongest detector-aware "
+            "attacker gets through undetected on more than half of the images: the detector claims no robustness "
+            "for Tramèr's reduction to test.")
     else:
-        text = (f"The detector holds on at least half of the images up to {eps_text(eps, dataset)} against the "
-                f"strongest adaptive attacker. By Tramèr (2022) a detector that robust implies an (inefficient) "
-                f"classifier robust at {eps_text(eps / 2, dataset)} on at least half of the images. "
-                + ("That is far below the 8/255 at which published robust CIFAR-10 classifiers keep about 71 %: "
-                   "the figures are plausible, and the detector adds little robustness an attacker who knows it "
-                   "must pay for." if eps / 2 <= REFERENCE["eps"] else
-                   "That exceeds the best published robust classifiers: distrust it, and check the attacks' "
-                   "convergence."))
+        text = (f"The detector holds (each image classified right or flagged) on at least half of the images up to "
+                f"{t(eps)} against the strongest detector-aware attacker"
+                + (", the largest budget tried, so the true figure may be higher" if eps == grid[-1] else "")
+                + f". By Tramèr (2022) a detector that robust implies an inefficient classifier robust at "
+                f"{t(eps / 2)} on at least half of the images. ")
+        if alone is None or eps / 2 <= alone:
+            out["plausible"] = True
+            text += (f"Model 1 alone, with no detector, already resists plain PGD on half of the images up to "
+                     f"{t(alone) if alone is not None else 'beyond the largest budget'}: the implied classifier exists "
+                     "(model 1 itself), so the figures are plausible.")
+        elif eps / 2 <= ref["eps"]:
+            out["plausible"] = True
+            text += (f"Model 1 alone gives way at {t(alone)}, but adversarial training reaches such budgets "
+                     f"({ref['source']}): plausible, provided the attacks converged (the convergence table).")
+        else:
+            out["plausible"] = False
+            text += (f"That is beyond both model 1 alone ({t(alone)}) and the best published robust classifier "
+                     f"({ref['source']}): distrust it, and suspect gradient masking or attacks that did not converge.")
     out["text"] = text
     return out
 
@@ -109,7 +118,7 @@ def build(dataset: str) -> dict[str, Any]:
                            "kinds": {a: i["kind"] for a, i in sec["attacks"].items()},
                            "not_run": sec.get("not_run", {}), "convergence": sec.get("convergence")}
         doc["commands"]["security"] = sec["command"]
-        doc["tramer"] = tramer_reading(dataset, sec)
+        doc["tramer"] = tramer_reading(dataset, sec, lab.shape[0])
     return doc
 
 
@@ -136,8 +145,13 @@ def _tables(doc: dict[str, Any], dataset: str) -> list[tuple[str, list[str], lis
     if "security" in doc:
         s = doc["security"]
         e = s["headline"]["eps"]
-        rows = [[s["labels"].get(a, a), s["kinds"].get(a, ""), eps_text(v, dataset),
+        rows = [[ATTACK_LABELS.get(a) or s["labels"].get(a, a), s["kinds"].get(a, ""), eps_text(v, dataset),
                  _pct(s["headline"]["success"].get(a))] for a, v in s["eps50"].items()]
+        conv = s.get("convergence") or {}
+        if conv.get("success"):
+            out.append((f"Convergence: undetected success at {eps_text(conv['eps'], dataset)} on {conv['n']} images, "
+                        f"{conv['steps'][0]} and {conv['steps'][1]} PGD steps", ["attacker", *map(str, conv["steps"])],
+                        [[s["labels"].get(a, a), *(_pct(v) for v in vals)] for a, vals in conv["success"].items()]))
         out.append((f"Attackers who know the detector ({s['n']} evaluation images, detector at {s['fpr']:.0%} "
                     f"false positives, {s['steps']} PGD steps)", ["attacker", "kind", "ε50",
                                                                    f"undetected success at {eps_text(e, dataset)}"],

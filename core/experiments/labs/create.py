@@ -26,6 +26,7 @@ from core.data.folders import class_folders, image_shape, list_images, listing_s
 from core.io.files import save_with, sha256_file
 from core.io.labs import LAB_FILE, LabSpec, budgets_for, check_name, lab_id, labs_dir, write_lab
 from core.io.manifest import register_file
+from core.io.roots import PROJECT_ROOT
 from core.models.foreign import ModelSource, read_module, wrap
 
 LAB_SPLIT = "heldout"  # the default folder of images the models never trained on
@@ -122,7 +123,11 @@ def _data_record(cfg: LabConfig, folder: Path, classes: list[str], files: list[P
         rel = base.relative_to(root.resolve()).as_posix()
     except ValueError:
         rel = None
-    return {"dir": str(base), "data_root_relative": rel, "split": cfg.split, "class_folders": classes,
+    try:  # a folder inside the project (e.g. a demo's, in .cache) is recorded relative to it, so no home path leaks
+        where = base.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        where = str(base)
+    return {"dir": where, "data_root_relative": rel, "split": cfg.split, "class_folders": classes,
             "images": len(files), "exclude": sorted(exclude), "listing_sha256": listing_sha256(files, folder)}
 
 

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from core.data import load_split, load_split_uint8, resolve_root
+from core.data import lab_images, load_split, load_split_uint8, resolve_root
 from core.detector import watched_features
 from core.experiments.calibration import calibrate
 from core.experiments.heldout import HeldoutConfig
@@ -30,7 +30,7 @@ from core.experiments.pipeline import run as run_pipeline
 from core.experiments.security import SecurityConfig, default_attacks
 from core.experiments.security import run as run_security
 from core.io.files import save_with
-from core.io.labs import lab_dir, lab_id, write_lab
+from core.io.labs import lab_dir, lab_id, read_lab, write_lab
 from core.io.paths import cache_dir
 from core.models import MEAN_STD, load_pair
 from core.models.device import resolve
@@ -109,10 +109,13 @@ UNCOMMITTED_MODELS = {"cifar10-torchvision": "ResNet-18's weights are 45 MB, too
 
 
 def equivalence(dataset: str, data_root: str | None) -> float:
-    """Largest difference between the lab's features and the built-in MNIST pair's on every held-out image."""
+    """Largest difference between the lab's features and the built-in MNIST pair's on every held-out image (the
+    PNG files are named by their index in the MNIST test split; the lab lists them class by class)."""
     x_lab, _ = load_split(dataset, "test", data_root)
+    files, _, _ = lab_images(read_lab(dataset), data_root)
+    index = torch.tensor([int(f.stem) for f in files])
     x_mnist, _ = load_split("mnist", "test", data_root)
-    return float((watched_features(load_pair(dataset), x_lab) - watched_features(load_pair("mnist"), x_mnist))
+    return float((watched_features(load_pair(dataset), x_lab) - watched_features(load_pair("mnist"), x_mnist[index]))
                  .abs().max())
 
 
@@ -142,19 +145,21 @@ def run_demo(name: str, data_root: str | None = None, device: str = "cpu", quick
             "max_abs_feature_difference_vs_builtin_mnist": diff, "images": spec.data["images"], "tolerance": 1e-5}})
         write_lab(lab_dir(dataset), spec)
         log(f"[equivalence] features of the TorchScript lab vs the built-in MNIST pair: max |Δ| {diff:.2e}")
-    for what, run in (
-        ("pipeline", lambda: run_pipeline(PipelineConfig(dataset, n=sizes.pipeline_n, data_root=data_root,
-                                                         command=f"{command} (pipeline)", device=device,
-                                                         protocol="heldout"), force=True, progress=_tqdm,
-                                          workers=2, log=log)),
+    lab = f"--lab {name}"
+    for what, run in (  # each step as the command line would run it, and recorded under that command
+        ("pipeline", lambda: run_pipeline(PipelineConfig(
+            dataset, n=sizes.pipeline_n, data_root=data_root, device=device, protocol="heldout",
+            command=f"python -m core pipeline {lab} --n {sizes.pipeline_n} --workers 2"), force=True,
+            progress=_tqdm, workers=2, log=log)),
         ("calibrate", lambda: calibrate(dataset, data_root, progress=_tqdm, device=device)),
-        ("heldout", lambda: run_heldout(HeldoutConfig(dataset, sizes.heldout_n, sizes.heldout_unseen, refits=False,
-                                                      data_root=data_root, command=f"{command} (heldout)",
-                                                      device=device), progress=_tqdm)),
-        ("security", lambda: run_security(SecurityConfig(dataset, n=sizes.security_n, long_n=sizes.long_n,
-                                                         attacks=default_attacks(dataset), data_root=data_root,
-                                                         command=f"{command} (security)", device=device),
-                                          progress=_tqdm)),
+        ("heldout", lambda: run_heldout(HeldoutConfig(
+            dataset, sizes.heldout_n, sizes.heldout_unseen, refits=False, data_root=data_root, device=device,
+            command=f"python -m core heldout {lab} --n {sizes.heldout_n} --n-unseen {sizes.heldout_unseen} "
+                    "--no-refits"), progress=_tqdm)),
+        ("security", lambda: run_security(SecurityConfig(
+            dataset, n=sizes.security_n, long_n=sizes.long_n, attacks=default_attacks(dataset), data_root=data_root,
+            device=device, command=f"python -m core security {lab} --n {sizes.security_n} --long-n {sizes.long_n}"),
+            progress=_tqdm)),
         ("report", lambda: write_lab_reports(dataset)),
     ):
         t = time.time()
