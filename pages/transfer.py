@@ -30,7 +30,10 @@ def heldout_section() -> None:
         st.dataframe(pd.DataFrame(tr_ho["detection"], index=[ATTACK_SHORT[a] for a in tr_ho["train"]], columns=cols)
                      .assign(**{"clean FPR": tr_ho["clean_fpr"]}),
                      width="stretch", column_config={c: SHARE for c in [*cols, "clean FPR"]})
-        if ho.get("loao"):
+        if not ho.get("loao"):
+            st.caption("Leave one attack out was not computed for this file: run the command below without "
+                       "`--no-refits`.")
+        else:
             st.caption("Leave one attack out, held out: an SVM fitted on the other six attacks' detector-role rows, "
                        "its 5 % threshold on the calibration role, tested on the left-out attack's evaluation images.")
             st.dataframe(pd.DataFrame([{"left out": common.attack_label(a), "detected at 5 %": v["detection"],

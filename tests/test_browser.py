@@ -218,7 +218,11 @@ def check_page(page, where: str) -> None:
     assert not page.traffic.failed, f"{where}: failed responses: {page.traffic.failed}"
 
 
-@pytest.mark.parametrize("width, dataset", [(1440, "MNIST"), (1024, "MNIST"), (1024, "CIFAR-10")])
+SHOT_SUFFIX = {"MNIST": "", "CIFAR-10": "_cifar10", "Lab · mnist-torchscript": "_lab"}  # the shipped lab
+
+
+@pytest.mark.parametrize("width, dataset", [(1440, "MNIST"), (1024, "MNIST"), (1024, "CIFAR-10"),
+                                            (1440, "Lab · mnist-torchscript"), (1024, "Lab · mnist-torchscript")])
 def test_every_page_opens_without_errors(server, browser, width: int, dataset: str) -> None:
     """Every page at this width and dataset: title, sidebar, the page's checks, a screenshot."""
     ctx, page = open_page(browser, width)
@@ -233,7 +237,7 @@ def test_every_page_opens_without_errors(server, browser, width: int, dataset: s
             where = f"{path or 'attack lab'} at {width} px, {dataset}"
             check_page(page, where)
             assert page.locator('[data-testid="stSidebar"]').get_by_text("Glossary").count() >= 1, where
-            suffix = "" if (width, dataset) == (1440, "MNIST") else f"_{width}" + ("_cifar10" * (dataset != "MNIST"))
+            suffix = ("" if width == 1440 else f"_{width}") + SHOT_SUFFIX[dataset]
             shoot(page, name + suffix)
     finally:
         ctx.close()

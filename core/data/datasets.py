@@ -194,7 +194,8 @@ def test_roles(n_test: int, seed: int = SPLIT_SEED) -> dict[str, np.ndarray]:
 def roles_record(dataset: str, seed: int = SPLIT_SEED) -> dict[str, Any]:
     """What a result file records of the roles: the split seed and each role's size (indices follow from them)."""
     r = test_roles(TEST_SIZES[dataset], seed)
-    return {"classifiers": "train", "split": "test", "seed": seed, **{k: int(len(v)) for k, v in r.items()}}
+    return {"classifiers": "elsewhere (a lab's own models)" if is_lab(dataset) else "train", "split": "test",
+            "seed": seed, **{k: int(len(v)) for k, v in r.items()}}
 
 
 def samples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:

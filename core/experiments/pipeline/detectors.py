@@ -20,6 +20,7 @@ from core.experiments.calibration import calibrate
 from core.experiments.pipeline.config import PipelineConfig
 from core.experiments.pipeline.cv import make_svc, scores, subsample
 from core.experiments.pipeline.detector_data import load_detector_data
+from core.io.labs import is_lab
 from core.io.manifest import code_version
 from core.io.paths import make_command
 from core.results.metrics import tpr_at_fpr
@@ -75,7 +76,7 @@ def fit_detector(cfg: PipelineConfig, name: str, f: np.ndarray, y: np.ndarray, s
     det = Detector.from_svc(svc, cfg.dataset, name, platt_fit(oof, y), fmap=fmap, n_inputs=f.shape[1], meta={
         "params": params, "rows": int(len(y)), "train_rows": int(len(y)), "n_support": int(len(svc.support_)),
         "oof_scores": scores(y, oof), "feature_map": fmap.name, "protocol": cfg.protocol, "seed": cfg.seed, "n": cfg.n,
-        "roles": {"classifiers": {"split": "train"},
+        "roles": {"classifiers": {"split": "elsewhere" if is_lab(cfg.dataset) else "train"},
                   "detector": {"split": "test", "role": "detector", "seed": cfg.split_seed,
                                "images": int(len(np.unique(src)))}},
         "code_version": code_version(), "command": command})
