@@ -163,7 +163,7 @@ def cmd_compare_variants(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    if a.lab:
+    if a.dataset and is_lab(a.dataset):
         text = lab_report(a.dataset, "md" if a.format == "text" else a.format)
         if a.out:
             write_text(a.out, text)
