@@ -2,6 +2,9 @@
 lacks.  In a ``test_app*`` module, so conftest empties Streamlit's caches and restores ``__main__`` around each."""
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from tests.support import app, markdown, messages, no_exception
@@ -43,3 +46,18 @@ def test_results_page_offers_the_labs_report() -> None:
     no_exception(at)
     assert "report --lab mnist-torchscript" in markdown(at) + "".join(c.value for c in at.code)
 
+
+
+@pytest.mark.parametrize("page", ["pages/attack_lab.py", "pages/scan.py", "pages/security.py", "pages/results.py"])
+def test_a_lab_without_its_model_files_names_the_command(page: str, tmp_path, monkeypatch) -> None:
+    """The CIFAR-10 demo lab ships without its 45 MB models: the pages say so and name the command that remakes
+    them, and the result pages still work."""
+    src = Path(__file__).parents[1] / "artifacts" / "labs" / "cifar10-torchvision"
+    shutil.copytree(src, tmp_path / "cifar10-torchvision", ignore=shutil.ignore_patterns("models", "*.lock"))
+    monkeypatch.setenv("ADV_LABS_DIR", str(tmp_path))
+    at = app().run()
+    at.selectbox(key="dataset").set_value("lab:cifar10-torchvision").run()
+    at.switch_page(page).run()
+    no_exception(at)
+    if page in ("pages/attack_lab.py", "pages/scan.py"):
+        assert "python -m core lab demo cifar10-torchvision" in messages(at)

@@ -23,6 +23,9 @@ from core.models import load_pair
 from core.models.layers import torchvision_model
 from core.results.lab_report import build
 
+# TorchScript is what many users still ship; torch 2.10+ deprecates it, and the lab reads it all the same
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*is deprecated:FutureWarning")
+
 
 @pytest.fixture
 def lab_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

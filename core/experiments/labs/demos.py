@@ -9,6 +9,7 @@ Each then runs the lab's pipeline, calibration, held-out report and security swe
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -78,8 +79,10 @@ def write_png_folder(x: np.ndarray, y: np.ndarray, folder: Path, classes: tuple[
 def mnist_torchscript(data_root: str | None, device: str, command: str) -> LabConfig:
     """The project's MNIST pair as TorchScript files, and the MNIST test split as a PNG folder."""
     src = source_dir("mnist-torchscript")
-    for i, m in enumerate(load_pair("mnist"), 1):
-        save_with(src / f"model_{i}.ts", lambda p, m=m: torch.jit.save(torch.jit.script(m), str(p)))
+    with warnings.catch_warnings():  # torch 2.10+ deprecates TorchScript; this demo is its users' path
+        warnings.simplefilter("ignore", FutureWarning)
+        for i, m in enumerate(load_pair("mnist"), 1):
+            save_with(src / f"model_{i}.ts", lambda p, m=m: torch.jit.save(torch.jit.script(m), str(p)))
     x, y = load_split_uint8("mnist", "test", data_root)
     write_png_folder(x, y, src / "data" / "heldout", tuple(str(c) for c in range(10)))
     return LabConfig("mnist-torchscript", str(src / "model_1.ts"), str(src / "model_2.ts"), str(src / "data"),
