@@ -76,7 +76,8 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     d = ls.add_parser("demo", help="remake a shipped demo lab end to end: its pair, the lab, the pipeline, "
                       "calibration, the held-out report and the security sweep")
     d.add_argument("demo", choices=tuple(DEMOS))
-    d.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run, not the shipped numbers)")
+    d.add_argument("--quick", action="store_true",
+                   help="tiny sizes, into the lab NAME-quick (a smoke run; the shipped lab stays as it is)")
     d.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     d.set_defaults(func=cmd_lab_demo, needs_dataset=False)
     for s in (c, d):

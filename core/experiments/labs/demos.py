@@ -135,9 +135,11 @@ def run_demo(name: str, data_root: str | None = None, device: str = "cpu", quick
 
     t = time.time()
     cfg = DEMOS[name](data_root, device, command)
+    if quick:  # a smoke run never replaces the shipped lab
+        cfg = replace(cfg, name=f"{name}-quick")
     step("pair and images", t)
     spec = create(cfg, _tqdm, log)
-    dataset = lab_id(name)
+    dataset = lab_id(cfg.name)
     if name in UNCOMMITTED_MODELS:  # the app then says why the models are missing and how to remake them
         spec = replace(spec, models=tuple({**m, "note": UNCOMMITTED_MODELS[name], "remake": command}
                                           for m in spec.models))
@@ -148,7 +150,7 @@ def run_demo(name: str, data_root: str | None = None, device: str = "cpu", quick
             "max_abs_feature_difference_vs_builtin_mnist": diff, "images": spec.data["images"], "tolerance": 1e-5}})
         write_lab(lab_dir(dataset), spec)
         log(f"[equivalence] features of the TorchScript lab vs the built-in MNIST pair: max |Δ| {diff:.2e}")
-    lab = f"--lab {name}"
+    lab = f"--lab {cfg.name}"
     for what, run in (  # each step as the command line would run it, and recorded under that command
         ("pipeline", lambda: run_pipeline(PipelineConfig(
             dataset, n=sizes.pipeline_n, data_root=data_root, device=device, protocol="heldout",
