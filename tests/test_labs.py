@@ -17,6 +17,7 @@ from core.data import load_split, samples
 from core.detector import load, watched_features
 from core.experiments.labs.create import LabConfig, create
 from core.experiments.labs.demos import write_png_folder
+from core.experiments.security import SecurityConfig
 from core.io.files import sha256_file
 from core.io.labs import LAB_FILE, lab_names, read_lab
 from core.models import load_pair
@@ -83,6 +84,10 @@ def test_tiny_lab_end_to_end_from_the_command_line(lab_env: Path, capsys: pytest
     doc = build("lab:tiny")
     assert doc["missing"] == {} and doc["clean_accuracy"]["model_1"] > 90
     assert set(doc["heldout"]["by_attack"]) == {"fgsm", "gaussian_noise", "pgd_min"}
+    # a refitted detector never reads the attacks cached against the old one
+    before = SecurityConfig("lab:tiny", n=4, steps=5).cache()
+    assert main(["pipeline", "--lab", "tiny", "--stage", "detectors", "--n", "12"]) == 0
+    assert SecurityConfig("lab:tiny", n=4, steps=5).cache() != before
 
 
 def test_torchscript_and_torch_export_labs_equal_the_builtin_pair(lab_env: Path) -> None:

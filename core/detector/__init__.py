@@ -14,6 +14,7 @@ from core.detector.shipped import (
     Detector,
     check_trained_on,
     check_unseen,
+    fingerprint,
     load,
     store,
     training_role,
@@ -35,7 +36,7 @@ from core.detector.variants import (
 __all__ = [
     "DEFAULT_FPR", "FPRS", "TRAINED_ON", "VARIANTS", "VARIANT_DESCRIPTIONS", "VARIANT_LABELS", "VARIANT_PAIRS",
     "VARIANT_ROLES", "Detector", "DetectorModule", "MismatchSVM", "RBFHead", "check_trained_on",
-    "check_variant", "features", "fpr_key", "load", "load_surrogates", "load_watched",
+    "check_variant", "features", "fingerprint", "fpr_key", "load", "load_surrogates", "load_watched",
     "pair_features", "platt_fit", "rbf_decision", "store", "unseen_test_indices", "check_unseen", "training_role",
     "watched_features",
 ]

@@ -10,6 +10,7 @@ A verdict is always at a stated clean false-positive rate (``DEFAULT_FPR`` = 5 %
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,15 @@ def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detec
         raise FileNotFoundError(f"no shipped {dataset} detector trained on {trained_on!r} "
                                 f"({root / stem}.npz); make it with {make}")
     return Detector.read(verified_path(stem + ".npz", root), verified_path(stem + ".json", root))
+
+
+def fingerprint(dataset: str, trained_on: str = "all", variant: str = "paper") -> str:
+    """A short hash of a shipped detector's files as the manifest records them (its weights and its thresholds),
+    so that results cached against one detector are never read for another; ``"none"`` when it is not shipped."""
+    stem, root = detector_relpath(dataset, trained_on, variant), artifact_root(dataset)
+    files = read_manifest(root).get("files", {})
+    shas = [files.get(stem + s, {}).get("sha256", "") for s in (".npz", ".json")]
+    return hashlib.sha256("".join(shas).encode()).hexdigest()[:10] if any(shas) else "none"
 
 
 def training_role(det: Detector) -> dict[str, Any]:

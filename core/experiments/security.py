@@ -41,7 +41,7 @@ from core.attacks.adaptive import (
 )
 from core.attacks.adaptive.grids import EXTENDED_GRIDS, GRIDS, HEADLINE_EPS
 from core.data import load_split, roles_record, test_roles
-from core.detector import check_unseen, load, load_surrogates
+from core.detector import check_unseen, fingerprint, load, load_surrogates
 from core.detector.judges import BASELINES, judge_for, logit
 from core.detector.thresholds import DEFAULT_FPR, FPRS, fpr_key
 from core.experiments.baseline_fits import baseline_judge
@@ -104,7 +104,9 @@ class SecurityConfig:
         return (GRIDS if self.variant == "paper" else EXTENDED_GRIDS)[self.dataset]
 
     def cache(self) -> Path:
-        name = f"{self.variant}-seed{self.seed}-n{self.images()}-fpr{self.fpr:g}-steps{self.steps}"
+        # the detector's hash: attacks cached against one detector are never read for a refitted one
+        name = (f"{self.variant}-seed{self.seed}-n{self.images()}-fpr{self.fpr:g}-steps{self.steps}"
+                f"-det{fingerprint(self.dataset, 'all', self.variant)}")
         folder = name if self.defence == "mismatch" else f"{name}-{self.defence}"
         return cache_dir() / "security" / cache_name(self.dataset) / folder
 
