@@ -8,6 +8,7 @@ on images and models is in ``core``.
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -113,15 +114,23 @@ def decoded(name: str, data: bytes, ds: str) -> dict[str, Any]:
 
 
 def result(ds: str, name: str) -> dict[str, Any]:
-    """``core.results.<name>(ds)`` (table2, table3, transfer, loao, table4), cached and keyed by the file's mtime
-    so a rerun of the pipeline shows up without restarting the app.  Raises FileNotFoundError with the command."""
-    path = result_path(ds, name)
-    return _result_at(ds, name, path.stat().st_mtime if path.exists() else 0.0)
+    """``core.results.readers.<name>(ds)`` (table2, table3, transfer, loao, table4), cached (``cached``)."""
+    return cached("result", result_path(ds, name), ds, name)
+
+
+def cached(what: str, path: Path, *args: str) -> dict[str, Any]:
+    """``READERS[what](*args)``, cached and keyed by ``path``'s mtime, so a rerun of the command that writes it shows
+    up without restarting the app.  Raises FileNotFoundError with the command when the file is missing."""
+    return _read_at(what, args, path.stat().st_mtime if path.exists() else 0.0)
+
+
+READERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "result": lambda ds, name: getattr(R, name)(ds), "security": read_security, "heldout": read_heldout}
 
 
 @st.cache_data(show_spinner=False)
-def _result_at(ds: str, name: str, mtime: float) -> dict[str, Any]:
-    return getattr(R, name)(ds)
+def _read_at(what: str, args: tuple[str, ...], mtime: float) -> dict[str, Any]:
+    return READERS[what](*args)
 
 
 @st.cache_resource(show_spinner="Loading the attacker's surrogate models…")
@@ -153,27 +162,13 @@ def selected_customdata(event: Any) -> list[list[Any]]:
 
 
 def security(ds: str, variant: str = "paper") -> dict[str, Any]:
-    """``core.results.security.read_security``, cached and keyed by the file's mtime (a rerun shows up without a
-    restart).  Raises FileNotFoundError with the command when the file is missing."""
-    path = security_path(ds, variant)
-    return _security_at(ds, variant, path.stat().st_mtime if path.exists() else 0.0)
-
-
-@st.cache_data(show_spinner=False)
-def _security_at(ds: str, variant: str, mtime: float) -> dict[str, Any]:
-    return read_security(ds, variant)
+    """``core.results.security.read_security``, cached (``cached``)."""
+    return cached("security", security_path(ds, variant), ds, variant)
 
 
 def heldout(ds: str) -> dict[str, Any]:
-    """``core.results.heldout.read_heldout``, cached and keyed by the file's mtime (FileNotFoundError with the
-    command when it is missing)."""
-    path = heldout_path(ds)
-    return _heldout_at(ds, path.stat().st_mtime if path.exists() else 0.0)
-
-
-@st.cache_data(show_spinner=False)
-def _heldout_at(ds: str, mtime: float) -> dict[str, Any]:
-    return read_heldout(ds)
+    """``core.results.heldout.read_heldout``, cached (``cached``)."""
+    return cached("heldout", heldout_path(ds), ds)
 
 
 def security_variants(ds: str) -> list[str]:
