@@ -17,9 +17,11 @@ from core.data.datasets import (
     make_samples,
     resolve_root,
     roles_record,
+    sample_indices,
     samples,
     test_roles,
     to_float,
+    write_cache,
 )
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "test_roles",
     "roles_record",
     "samples",
+    "sample_indices",
+    "write_cache",
     "make_samples",
     "data_fingerprint",
     "lab_images",

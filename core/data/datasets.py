@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -131,13 +131,23 @@ def load_split_uint8(dataset: str, split: str, root: str | os.PathLike | None = 
     if is_lab(dataset):
         return _lab_split(dataset, split, root)
     path, download = resolve_root(root)
-    fx, fy = _cache_files(dataset, split, path)
+    reader = _read_mnist if dataset == "mnist" else _read_cifar10
+    return through_cache(_cache_files(dataset, split, path), lambda: reader(path, split == "train", download))
+
+
+def through_cache(files: tuple[Path, Path], read: Callable[[], tuple[np.ndarray, np.ndarray]]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded images and labels from their two cache ``files``; on a miss, ``read()`` them and write the files."""
+    fx, fy = files
     if fx.exists() and fy.exists():
         return np.load(fx, mmap_mode="r"), np.load(fy)
-    reader = _read_mnist if dataset == "mnist" else _read_cifar10
-    x, y = reader(path, split == "train", download)
-    save_with(fx, lambda p: np.save(p, x))
-    save_with(fy, lambda p: np.save(p, y))
+    return write_cache(files, *read())
+
+
+def write_cache(files: tuple[Path, Path], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Write decoded images and labels to their two cache ``files`` (atomically); returns them."""
+    save_with(files[0], lambda p: np.save(p, x))
+    save_with(files[1], lambda p: np.save(p, y))
     return x, y
 
 
@@ -153,14 +163,12 @@ def _lab_split(dataset: str, split: str, root: str | os.PathLike | None) -> tupl
         raise ValueError(f"lab {lab_name(dataset)!r} has no train split here: its models were trained elsewhere, and "
                          "the lab works on its held-out images only (the held-out protocol, docs/labs.md)")
     lab = read_lab(dataset)
-    fx, fy = lab_decoded_files(lab)
-    if fx.exists() and fy.exists():
-        return np.load(fx, mmap_mode="r"), np.load(fy)
-    files, y, _ = lab_images(lab, root)
-    x = read_images(files, lab.shape)
-    save_with(fx, lambda p: np.save(p, x))
-    save_with(fy, lambda p: np.save(p, y))
-    return x, y
+
+    def read() -> tuple[np.ndarray, np.ndarray]:
+        files, y, _ = lab_images(lab, root)
+        return read_images(files, lab.shape), y
+
+    return through_cache(lab_decoded_files(lab), read)
 
 
 def to_float(x: np.ndarray) -> torch.Tensor:
@@ -208,16 +216,22 @@ def samples(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
         return to_float(z["x"]), torch.from_numpy(z["y"].astype(np.int64))
 
 
+def sample_indices(y: np.ndarray, n_classes: int, per_class: int = SAMPLES_PER_CLASS,
+                   seed: int = SAMPLES_SEED) -> np.ndarray:
+    """Sorted indices of up to ``per_class`` images per class, drawn with ``seed`` from the evaluation role of a test
+    split with labels ``y`` (the shipped samples of a dataset or a lab)."""
+    rng = np.random.default_rng(seed)
+    pool = test_roles(len(y))["evaluation"]
+    return np.sort(np.concatenate([rng.choice(pool[y[pool] == c], min(per_class, int((y[pool] == c).sum())),
+                                              replace=False) for c in range(n_classes)]))
+
+
 def make_samples(dataset: str, root: str | os.PathLike | None = None, per_class: int = SAMPLES_PER_CLASS,
                  seed: int = SAMPLES_SEED) -> Path:
     """Draw ``per_class`` images per class of the test split's evaluation role (images nothing was fitted on, so
     every verdict the app gives on them is an honest one) with a fixed seed; write them as uint8 ``.npz``."""
     x, y = load_split_uint8(dataset, "test", root)
-    rng = np.random.default_rng(seed)
-    pool = test_roles(len(y))["evaluation"]
-    idx = np.concatenate([rng.choice(pool[y[pool] == c], min(per_class, int((y[pool] == c).sum())), replace=False)
-                          for c in range(len(CLASSES[dataset]))])
-    idx.sort()
+    idx = sample_indices(y, len(CLASSES[dataset]), per_class, seed)
     path = samples_path(dataset)
     save_with(path, lambda p: np.savez_compressed(p, x=np.asarray(x[idx]), y=np.asarray(y[idx]), index=idx))
     return path

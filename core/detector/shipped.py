@@ -153,6 +153,12 @@ def check_trained_on(trained_on: str) -> str:
     return trained_on
 
 
+def _listed(dataset: str, trained_on: str, variant: str) -> tuple[str, Path, dict[str, Any]]:
+    """A shipped detector's manifest stem, the folder it is relative to, and that folder's manifest entries."""
+    root = artifact_root(dataset)
+    return detector_relpath(dataset, trained_on, variant), root, read_manifest(root).get("files", {})
+
+
 def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detector:
     """A shipped fitted detector, sha256-checked against the manifest (``IntegrityError`` if changed)."""
     check_dataset(dataset)
@@ -162,8 +168,7 @@ def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detec
         raise ValueError(f"the {variant!r} variant ships one detector, trained_on='all'")
     if is_lab(dataset) and variant != "paper":
         raise ValueError(f"{dataset} is a lab: its detectors are the held-out protocol's, with no hardened variant")
-    stem, root = detector_relpath(dataset, trained_on, variant), artifact_root(dataset)
-    files = read_manifest(root).get("files", {})
+    stem, root, files = _listed(dataset, trained_on, variant)
     if stem + ".npz" not in files or not (root / (stem + ".npz")).exists():
         make = (f"`{make_command('pipeline', dataset)}` (stage `detectors` after `data`)" if variant == "paper"
                 else f"`{make_command('variant', dataset, variant=variant)}`")
@@ -175,8 +180,7 @@ def load(dataset: str, trained_on: str = "all", variant: str = "paper") -> Detec
 def fingerprint(dataset: str, trained_on: str = "all", variant: str = "paper") -> str:
     """A short hash of a shipped detector's files as the manifest records them (its weights and its thresholds),
     so that results cached against one detector are never read for another; ``"none"`` when it is not shipped."""
-    stem, root = detector_relpath(dataset, trained_on, variant), artifact_root(dataset)
-    files = read_manifest(root).get("files", {})
+    stem, _, files = _listed(dataset, trained_on, variant)
     shas = [files.get(stem + s, {}).get("sha256", "") for s in (".npz", ".json")]
     return hashlib.sha256("".join(shas).encode()).hexdigest()[:10] if any(shas) else "none"
 

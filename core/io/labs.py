@@ -98,10 +98,6 @@ class LabSpec:
     created: dict[str, Any] = field(default_factory=dict)  # command, versions, seconds
     schema: int = LAB_SCHEMA
 
-    @property
-    def dataset(self) -> str:
-        return lab_id(self.name)
-
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["models"] = [dict(m) for m in self.models]

@@ -30,8 +30,7 @@ def update_manifest(section: str, key: str, entry: dict[str, Any], replace: bool
                     root: Path | None = None) -> None:
     """Set ``manifest[section][key] = entry`` (merged into what is there, or in its place with ``replace``), under a
     lock, atomically."""
-    folder = artifacts_dir() if root is None else Path(root)
-    with exclusive_lock(folder / ".manifest.lock", wait=True):  # short: wait, never fail
+    with exclusive_lock(manifest_path(root).with_name(".manifest.lock"), wait=True):  # short: wait, never fail
         manifest = read_manifest(root)
         if replace:
             manifest.setdefault(section, {})[key] = dict(entry)
@@ -62,7 +61,7 @@ def verified_path(relpath: str, root: Path | None = None) -> Path:
     """Path of a shipped file (relative to ``artifacts/`` or the lab folder ``root``) after checking its sha256
     against the manifest."""
     entry = read_manifest(root).get("files", {}).get(relpath)
-    path = (artifacts_dir() if root is None else Path(root)) / relpath
+    path = manifest_path(root).parent / relpath
     if entry is None:
         raise FileNotFoundError(
             f"{relpath} is not listed in {manifest_path(root)}; regenerate it with the command that makes it"

@@ -20,13 +20,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from core.data import SAMPLES_PER_CLASS, SAMPLES_SEED, resolve_root, test_roles, to_float
+from core.data import SPLIT_SEED, resolve_root, sample_indices, test_roles, to_float, write_cache
 from core.data.datasets import lab_decoded_files
 from core.data.folders import class_folders, image_shape, list_images, listing_sha256, read_images
 from core.io.files import save_with, sha256_file
 from core.io.labs import LAB_FILE, LabSpec, budgets_for, check_name, lab_id, labs_dir, write_lab
 from core.io.manifest import register_file
 from core.io.roots import PROJECT_ROOT
+from core.models import accuracy
 from core.models.foreign import ModelSource, read_module, wrap
 
 LAB_SPLIT = "heldout"  # the default folder of images the models never trained on
@@ -147,10 +148,7 @@ def create(cfg: LabConfig, progress: Callable | None = None, log: Callable[[str]
     roles = test_roles(len(y))
     ev = roles["evaluation"]
     xe, ye = to_float(x[ev]), torch.from_numpy(y[ev])
-    with torch.no_grad():
-        acc = {f"model_{i + 1}": round(100.0 * float(torch.cat([net(xe[j:j + 500]) for j in range(0, len(xe), 500)])
-                                                   .argmax(1).eq(ye).float().mean()), 2) if len(ev) else None
-               for i, net in enumerate(p["nets"])}
+    acc = {f"model_{i + 1}": round(accuracy(net, xe, ye), 2) if len(ev) else None for i, net in enumerate(p["nets"])}
     log(f"[accuracy] model 1 {acc['model_1']} %, model 2 {acc['model_2']} % on {len(ev)} evaluation images")
 
     target = labs_dir() / cfg.name
@@ -168,22 +166,18 @@ def create(cfg: LabConfig, progress: Callable | None = None, log: Callable[[str]
                    data=_data_record(cfg, p["folder"], p["classes"], p["files"], p["exclude"]),
                    budgets=budgets_for(cfg.linf_step), mean=cfg.mean, std=cfg.std, accuracy=acc,
                    created={"command": cfg.command, "torch": torch.__version__, "python": platform.python_version(),
-                            "split_seed": 0, **({"note": cfg.note} if cfg.note else {})})
+                            "split_seed": SPLIT_SEED, **({"note": cfg.note} if cfg.note else {})})
     write_lab(tmp, spec)
     command = cfg.command or f"python -m core lab create {cfg.name}"
     for m in models:
         register_file(tmp / m["file"], command)
-    rng = np.random.default_rng(SAMPLES_SEED)
-    pick = np.sort(np.concatenate([rng.choice(ev[y[ev] == c], min(SAMPLES_PER_CLASS, int((y[ev] == c).sum())),
-                                              replace=False) for c in range(len(p["classes"]))]))
+    pick = sample_indices(y, len(p["classes"]))
     save_with(tmp / "samples.npz", lambda q: np.savez_compressed(q, x=x[pick], y=y[pick], index=pick))
     register_file(tmp / "samples.npz", command)
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)
-    fx, fy = lab_decoded_files(spec)  # the pipeline's reads start from the decoded images
-    save_with(fx, lambda q: np.save(q, x))
-    save_with(fy, lambda q: np.save(q, y))
+    write_cache(lab_decoded_files(spec), x, y)  # the pipeline's reads start from the decoded images
     log(f"[lab] {lab_id(cfg.name)} written to {target} in {time.time() - t0:.1f} s; next: "
         f"`python -m core pipeline --lab {cfg.name}`")
     return spec
