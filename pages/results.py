@@ -8,10 +8,10 @@ import streamlit as st
 from core import ATTACK_NAMES, DETECTION_METHOD_LABELS
 from core.app.glossary import fpr_words, help_for
 from core.app.summaries import heldout_rows, heldout_summary
-from core.io.labs import dataset_label, is_lab, read_lab
+from core.io.labs import dataset_label, is_lab
 from core.io.paper import paper_results
 from core.io.paths import make_command
-from core.results.lab_report import REPORT_FORMATS, lab_report
+from core.results.lab_report import REPORT_FORMATS, lab_report, pair_rows
 from core.results.readers import commands, table1_rows, table2_rows, table3_rows, versus_paper
 from pages import common
 
@@ -54,10 +54,7 @@ if ho:
 if is_lab(ds):  # a lab: its pair and its report; the paper's tables need the train split the lab does not have
     st.divider()
     st.subheader("The lab's pair")
-    lab = read_lab(ds)
-    st.dataframe(pd.DataFrame([{"model": i + 1, "what": m["describe"], "parameters": m["parameters"],
-                                "clean accuracy (%)": lab.accuracy.get(f"model_{i + 1}"), "sha256": m["sha256"][:16]}
-                               for i, m in enumerate(lab.models)]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(pair_rows(ds)), hide_index=True, width="stretch")
     st.info(f"{dataset_label(ds)} is a lab: the paper's Tables I–IV and its protocol (detector data from the models' "
             "own training images) do not apply.  Its adaptive attacks are on the Security page.",
             icon=":material/info:")

@@ -144,20 +144,19 @@ class Traffic:
     def __init__(self, page) -> None:
         self.urls: list[str] = []
         self.failed: list[str] = []
-        self.issued: list = []  # the request objects of this record (``clear`` starts a new one)
         page.on("request", self.started)
         page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if self.broken(r) else None)
         page.on("requestfailed", self.failed_request)
 
     def started(self, request) -> None:
         self.urls.append(request.url)
-        self.issued.append(request)
 
     def failed_request(self, request) -> None:
-        """A request that got no response.  One the previous page issued (a lazy JS chunk a full-page screenshot
-        asked for) and the test's own navigation aborted is no failure of this page, nor of the app."""
-        aborted_by_leaving = request.failure == "net::ERR_ABORTED" and not any(r is request for r in self.issued)
-        if not aborted_by_leaving:
+        """A request that got no response.  One the browser itself cancelled (``net::ERR_ABORTED``) is no failure:
+        the test's navigation cancels the previous page's late image and script loads, and a rerun that replaces
+        an image cancels its load; a server that failed answers with a status (``broken``) or drops the
+        connection (another ``net::`` error), and both still count."""
+        if request.failure != "net::ERR_ABORTED":
             self.failed.append(f"failed {request.url} ({request.failure})")
 
     @staticmethod
@@ -172,7 +171,6 @@ class Traffic:
         """Start a new record (the next page)."""
         self.urls.clear()
         self.failed.clear()
-        self.issued.clear()
 
     def outside(self) -> list[str]:
         """The requests that left the machine (any host but 127.0.0.1/localhost, any scheme but data:/blob:)."""

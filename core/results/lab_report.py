@@ -122,16 +122,23 @@ def build(dataset: str) -> dict[str, Any]:
     return doc
 
 
+def pair_rows(dataset: str) -> list[dict[str, Any]]:
+    """The lab's two models, one row each: the report's first table and the Results page's."""
+    lab = read_lab(dataset)
+    return [{"model": i + 1, "what": m["describe"], "parameters": m["parameters"],
+             "clean accuracy (%)": lab.accuracy.get(f"model_{i + 1}"), "sha256": m["sha256"][:16] + "…"}
+            for i, m in enumerate(lab.models)]
+
+
 def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f} %"
 
 
 def _tables(doc: dict[str, Any], dataset: str) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table, shared by Markdown and HTML."""
-    out = [("The pair", ["model", "what", "parameters", "clean accuracy", "sha256"],
-            [[str(p["model"]), p["describe"], f"{p['parameters']:,}",
-              f"{doc['clean_accuracy'].get('model_' + str(p['model']))} %", p["sha256"][:16] + "…"]
-             for p in doc["pair"]])]
+    pair = pair_rows(dataset)
+    out = [("The pair", list(pair[0]), [[f"{v:,}" if isinstance(v, int) else str(v) for v in r.values()]
+                                        for r in pair])]
     if "heldout" in doc:
         h = doc["heldout"]
         rows = [[ATTACK_LABELS.get(a) or UNSEEN_LABELS.get(a, a), str(v["fooled"]),
