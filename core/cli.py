@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core import DATASETS
-from core.data import make_samples
+from core.data import DATA_ROOT_HELP, make_samples
 from core.experiments.calibration import calibrate
 from core.experiments.heldout import HeldoutConfig
 from core.experiments.heldout import run as run_heldout
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--lab", default=None, metavar="NAME",
                            help="a lab (`python -m core lab create`) instead of --dataset (docs/labs.md)")
         s.add_argument("--data-root", default=None,
-                       help="data root (default: $ADV_DATA_ROOT, else torchvision download)")
+                       help=DATA_ROOT_HELP)
         s.set_defaults(func=func, needs_dataset=dataset_required)
         return s
 

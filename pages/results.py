@@ -8,10 +8,10 @@ import streamlit as st
 from core import ATTACK_NAMES, DETECTION_METHOD_LABELS
 from core.app.glossary import fpr_words, help_for
 from core.app.summaries import heldout_rows, heldout_summary
-from core.io.labs import dataset_label, is_lab
+from core.io.labs import dataset_label, is_lab, read_lab
 from core.io.paper import paper_results
 from core.io.paths import make_command
-from core.results.lab_report import REPORT_FORMATS, lab_report, pair_rows
+from core.results.lab_report import REPORT_FORMATS, lab_reports, pair_rows
 from core.results.readers import commands, table1_rows, table2_rows, table3_rows, versus_paper
 from pages import common
 
@@ -54,13 +54,14 @@ if ho:
 if is_lab(ds):  # a lab: its pair and its report; the paper's tables need the train split the lab does not have
     st.divider()
     st.subheader("The lab's pair")
-    st.dataframe(pd.DataFrame(pair_rows(ds)), hide_index=True, width="stretch")
+    lab = read_lab(ds)
+    st.dataframe(pd.DataFrame(pair_rows(lab.models, lab.accuracy)), hide_index=True, width="stretch")
     st.info(f"{dataset_label(ds)} is a lab: the paper's Tables I–IV and its protocol (detector data from the models' "
             "own training images) do not apply.  Its adaptive attacks are on the Security page.",
             icon=":material/info:")
     st.markdown("**The lab's report** (pair, held-out detection, adaptive ε50, what the figures imply):")
-    for col, fmt in zip(st.columns(3), REPORT_FORMATS):
-        col.download_button(f"report.{fmt}", lab_report(ds, fmt), file_name=f"{ds.replace(':', '-')}-report.{fmt}",
+    for col, (fmt, text) in zip(st.columns(len(REPORT_FORMATS)), lab_reports(ds).items()):
+        col.download_button(f"report.{fmt}", text, file_name=f"{ds.replace(':', '-')}-report.{fmt}",
                             key=f"lab_report_{fmt}", width="stretch")
     common.command_box(make_command("lab_report", ds))
     st.stop()

@@ -2,6 +2,7 @@
 and untrusted uploads turned into model input (``uploads``).  Public face: ``load_split``, ``samples``."""
 from core.data.datasets import (
     CLASSES,
+    DATA_ROOT_HELP,
     DEFAULT_DOWNLOAD_ROOT,
     HOW_TO,
     SAMPLES_PER_CLASS,
@@ -25,6 +26,7 @@ from core.data.datasets import (
 )
 
 __all__ = [
+    "DATA_ROOT_HELP",
     "SHAPES",
     "CLASSES",
     "DEFAULT_DOWNLOAD_ROOT",

@@ -43,6 +43,9 @@ HOW_TO = (
 )
 
 
+DATA_ROOT_HELP = "data root (default: $ADV_DATA_ROOT, else torchvision download)"  # --data-root: resolve_root
+
+
 def resolve_root(root: str | os.PathLike | None) -> tuple[Path, bool]:
     """The data root and whether a torchvision download may be attempted there."""
     if root is not None:

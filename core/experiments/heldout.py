@@ -187,6 +187,26 @@ def ideas(cfg: HeldoutConfig) -> list[dict[str, Any]]:
     return out
 
 
+def project_targets(bars: tuple[float, float, float] | None, clean_fpr: dict[str, float],
+                    by_attack: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The project's bars (``BARS``) at 5 % and whether each holds; none for a lab (the project sets no bar for a
+    user's pair)."""
+    if bars is None:
+        return []
+    bar_paper, bar_unseen, bar_fpr = bars
+    targets = [{"what": "clean false positives at 5 %", "value": clean_fpr["0.05"], "bar": bar_fpr,
+                "met": clean_fpr["0.05"] <= bar_fpr}]
+    for kind, bar in (("paper", bar_paper), ("unseen", bar_unseen)):
+        vals = [(a, v["detection"]["0.05"]) for a, v in by_attack.items()
+                if (a in ATTACK_NAMES) == (kind == "paper") and v["detection"]["0.05"] is not None]
+        if vals:
+            a, worst = min(vals, key=lambda av: av[1])
+            label = ATTACK_LABELS.get(a) or UNSEEN_LABELS[a]
+            targets.append({"what": f"lowest detection at 5 % of the {kind} attacks ({label})", "value": worst,
+                            "bar": bar, "met": worst >= bar})
+    return targets
+
+
 def run(cfg: HeldoutConfig, progress: Callable | None = None) -> dict[str, Any]:
     """Attack what is not cached, then score it with the shipped detectors and write ``heldout.json``."""
     x_all, y_all = load_split(cfg.dataset, "test", cfg.data_root)
@@ -244,19 +264,7 @@ def run(cfg: HeldoutConfig, progress: Callable | None = None) -> dict[str, Any]:
         "clean_fpr": [float((own[tr].predict_proba_features(clean["evaluation"]) > own[tr].threshold(0.05)).mean())
                       for tr in own]}
     clean_fpr = {k: float((p_clean > t).mean()) for k, t in thresholds.items()}
-    bars = BARS[cfg.dataset]
-    targets = []
-    if bars is not None:
-        targets.append({"what": "clean false positives at 5 %", "value": clean_fpr["0.05"], "bar": bars[2],
-                        "met": clean_fpr["0.05"] <= bars[2]})
-    for kind, bar in (("paper", bars[0]), ("unseen", bars[1])) if bars is not None else ():
-        vals = [(a, v["detection"]["0.05"]) for a, v in by_attack.items()
-                if (a in ATTACK_NAMES) == (kind == "paper") and v["detection"]["0.05"] is not None]
-        if vals:
-            a, worst = min(vals, key=lambda av: av[1])
-            label = ATTACK_LABELS.get(a) or UNSEEN_LABELS[a]
-            targets.append({"what": f"lowest detection at 5 % of the {kind} attacks ({label})", "value": worst,
-                            "bar": bar, "met": worst >= bar})
+    targets = project_targets(BARS[cfg.dataset], clean_fpr, by_attack)
     doc = {"dataset": cfg.dataset, "command": cfg.command or COMMAND.format(dataset=cfg.dataset),
            "code_version": code_version(), "seed": cfg.seed, "protocol": PROTOCOL_NOTE,
            "roles": roles_record(cfg.dataset),

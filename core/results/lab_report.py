@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 import platform
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -122,12 +122,12 @@ def build(dataset: str) -> dict[str, Any]:
     return doc
 
 
-def pair_rows(dataset: str) -> list[dict[str, Any]]:
-    """The lab's two models, one row each: the report's first table and the Results page's."""
-    lab = read_lab(dataset)
+def pair_rows(models: Sequence[dict[str, Any]], accuracy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A lab's two models (``LabSpec.models`` or the report's ``pair``) with their clean ``accuracy``, one row
+    each: the report's first table and the Results page's."""
     return [{"model": i + 1, "what": m["describe"], "parameters": m["parameters"],
-             "clean accuracy (%)": lab.accuracy.get(f"model_{i + 1}"), "sha256": m["sha256"][:16] + "…"}
-            for i, m in enumerate(lab.models)]
+             "clean accuracy (%)": accuracy.get(f"model_{i + 1}"), "sha256": m["sha256"][:16] + "…"}
+            for i, m in enumerate(models)]
 
 
 def _pct(v: float | None) -> str:
@@ -136,7 +136,7 @@ def _pct(v: float | None) -> str:
 
 def _tables(doc: dict[str, Any], dataset: str) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table, shared by Markdown and HTML."""
-    pair = pair_rows(dataset)
+    pair = pair_rows(doc["pair"], doc["clean_accuracy"])
     out = [("The pair", list(pair[0]), [[f"{v:,}" if isinstance(v, int) else str(v) for v in r.values()]
                                         for r in pair])]
     if "heldout" in doc:
@@ -239,25 +239,34 @@ def to_html(doc: dict[str, Any], dataset: str) -> str:
             "</style></head><body>" + "".join(body) + "</body></html>\n")
 
 
-def lab_report(dataset: str, fmt: str = "md") -> str:
-    """The report of lab ``dataset`` as ``fmt`` (``REPORT_FORMATS``)."""
-    if fmt not in REPORT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(REPORT_FORMATS)}")
-    doc = build(dataset)
+def _render(doc: dict[str, Any], dataset: str, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(doc, indent=2)
     return to_markdown(doc, dataset) if fmt == "md" else to_html(doc, dataset)
 
 
+def lab_report(dataset: str, fmt: str = "md") -> str:
+    """The report of lab ``dataset`` as ``fmt`` (``REPORT_FORMATS``)."""
+    if fmt not in REPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(REPORT_FORMATS)}")
+    return _render(build(dataset), dataset, fmt)
+
+
+def lab_reports(dataset: str) -> dict[str, str]:
+    """The report of lab ``dataset`` in every format (``REPORT_FORMATS``), built once."""
+    doc = build(dataset)
+    return {fmt: _render(doc, dataset, fmt) for fmt in REPORT_FORMATS}
+
+
 def write_lab_reports(dataset: str) -> list:
     """``report.md``, ``report.html`` and ``report.json`` in the lab's results folder, registered."""
     paths = []
-    for fmt in REPORT_FORMATS:
+    for fmt, text in lab_reports(dataset).items():
         path = results_dir(dataset) / f"report.{fmt}"
-        write_text(path, lab_report(dataset, fmt))
+        write_text(path, text)
         register_file(path, make_command("lab_report", dataset).replace("--format md", f"--format {fmt}"))
         paths.append(path)
     return paths
 
 
-__all__ = ["REPORT_FORMATS", "build", "lab_report", "write_lab_reports"]
+__all__ = ["REPORT_FORMATS", "build", "lab_report", "lab_reports", "pair_rows", "write_lab_reports"]

@@ -5,6 +5,7 @@ import argparse
 
 from tqdm.auto import tqdm
 
+from core.data import DATA_ROOT_HELP
 from core.experiments.labs.create import LAB_SPLIT, LabConfig, create
 from core.experiments.labs.demos import DEMOS, run_demo
 from core.io.labs import dataset_label, lab_id, lab_names, labs_dir, read_lab
@@ -82,4 +83,4 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=cmd_lab_demo, needs_dataset=False)
     for s in (c, d):
         s.add_argument("--data-root", default=None,
-                       help="data root (default: $ADV_DATA_ROOT, else torchvision download)")
+                       help=DATA_ROOT_HELP)
