@@ -241,7 +241,7 @@ def run(cfg: HeldoutConfig, progress: Callable | None = None) -> dict[str, Any]:
         scores.setdefault(a, []).append(p)
         own_det = None
         if a in own and len(f):
-            own_det = float((own[a].predict_proba_features(f) > own[a].threshold(0.05)).mean())
+            own_det = float(own[a].predict_features(f, 0.05).mean())
         fin = r["budget"][np.isfinite(r["budget"])]
         out_rows.append({"attack": a, "kind": "paper" if a in ATTACK_NAMES else "unseen", "target": t,
                          "images": int(len(r["right"])), "attacked": int(r["right"].sum()),
@@ -259,10 +259,9 @@ def run(cfg: HeldoutConfig, progress: Callable | None = None) -> dict[str, Any]:
         by_attack[a] = {"fooled": int(len(p)), "detection": detection(p, thresholds),
                         "auc": roc(p_clean, p)["auc"] if len(p) else None}
     transfer = {"train": list(own), "test": list(pooled), "detection": [
-        [float((own[tr].predict_proba_features(pooled[te]) > own[tr].threshold(0.05)).mean()) if len(pooled[te])
-         else None for te in pooled] for tr in own],
-        "clean_fpr": [float((own[tr].predict_proba_features(clean["evaluation"]) > own[tr].threshold(0.05)).mean())
-                      for tr in own]}
+        [float(own[tr].predict_features(pooled[te], 0.05).mean()) if len(pooled[te]) else None for te in pooled]
+        for tr in own],
+        "clean_fpr": [float(own[tr].predict_features(clean["evaluation"], 0.05).mean()) for tr in own]}
     clean_fpr = {k: float((p_clean > t).mean()) for k, t in thresholds.items()}
     targets = project_targets(BARS[cfg.dataset], clean_fpr, by_attack)
     doc = {"dataset": cfg.dataset, "command": cfg.command or COMMAND.format(dataset=cfg.dataset),
